@@ -22,13 +22,13 @@
 
 #![forbid(unsafe_code)]
 
-//pub mod cart;
+pub mod cart;
 pub mod decider;
 pub mod ids;
 pub mod money;
-//pub mod order;
-//pub mod payment;
-//pub mod process;
+pub mod order;
+pub mod payment;
+pub mod process;
 pub mod product;
 pub mod time;
 
