@@ -11,7 +11,11 @@ fn the_domain_depends_on_no_runtime_io_or_clock_crate() {
         .args(["tree", "-p", "ordo-domain", "-e", "normal", "--prefix", "none", "--offline"])
         .output()
         .expect("cargo tree runs");
-    assert!(output.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let tree = String::from_utf8(output.stdout).expect("utf-8 output");
     let crates: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert!(crates.contains(&"ordo-domain"), "unexpected cargo tree output:\n{tree}");
