@@ -1,0 +1,354 @@
+//! The embedded backend, Ordo's default: one redb file, no server to run.
+//!
+//! Writes go through one writer thread doing group commit ([`writer`]); reads open their own
+//! redb read transactions (MVCC snapshots), so readers never block the writer and never see a
+//! half-applied append. Subscriptions read the log by position and sleep on a watch channel
+//! that the writer bumps after each commit.
+
+mod schema;
+mod subscription;
+mod writer;
+
+pub use subscription::EmbeddedSubscription;
+pub use writer::{Durability, MAX_BATCH_EVENTS};
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::store::EventStore;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use schema::*;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Largest payload bytes one append may carry; keeps one caller from stalling a batch.
+pub const MAX_APPEND_BYTES: usize = 16 * 1024 * 1024;
+const REQUEST_QUEUE: usize = 4_096;
+
+/// Settings of the embedded store.
+#[derive(Clone, Debug)]
+pub struct EmbeddedConfig {
+    /// The redb file; created if missing.
+    pub path: PathBuf,
+    /// fsync policy; [`Durability::Fsync`] unless you accept losing the last moments on power loss.
+    pub durability: Durability,
+}
+
+impl EmbeddedConfig {
+    /// Defaults for the file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), durability: Durability::default() }
+    }
+}
+
+/// What [`EmbeddedStore::verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub events: u64,
+    /// Chain hash after the last event, hex; changes if anything before it changes.
+    pub head_hash: String,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    head: watch::Receiver<u64>,
+}
+
+use writer::AppendRequest;
+
+/// The embedded event store. Cheap to clone; clones share one file and one writer.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+fn open_error(path: &Path, reason: impl ToString) -> StoreError {
+    StoreError::Open { path: path.to_owned(), reason: reason.to_string() }
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store file and starts its writer.
+    ///
+    /// A file that is not an Ordo store, is truncated or corrupt, or is held by another process
+    /// fails here with an error naming the file, before anything is read or written.
+    pub fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        let path = config.path.clone();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(&path, e))?;
+        }
+        let existed = path.exists();
+        let db =
+            Database::builder().create(&path).map_err(|e| open_error(&path, describe_open(e)))?;
+        let head = init_file(&db, existed).map_err(|e| open_error(&path, e))?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+        let (published, head_rx) = watch::channel(head.next_position);
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("ordo-store-writer".into())
+            .spawn(move || writer::run(writer_db, head, config.durability, rx, published))
+            .map_err(|e| open_error(&path, e))?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                requests: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                head: head_rx,
+            }),
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Number of events in the log (the next position to be written).
+    pub fn len(&self) -> u64 {
+        *self.inner.head.borrow()
+    }
+
+    /// Whether the log is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops accepting appends, waits for the writer to finish what it accepted, and flushes.
+    /// Appends after this fail with [`StoreError::Closed`]; reads keep working on this handle.
+    pub fn close(&self) {
+        drop(self.inner.requests.lock().map(|mut r| r.take()));
+        if let Some(handle) = self.inner.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+    }
+
+    /// Walks the whole log: positions contiguous, every record decodes, every chain hash
+    /// matches. The error names the first bad position.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut previous = GENESIS;
+        let mut expected = 0u64;
+        for entry in events.iter()? {
+            let (key, value) = entry?;
+            let position = key.value();
+            if position != expected {
+                return Err(StoreError::Corrupt {
+                    position: expected,
+                    reason: "event missing from the log".into(),
+                });
+            }
+            let (stored, body) = split_record(position, value.value())?;
+            if chain_hash(&previous, position, body) != stored {
+                return Err(StoreError::Corrupt {
+                    position,
+                    reason: "hash chain mismatch: the event was altered".into(),
+                });
+            }
+            decode_body(position, body)?;
+            previous = stored;
+            expected += 1;
+        }
+        Ok(VerifyReport { events: expected, head_hash: hex(&previous) })
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<AppendRequest>, StoreError> {
+        self.inner.requests.lock().ok().and_then(|r| r.clone()).ok_or(StoreError::Closed)
+    }
+
+    /// Reads up to `limit` events from position `from` on, outside the async runtime's threads.
+    async fn read_positions(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let db = self.inner.db.clone();
+        blocking(move || {
+            let txn = db.begin_read()?;
+            let events = txn.open_table(EVENTS)?;
+            let mut out = Vec::with_capacity(limit.min(4_096));
+            for entry in events.range(from..)?.take(limit) {
+                let (key, value) = entry?;
+                out.push(to_recorded(key.value(), value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) fn head_watch(&self) -> watch::Receiver<u64> {
+        self.inner.head.clone()
+    }
+}
+
+/// Creates the tables of a new file, checks the format of an existing one, and finds the
+/// chain head.
+fn init_file(db: &Database, existed: bool) -> Result<writer::ChainHead, StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let format = meta.get("format")?.map(|f| f.value().to_owned());
+        match format.as_deref() {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(StoreError::Storage(format!("unsupported store format {other:?}")))
+            }
+            None if existed && txn.list_tables()?.count() > 1 => {
+                return Err(StoreError::Storage("not an Ordo event store".into()));
+            }
+            None => {
+                meta.insert("format", FORMAT)?;
+            }
+        }
+        txn.open_table(EVENTS)?;
+        txn.open_table(STREAM_INDEX)?;
+        txn.open_table(STREAMS)?;
+        txn.open_table(EVENT_IDS)?;
+    }
+    txn.commit()?;
+    let txn = db.begin_read()?;
+    let events = txn.open_table(EVENTS)?;
+    let Some((key, value)) = events.last()? else {
+        return Ok(writer::ChainHead { next_position: 0, last_hash: GENESIS, last_recorded_at: 0 });
+    };
+    let position = key.value();
+    if events.len()? != position + 1 {
+        return Err(StoreError::Corrupt { position, reason: "the log has gaps".into() });
+    }
+    let (hash, body) = split_record(position, value.value())?;
+    let last = decode_body(position, body)?;
+    Ok(writer::ChainHead {
+        next_position: position + 1,
+        last_hash: hash,
+        last_recorded_at: last.recorded_at,
+    })
+}
+
+fn describe_open(e: redb::DatabaseError) -> String {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => {
+            "the file is already open in another process".into()
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
+            format!("the file is corrupt ({why})")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Storage(format!("reader task failed: {e}")))?
+}
+
+impl EventStore for EmbeddedStore {
+    type Subscription = EmbeddedSubscription;
+
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        let bytes: usize = events.iter().map(|e| e.payload.len()).sum();
+        if bytes > MAX_APPEND_BYTES {
+            return Err(StoreError::AppendTooLarge { bytes, limit: MAX_APPEND_BYTES });
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest { stream: stream.clone(), expected, events, reply };
+        self.sender()?.send(request).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let db = self.inner.db.clone();
+        let stream = stream.clone();
+        blocking(move || {
+            let txn = db.begin_read()?;
+            let index = txn.open_table(STREAM_INDEX)?;
+            let events = txn.open_table(EVENTS)?;
+            let name = stream.as_str();
+            let positions: Vec<u64> = match direction {
+                Direction::Forward => index
+                    .range((name, from)..=(name, u64::MAX))?
+                    .take(limit)
+                    .map(|e| e.map(|(_, p)| p.value()))
+                    .collect::<Result<_, _>>()?,
+                Direction::Backward => index
+                    .range((name, 0)..=(name, from))?
+                    .rev()
+                    .take(limit)
+                    .map(|e| e.map(|(_, p)| p.value()))
+                    .collect::<Result<_, _>>()?,
+            };
+            let mut out = Vec::with_capacity(positions.len());
+            for position in positions {
+                let record = events.get(position)?.ok_or_else(|| StoreError::Corrupt {
+                    position,
+                    reason: "indexed event missing".into(),
+                })?;
+                out.push(to_recorded(position, record.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let start = match from {
+            SubscribeFrom::Start => 0,
+            SubscribeFrom::After(p) => p.0 + 1,
+        };
+        self.read_positions(start, limit).await
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let streams = txn.open_table(STREAMS)?;
+        Ok(streams.get(stream.as_str())?.map(|v| v.value()))
+    }
+
+    async fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> Result<EmbeddedSubscription, StoreError> {
+        Ok(EmbeddedSubscription::new(self.clone(), from, filter))
+    }
+}
+
+impl EmbeddedStore {
+    pub(crate) async fn read_page(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_positions(from, limit).await
+    }
+}

@@ -1,0 +1,72 @@
+//! Catch-up-then-live subscription over the embedded log.
+//!
+//! There is no separate live channel that could overflow or race with catch-up: the
+//! subscription always reads the log by position, a page at a time, and when it reaches the
+//! end it sleeps until the writer publishes a new head. No gap, no duplicate, bounded memory.
+
+use super::EmbeddedStore;
+use crate::error::StoreError;
+use crate::model::{EventFilter, RecordedEvent, SubscribeFrom};
+use crate::store::Subscription;
+use std::collections::VecDeque;
+use tokio::sync::watch;
+
+/// Events read per page; the only buffering a subscription does.
+pub const PAGE: usize = 1_024;
+
+/// A subscription to the embedded store's global log.
+pub struct EmbeddedSubscription {
+    store: EmbeddedStore,
+    next_position: u64,
+    filter: EventFilter,
+    buffer: VecDeque<RecordedEvent>,
+    head: watch::Receiver<u64>,
+}
+
+impl EmbeddedSubscription {
+    pub(super) fn new(store: EmbeddedStore, from: SubscribeFrom, filter: EventFilter) -> Self {
+        let next_position = match from {
+            SubscribeFrom::Start => 0,
+            SubscribeFrom::After(p) => p.0 + 1,
+        };
+        let head = store.head_watch();
+        Self { store, next_position, filter, buffer: VecDeque::with_capacity(PAGE), head }
+    }
+
+    /// Every event already available, up to `max`, waiting only if there is none. Lets a
+    /// projection apply a whole page per Redis round trip.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if self.buffer.is_empty() {
+            self.fill().await?;
+        }
+        let n = self.buffer.len().min(max.max(1));
+        Ok(self.buffer.drain(..n).collect())
+    }
+
+    /// Reads pages until at least one event passes the filter.
+    async fn fill(&mut self) -> Result<(), StoreError> {
+        while self.buffer.is_empty() {
+            let head = *self.head.borrow_and_update();
+            if self.next_position >= head {
+                self.head.changed().await.map_err(|_| StoreError::Closed)?;
+                continue;
+            }
+            let page = self.store.read_page(self.next_position, PAGE).await?;
+            let Some(last) = page.last() else { continue };
+            self.next_position = last.position.0 + 1;
+            self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+        }
+        Ok(())
+    }
+}
+
+impl Subscription for EmbeddedSubscription {
+    async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Ok(event);
+            }
+            self.fill().await?;
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Ordo's system of record: an append-only event store behind one contract, and the write path
+//! that turns commands into stored events.
+//!
+//! # Layout
+//!
+//! - [`model`], [`error`]: stream names, expected versions, positions, new and recorded events,
+//!   and [`StoreError`].
+//! - [`store`]: the [`EventStore`] and [`Subscription`] traits, the contract every backend keeps.
+//! - [`embedded`]: the default backend, one redb file with a group-commit writer and a SHA-256
+//!   hash chain over the global log.
+//! - [`kurrent`]: the same contract on a KurrentDB cluster, through the official client.
+//! - [`codec`]: domain events to and from postcard payloads, with type names and schema versions
+//!   kept outside the payload, and upcasters for older versions.
+//! - [`command`]: load an aggregate (cached), `decide`, append with optimistic concurrency,
+//!   retry on conflict.
+//!
+//! Commands enter through [`command::CommandBus`]; events leave through `subscribe_all` to the
+//! projections and processes.
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod command;
+pub mod embedded;
+pub mod error;
+pub mod kurrent;
+pub mod model;
+pub mod store;
+
+pub use embedded::{Durability, EmbeddedConfig, EmbeddedStore};
+pub use error::StoreError;
+pub use model::*;
+pub use store::{EventStore, Subscription};

@@ -1,0 +1,63 @@
+//! The contract every backend implements. Tests in `tests/contract.rs` hold each to it.
+
+use crate::error::StoreError;
+use crate::model::*;
+use std::future::Future;
+
+/// An append-only event store.
+///
+/// Guarantees every backend gives:
+/// - an append is atomic; its events are contiguous in the stream and in the global log;
+/// - versions within a stream start at 0 and have no gaps;
+/// - re-sending an append whose event ids are already stored in that stream returns the first
+///   outcome and writes nothing;
+/// - positions only grow, and a reader that saw position `p` sees every event before `p`.
+pub trait EventStore: Send + Sync + 'static {
+    /// The live feed type [`EventStore::subscribe_all`] returns.
+    type Subscription: Subscription;
+
+    /// Appends `events` to `stream` if the stream is where `expected` says.
+    fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// Up to `limit` events of `stream` starting at version `from`, in `direction`.
+    fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Up to `limit` events of the global log after `from`, oldest first.
+    fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The stream's last version, or `None` if it has no events.
+    fn stream_version(
+        &self,
+        stream: &StreamName,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// A feed of the global log from `from`: catches up, then follows live appends with no gap
+    /// and no duplicate. It reads the log itself, so a slow consumer only falls behind; it is
+    /// never dropped and nothing is buffered without bound.
+    fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> impl Future<Output = Result<Self::Subscription, StoreError>> + Send;
+}
+
+/// A live feed of events.
+pub trait Subscription: Send {
+    /// The next event, waiting for one to be appended if the feed is caught up.
+    fn next(&mut self) -> impl Future<Output = Result<RecordedEvent, StoreError>> + Send;
+}
