@@ -7,9 +7,11 @@
 //! Golden fixtures in `schemas/events/` pin every (type, version) encoding: changing an event
 //! struct incompatibly fails a test instead of breaking stored data.
 
+mod catalogue;
 mod payload;
 mod samples;
 
+pub use catalogue::catalogue_markdown;
 pub use payload::{CartOpenedV1, Payload, V1_CART_TTL_MS};
 pub use samples::{sample_events, sample_old_versions, OldVersionSample};
 

@@ -1,0 +1,219 @@
+//! The contract every `EventStore` backend must keep, written once and run per backend.
+//!
+//! Each check takes a store and a unique stream prefix, so it can run against a shared
+//! KurrentDB server without seeing other tests' streams.
+
+#![allow(dead_code, reason = "each test binary uses the part of the suite it needs")]
+
+use ordo_eventstore::*;
+use std::collections::{BTreeMap, HashSet};
+use uuid::Uuid;
+
+pub fn stream(prefix: &str, name: &str) -> StreamName {
+    StreamName::new(format!("{prefix}{name}")).expect("valid test stream name")
+}
+
+pub fn unique_prefix() -> String {
+    format!("t{}-", Uuid::now_v7().simple())
+}
+
+pub fn event(kind: &str, payload: &[u8]) -> NewEvent {
+    NewEvent {
+        id: Uuid::now_v7(),
+        event_type: kind.to_owned(),
+        schema_version: 1,
+        payload: payload.to_vec(),
+        metadata: EventMetadata {
+            correlation_id: Some(Uuid::from_u128(7)),
+            causation_id: Some(Uuid::from_u128(8)),
+            headers: BTreeMap::from([("actor".to_owned(), "test".to_owned())]),
+        },
+    }
+}
+
+fn events(n: usize) -> Vec<NewEvent> {
+    (0..n).map(|i| event("Tested", format!("payload {i}").as_bytes())).collect()
+}
+
+/// Given a new stream, when three events are appended, they read back in order with
+/// everything the store adds.
+pub async fn appends_and_reads_back_in_order<S: EventStore>(store: &S, prefix: &str) {
+    let s = stream(prefix, "order-1");
+    let sent = events(3);
+    let outcome = store.append(&s, ExpectedVersion::NoStream, sent.clone()).await.expect("append");
+    assert_eq!((outcome.first_version, outcome.version), (0, 2));
+    let read = store.read_stream(&s, 0, Direction::Forward, 100).await.expect("read");
+    assert_eq!(read.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1, 2]);
+    for (got, want) in read.iter().zip(&sent) {
+        assert_eq!(
+            (got.id, &got.event_type, &got.payload),
+            (want.id, &want.event_type, &want.payload)
+        );
+        assert_eq!(got.metadata, want.metadata, "metadata survives the round trip");
+        assert_eq!(got.stream, s);
+        assert!(got.recorded_at > 1_700_000_000_000, "the store sets the recorded time");
+    }
+    assert_eq!(read[2].position, outcome.position, "the outcome names the last event's position");
+    assert_eq!(store.stream_version(&s).await.expect("head"), Some(2));
+    assert_eq!(store.stream_version(&stream(prefix, "none")).await.expect("head"), None);
+}
+
+/// Given a stream at version 2, appends with a wrong expectation fail and write nothing.
+pub async fn rejects_wrong_expected_versions<S: EventStore>(store: &S, prefix: &str) {
+    let s = stream(prefix, "cart-1");
+    store.append(&s, ExpectedVersion::NoStream, events(3)).await.expect("append");
+    for expected in
+        [ExpectedVersion::NoStream, ExpectedVersion::Exact(1), ExpectedVersion::Exact(3)]
+    {
+        match store.append(&s, expected, events(1)).await {
+            Err(StoreError::WrongExpectedVersion { actual, .. }) => assert_eq!(actual, Some(2)),
+            other => panic!("expected WrongExpectedVersion for {expected}, got {other:?}"),
+        }
+    }
+    let missing = stream(prefix, "cart-missing");
+    match store.append(&missing, ExpectedVersion::StreamExists, events(1)).await {
+        Err(StoreError::WrongExpectedVersion { actual: None, .. }) => {}
+        other => panic!("expected WrongExpectedVersion on a missing stream, got {other:?}"),
+    }
+    let ok = store.append(&s, ExpectedVersion::Exact(2), events(1)).await.expect("right version");
+    assert_eq!(ok.version, 3);
+    store.append(&s, ExpectedVersion::StreamExists, events(1)).await.expect("exists");
+    store.append(&s, ExpectedVersion::Any, events(1)).await.expect("any");
+    assert_eq!(store.stream_version(&s).await.expect("head"), Some(5));
+}
+
+/// Given an append that succeeded, re-sending the same events returns the first outcome and
+/// writes nothing, even after other writes; the same id with another payload is refused.
+pub async fn retries_are_idempotent<S: EventStore>(store: &S, prefix: &str) {
+    let s = stream(prefix, "product-1");
+    let batch = events(2);
+    let first = store.append(&s, ExpectedVersion::NoStream, batch.clone()).await.expect("append");
+    store.append(&s, ExpectedVersion::Exact(1), events(3)).await.expect("later write");
+    let retry = store.append(&s, ExpectedVersion::NoStream, batch.clone()).await.expect("retry");
+    assert_eq!((retry.first_version, retry.version), (first.first_version, first.version));
+    assert_eq!(retry.position, first.position);
+    assert_eq!(store.stream_version(&s).await.expect("head"), Some(4), "the retry wrote nothing");
+
+    let mut tampered = batch[0].clone();
+    tampered.payload = b"something else".to_vec();
+    match store.append(&s, ExpectedVersion::Any, vec![tampered]).await {
+        Err(StoreError::EventIdConflict { id, .. }) => assert_eq!(id, batch[0].id),
+        other => panic!("expected EventIdConflict, got {other:?}"),
+    }
+}
+
+/// Reads honour direction, start and limit.
+pub async fn reads_forward_and_backward_with_limits<S: EventStore>(store: &S, prefix: &str) {
+    let s = stream(prefix, "order-2");
+    store.append(&s, ExpectedVersion::NoStream, events(10)).await.expect("append");
+    let versions = |v: Vec<RecordedEvent>| v.into_iter().map(|e| e.version).collect::<Vec<_>>();
+    assert_eq!(
+        versions(store.read_stream(&s, 3, Direction::Forward, 4).await.expect("read")),
+        vec![3, 4, 5, 6]
+    );
+    assert_eq!(
+        versions(store.read_stream(&s, u64::MAX, Direction::Backward, 3).await.expect("read")),
+        vec![9, 8, 7]
+    );
+    assert_eq!(
+        versions(store.read_stream(&s, 1, Direction::Backward, 10).await.expect("read")),
+        vec![1, 0]
+    );
+    assert!(store.read_stream(&s, 10, Direction::Forward, 10).await.expect("read").is_empty());
+    assert!(store
+        .read_stream(&stream(prefix, "nothing"), 0, Direction::Forward, 10)
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+/// Events of one append are contiguous in the global log, and positions only grow.
+pub async fn global_log_is_ordered_and_appends_contiguous<S: EventStore>(store: &S, prefix: &str) {
+    let a = stream(prefix, "a");
+    let b = stream(prefix, "b");
+    let out_a = store.append(&a, ExpectedVersion::Any, events(3)).await.expect("append a");
+    store.append(&b, ExpectedVersion::Any, events(2)).await.expect("append b");
+    let start = store.read_stream(&a, 0, Direction::Forward, 1).await.expect("first")[0].position;
+    let before = match start.0 {
+        0 => SubscribeFrom::Start,
+        _ => SubscribeFrom::After(Position(start.0 - 1)),
+    };
+    let all: Vec<_> = store
+        .read_all(before, 10_000)
+        .await
+        .expect("read all")
+        .into_iter()
+        .filter(|e| e.stream.as_str().starts_with(prefix))
+        .collect();
+    let streams: Vec<_> = all.iter().map(|e| e.stream.as_str().to_owned()).collect();
+    assert_eq!(
+        streams,
+        vec![a.to_string(), a.to_string(), a.to_string(), b.to_string(), b.to_string()]
+    );
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position), "positions strictly grow");
+    assert_eq!(all[2].position, out_a.position);
+}
+
+/// Given history in the log, a subscription from the start delivers it all and then every
+/// event appended concurrently by several writers: no gap, no duplicate, stream order kept.
+pub async fn subscription_catches_up_then_follows_live<S: EventStore>(
+    store: std::sync::Arc<S>,
+    prefix: &str,
+) {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 150;
+    let history = stream(prefix, "history");
+    store.append(&history, ExpectedVersion::Any, events(200)).await.expect("history");
+    let mut sub = store
+        .subscribe_all(SubscribeFrom::Start, EventFilter::streams_starting_with([prefix]))
+        .await
+        .expect("subscribe");
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        let s = stream(prefix, &format!("live-{w}"));
+        writers.push(tokio::spawn(async move {
+            for _ in 0..PER_WRITER {
+                store.append(&s, ExpectedVersion::Any, events(1)).await.expect("live append");
+            }
+        }));
+    }
+    let total = 200 + WRITERS * PER_WRITER;
+    let mut seen = HashSet::new();
+    let mut last_version: BTreeMap<String, u64> = BTreeMap::new();
+    let mut last_position = None;
+    while seen.len() < total {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(20), sub.next())
+            .await
+            .expect("subscription keeps delivering")
+            .expect("event");
+        assert!(seen.insert(e.id), "duplicate delivery of {}", e.id);
+        if let Some(prev) = last_version.insert(e.stream.to_string(), e.version) {
+            assert_eq!(e.version, prev + 1, "gap or reorder in {}", e.stream);
+        }
+        assert!(last_position < Some(e.position), "positions strictly grow");
+        last_position = Some(e.position);
+    }
+    for w in writers {
+        w.await.expect("writer finished");
+    }
+    let extra = tokio::time::timeout(std::time::Duration::from_millis(200), sub.next()).await;
+    assert!(extra.is_err(), "nothing beyond what was written: {extra:?}");
+}
+
+/// A subscription from a checkpoint starts right after it.
+pub async fn subscription_resumes_after_a_checkpoint<S: EventStore>(store: &S, prefix: &str) {
+    let s = stream(prefix, "resume");
+    store.append(&s, ExpectedVersion::Any, events(5)).await.expect("append");
+    let read = store.read_stream(&s, 0, Direction::Forward, 5).await.expect("read");
+    let mut sub = store
+        .subscribe_all(
+            SubscribeFrom::After(read[2].position),
+            EventFilter::streams_starting_with([prefix]),
+        )
+        .await
+        .expect("subscribe");
+    let next = sub.next().await.expect("event");
+    assert_eq!((next.stream.clone(), next.version), (s.clone(), 3));
+    assert_eq!(sub.next().await.expect("event").version, 4);
+}

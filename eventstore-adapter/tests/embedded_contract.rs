@@ -1,0 +1,178 @@
+//! The store contract, run against the embedded backend (always), plus what only a file can
+//! show: reopening, faults at open, and the hash chain.
+
+mod common;
+
+use common::*;
+use ordo_eventstore::*;
+use std::sync::Arc;
+
+fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
+    EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open store")
+}
+
+fn fresh() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    (dir, store)
+}
+
+#[tokio::test]
+async fn appends_and_reads_back_in_order() {
+    let (_dir, store) = fresh();
+    common::appends_and_reads_back_in_order(&store, "").await;
+}
+
+#[tokio::test]
+async fn rejects_wrong_expected_versions() {
+    let (_dir, store) = fresh();
+    common::rejects_wrong_expected_versions(&store, "").await;
+}
+
+#[tokio::test]
+async fn retries_are_idempotent() {
+    let (_dir, store) = fresh();
+    common::retries_are_idempotent(&store, "").await;
+}
+
+#[tokio::test]
+async fn reads_forward_and_backward_with_limits() {
+    let (_dir, store) = fresh();
+    common::reads_forward_and_backward_with_limits(&store, "").await;
+}
+
+#[tokio::test]
+async fn global_log_is_ordered_and_appends_contiguous() {
+    let (_dir, store) = fresh();
+    common::global_log_is_ordered_and_appends_contiguous(&store, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_catches_up_then_follows_live() {
+    let (_dir, store) = fresh();
+    common::subscription_catches_up_then_follows_live(Arc::new(store), "").await;
+}
+
+#[tokio::test]
+async fn subscription_resumes_after_a_checkpoint() {
+    let (_dir, store) = fresh();
+    common::subscription_resumes_after_a_checkpoint(&store, "").await;
+}
+
+#[tokio::test]
+async fn events_survive_close_and_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    let s = stream("", "order-9");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event("A", b"1"), event("B", b"2")])
+        .await
+        .expect("append");
+    store.close();
+    assert!(matches!(
+        store.append(&s, ExpectedVersion::Any, vec![event("C", b"3")]).await,
+        Err(StoreError::Closed)
+    ));
+    drop(store);
+    let reopened = open(&dir);
+    assert_eq!(reopened.stream_version(&s).await.expect("head"), Some(1));
+    let next = reopened
+        .append(&s, ExpectedVersion::Exact(1), vec![event("C", b"3")])
+        .await
+        .expect("append");
+    assert_eq!(next.position, Position(2), "the global log continues where it stopped");
+    assert_eq!(reopened.verify().expect("chain verifies").events, 3);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_file_is_refused_with_its_name() {
+    let (dir, _store) = fresh();
+    let err = EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb")))
+        .err()
+        .expect("refused");
+    let message = err.to_string();
+    assert!(message.contains("events.redb") && message.contains("already open"), "{message}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_store_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.redb");
+    std::fs::write(&path, b"this is not a database at all, just some text in a file")
+        .expect("write");
+    let err = EmbeddedStore::open(EmbeddedConfig::new(&path)).err().expect("refused");
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn rejects_empty_appends_and_bad_stream_names() {
+    let (_dir, store) = fresh();
+    assert!(matches!(
+        store.append(&stream("", "x"), ExpectedVersion::Any, vec![]).await,
+        Err(StoreError::EmptyAppend)
+    ));
+    for bad in ["", "has space", "$system", &"x".repeat(201)] {
+        assert!(
+            matches!(StreamName::new(bad), Err(StoreError::InvalidStreamName { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+/// Writes `n` one-event appends and closes the store, returning the file path.
+async fn store_with_events(dir: &tempfile::TempDir, n: usize) -> std::path::PathBuf {
+    let store = open(dir);
+    for i in 0..n {
+        let s = stream("", &format!("order-{}", i % 3));
+        store
+            .append(
+                &s,
+                ExpectedVersion::Any,
+                vec![event("Tested", format!("payload {i}").as_bytes())],
+            )
+            .await
+            .expect("append");
+    }
+    store.close();
+    store.path().to_owned()
+}
+
+#[tokio::test]
+async fn verify_names_the_first_altered_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = store_with_events(&dir, 5).await;
+    {
+        // Change one payload byte of position 3 behind the store's back.
+        use redb::ReadableTable;
+        let db = redb::Database::open(&path).expect("raw open");
+        let txn = db.begin_write().expect("txn");
+        {
+            let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+            let mut events = txn.open_table(table).expect("events table");
+            let mut record = events.get(3).expect("get").expect("present").value().to_vec();
+            let last = record.len() - 1;
+            record[last] ^= 0x01;
+            events.insert(3, record.as_slice()).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = EmbeddedStore::open(EmbeddedConfig::new(&path)).expect("reopen");
+    match store.verify() {
+        Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, 3),
+        other => panic!("expected corruption at 3, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_file_is_refused_at_open_with_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = store_with_events(&dir, 50).await;
+    let len = std::fs::metadata(&path).expect("metadata").len();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open file");
+    file.set_len(len / 2).expect("truncate");
+    drop(file);
+    match EmbeddedStore::open(EmbeddedConfig::new(&path)) {
+        Err(err) => assert!(err.to_string().contains(&path.display().to_string()), "{err}"),
+        Ok(store) => panic!("a truncated file opened silently with {} events", store.len()),
+    }
+}
