@@ -144,6 +144,19 @@ where
             let new_events = encode_all(&events, context)?;
             let expected = ExpectedVersion::from_loaded(loaded.version);
             match self.store.append(&stream, expected, new_events).await {
+                Ok(outcome) if outcome.first_version != loaded.version.map_or(0, |v| v + 1) => {
+                    // The store recognised the event ids and replayed an earlier append's outcome:
+                    // those events are already in the stream, so read forward instead of folding
+                    // them a second time.
+                    let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
+                    slot.loaded = Some(self.load(&stream, version, state).await?);
+                    return Ok(Receipt {
+                        stream,
+                        events,
+                        version: Some(outcome.version),
+                        position: Some(outcome.position),
+                    });
+                }
                 Ok(outcome) => {
                     let state = std::mem::replace(&mut loaded.state, D::initial_state());
                     loaded.state = events.iter().fold(state, D::evolve);

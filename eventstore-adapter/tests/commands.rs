@@ -1,0 +1,187 @@
+//! The write path: decide, append, cache, and retry when another process wrote first.
+
+use ordo_domain::product::*;
+use ordo_domain::{Currency, Money, ReservationId, Sku, Timestamp};
+use ordo_eventstore::command::{CommandContext, CommandError, Repository};
+use ordo_eventstore::*;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type Products = Repository<Product, EmbeddedStore>;
+
+fn store() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open");
+    (dir, Arc::new(store))
+}
+
+fn list(sku: &str) -> ProductCommand {
+    ProductCommand::List(ListProduct {
+        sku: Sku::parse(sku).expect("valid"),
+        name: "Mug".into(),
+        description: String::new(),
+        category: "kitchen".into(),
+        brand: "Acme".into(),
+        price: Money::new(1_000, Currency::EUR),
+        image_urls: vec![],
+        store_currency: Currency::EUR,
+        now: Timestamp(0),
+    })
+}
+
+fn receive(quantity: u32) -> ProductCommand {
+    ProductCommand::ReceiveStock(ReceiveStock { quantity, now: Timestamp(1) })
+}
+
+fn reserve(id: &str, quantity: u32) -> ProductCommand {
+    ProductCommand::Reserve(ReserveStock {
+        reservation_id: ReservationId::parse(id).expect("valid"),
+        quantity,
+        expires_at: Timestamp(1_000_000),
+        now: Timestamp(2),
+    })
+}
+
+async fn on_hand(repo: &Products, sku: &str) -> (Option<u64>, i64) {
+    repo.inspect(sku, |v, s| (v, s.on_hand)).await.expect("inspect")
+}
+
+#[tokio::test]
+async fn a_command_appends_its_events_and_answers_with_a_receipt() {
+    let (_dir, store) = store();
+    let repo = Products::new(store.clone(), 100);
+    let receipt =
+        repo.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
+    assert_eq!(
+        (receipt.stream.as_str(), receipt.version, receipt.events.len()),
+        ("product-MUG-1", Some(0), 1)
+    );
+    let receipt =
+        repo.execute("MUG-1", &receive(5), &CommandContext::default()).await.expect("received");
+    assert_eq!(receipt.version, Some(1));
+    assert_eq!(receipt.position, Some(Position(1)));
+    assert_eq!(store.stream_version(&receipt.stream).await.expect("head"), Some(1));
+}
+
+#[tokio::test]
+async fn a_broken_rule_is_a_domain_error_and_writes_nothing() {
+    let (_dir, store) = store();
+    let repo = Products::new(store.clone(), 100);
+    match repo.execute("MUG-1", &receive(5), &CommandContext::default()).await {
+        Err(CommandError::Domain(ProductError::NotListed)) => {}
+        other => panic!("expected NotListed, got {other:?}"),
+    }
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn a_satisfied_command_appends_nothing() {
+    let (_dir, store) = store();
+    let repo = Products::new(store.clone(), 100);
+    repo.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
+    let delist = ProductCommand::Delist(DelistProduct { now: Timestamp(3) });
+    repo.execute("MUG-1", &delist, &CommandContext::default()).await.expect("delisted");
+    let again = repo.execute("MUG-1", &delist, &CommandContext::default()).await.expect("no-op");
+    assert!(again.events.is_empty() && again.position.is_none());
+    assert_eq!(store.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_on_one_hot_stream_all_apply_in_order() {
+    let (_dir, store) = store();
+    let repo = Arc::new(Products::new(store.clone(), 100));
+    repo.execute("HOT-1", &list("HOT-1"), &CommandContext::default()).await.expect("listed");
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                repo.execute("HOT-1", &receive(1), &CommandContext::default()).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("command applied");
+    }
+    assert_eq!(on_hand(&repo, "HOT-1").await, (Some(64), 64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_units_are_sold_exactly_once_even_across_two_processes() {
+    let (_dir, store) = store();
+    // Two repositories on one store behave like two server processes: separate caches and locks.
+    let a = Arc::new(Products::new(store.clone(), 100));
+    let b = Arc::new(Products::new(store.clone(), 100));
+    a.execute("LAST-1", &list("LAST-1"), &CommandContext::default()).await.expect("listed");
+    a.execute("LAST-1", &receive(5), &CommandContext::default()).await.expect("stocked");
+    b.inspect("LAST-1", |_, _| ()).await.expect("b caches the product too");
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let repo = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                repo.execute(
+                    "LAST-1",
+                    &reserve(&format!("cart-{i}"), 1),
+                    &CommandContext::default(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut sold = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => sold += 1,
+            Err(CommandError::Domain(ProductError::InsufficientStock { .. })) => {}
+            Err(other) => panic!("unexpected failure {other:?}"),
+        }
+    }
+    assert_eq!(sold, 5, "exactly the five units on hand were reserved");
+}
+
+#[tokio::test]
+async fn a_stale_cache_catches_up_after_a_conflict_instead_of_failing() {
+    let (_dir, store) = store();
+    let a = Products::new(store.clone(), 100);
+    let b = Products::new(store.clone(), 100);
+    a.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
+    a.inspect("MUG-1", |_, _| ()).await.expect("cached in a");
+    b.execute("MUG-1", &receive(3), &CommandContext::default())
+        .await
+        .expect("b writes behind a's back");
+    a.execute("MUG-1", &receive(2), &CommandContext::default())
+        .await
+        .expect("a retries after the conflict");
+    assert_eq!(on_hand(&a, "MUG-1").await, (Some(2), 5));
+}
+
+#[tokio::test]
+async fn a_resent_command_with_the_same_idempotency_key_takes_effect_once() {
+    let (_dir, store) = store();
+    let repo = Products::new(store.clone(), 100);
+    repo.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
+    let context =
+        CommandContext { idempotency_key: Some(Uuid::now_v7()), ..CommandContext::default() };
+    let first = repo.execute("MUG-1", &receive(4), &context).await.expect("first");
+    let again = repo.execute("MUG-1", &receive(4), &context).await.expect("resent");
+    assert_eq!(again.position, first.position, "the store answered with the first append");
+    assert_eq!(on_hand(&repo, "MUG-1").await, (Some(1), 4));
+    let fresh = Products::new(store.clone(), 100);
+    assert_eq!(on_hand(&fresh, "MUG-1").await, (Some(1), 4), "nothing was stored twice");
+}
+
+#[tokio::test]
+async fn a_tiny_cache_still_gives_correct_answers() {
+    let (_dir, store) = store();
+    let repo = Products::new(store.clone(), 1);
+    for sku in ["AAA-1", "BBB-1", "CCC-1"] {
+        repo.execute(sku, &list(sku), &CommandContext::default()).await.expect("listed");
+        repo.execute(sku, &receive(2), &CommandContext::default()).await.expect("stocked");
+    }
+    for sku in ["AAA-1", "BBB-1", "CCC-1"] {
+        repo.execute(sku, &receive(1), &CommandContext::default())
+            .await
+            .expect("evicted, reloaded");
+        assert_eq!(on_hand(&repo, sku).await, (Some(2), 3));
+    }
+}
