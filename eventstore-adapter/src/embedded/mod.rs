@@ -10,7 +10,7 @@ mod subscription;
 mod writer;
 
 pub use subscription::EmbeddedSubscription;
-pub use writer::{Durability, MAX_BATCH_EVENTS};
+pub use writer::{Durability, WriterStats, MAX_BATCH_EVENTS};
 
 use crate::error::StoreError;
 use crate::model::*;
@@ -57,6 +57,7 @@ struct Inner {
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     head: watch::Receiver<u64>,
+    stats: Arc<WriterStats>,
 }
 
 use writer::AppendRequest;
@@ -89,9 +90,13 @@ impl EmbeddedStore {
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let (published, head_rx) = watch::channel(head.next_position);
         let writer_db = db.clone();
+        let stats = Arc::new(WriterStats::default());
+        let writer_stats = stats.clone();
         let writer = std::thread::Builder::new()
             .name("ordo-store-writer".into())
-            .spawn(move || writer::run(writer_db, head, config.durability, rx, published))
+            .spawn(move || {
+                writer::run(writer_db, head, config.durability, rx, published, writer_stats)
+            })
             .map_err(|e| open_error(&path, e))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
@@ -100,6 +105,7 @@ impl EmbeddedStore {
                 requests: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
                 head: head_rx,
+                stats,
             }),
         })
     }
@@ -112,6 +118,11 @@ impl EmbeddedStore {
     /// Number of events in the log (the next position to be written).
     pub fn len(&self) -> u64 {
         *self.inner.head.borrow()
+    }
+
+    /// The writer's counters since open.
+    pub fn stats(&self) -> &WriterStats {
+        &self.inner.stats
     }
 
     /// Whether the log is empty.

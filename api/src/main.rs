@@ -1,0 +1,38 @@
+//! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
+
+use clap::{Parser, Subcommand};
+use ordo_api::bench;
+
+/// Ordo, an event-sourced order backend for online shops.
+#[derive(Parser)]
+#[command(name = "ordo", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure performance on this machine; prints figures (JSON with --json).
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// Event store: appends (1 writer, 64 writers, batches of 100), read_all and catch-up.
+    Store(bench::store::StoreBenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench { target: BenchTarget::Store(args) } => bench::store::run(&args),
+    };
+    if let Err(error) = result {
+        eprintln!("ordo: {error:#}");
+        std::process::exit(1);
+    }
+}
