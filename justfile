@@ -47,3 +47,12 @@ bootstrap:
     # Debian starts a system-wide server on install; Ordo runs private ones, so stop it.
     $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
     echo "redis-server: $(redis-server --version | cut -d' ' -f3) installed"
+
+# The event-store contract against a real KurrentDB server (ORDO_KURRENTDB_URL must be set).
+test-kurrentdb:
+    @test -n "${ORDO_KURRENTDB_URL:-}" || { echo "set ORDO_KURRENTDB_URL, e.g. kurrentdb://localhost:2113?tls=false" >&2; exit 1; }
+    cargo test -p ordo-eventstore --test kurrent_contract -- --ignored
+
+# Benchmarks on this machine (JSON figures).
+bench:
+    cargo run --release -p ordo-api --bin ordo -- bench store --json

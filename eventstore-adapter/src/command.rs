@@ -18,10 +18,14 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// How often a command is decided again after losing a version race to another process.
-pub const MAX_ATTEMPTS: usize = 5;
+pub const MAX_ATTEMPTS: usize = 10;
+/// First pause after a lost race; doubles per attempt (with jitter) so that writers in
+/// different processes stop colliding instead of retrying in lockstep.
+const FIRST_BACKOFF: Duration = Duration::from_micros(250);
 /// Events read per page while loading a stream.
 const LOAD_PAGE: usize = 1_024;
 
@@ -135,7 +139,10 @@ where
         if slot.loaded.is_none() {
             slot.loaded = Some(self.load(&stream, None, D::initial_state()).await?);
         }
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
             let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
             let events = D::decide(command, &loaded.state).map_err(CommandError::Domain)?;
             if events.is_empty() {
@@ -240,6 +247,14 @@ fn encode_all<E: DomainEvent, X: std::error::Error + 'static>(
             Ok(event.encode()?.into_new_event(id, metadata.clone()))
         })
         .collect()
+}
+
+/// Pause before retry `attempt` (1-based): exponential, capped at ~64 ms, with full jitter.
+fn backoff(attempt: usize) -> Duration {
+    let ceiling = FIRST_BACKOFF * (1u32 << attempt.min(8));
+    // The random bits of a v7 UUID are a ready source of jitter; nothing here needs crypto.
+    let random = (Uuid::now_v7().as_u128() & 0xffff_ffff) as u32;
+    ceiling.mul_f64(f64::from(random) / f64::from(u32::MAX))
 }
 
 /// A deterministic event id: the `index`-th event caused by `key`.

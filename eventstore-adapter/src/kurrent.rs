@@ -1,1 +1,259 @@
-//! KurrentDB backend (in progress).
+//! The same contract on a KurrentDB (formerly EventStoreDB) cluster, via the official client.
+//!
+//! Mapping:
+//! - Streams, revisions and expected versions map one to one (`StreamState`).
+//! - [`Position`] is the event's `$all` commit position. For gRPC appends (no explicit
+//!   transactions) every event has its own commit position equal to its prepare position,
+//!   so it is unique and ordered (KurrentDB PR #2522).
+//! - Event ids are KurrentDB event ids, so the server deduplicates retries.
+//! - The schema version, correlation and causation ids and headers travel in the event's custom
+//!   metadata as JSON (`$correlationId`/`$causationId` follow KurrentDB's convention).
+//! - Filters become server-side `$all` stream-name prefix filters; system streams are excluded.
+//!
+//! Known limits, compared with the embedded store (also in the README):
+//! - KurrentDB deduplicates by event id only: a reused id with a different payload is treated
+//!   as a retry, not reported as [`StoreError::EventIdConflict`].
+//! - Deduplication for `ExpectedVersion::Any` relies on the server's cache of recent ids; with
+//!   an exact expected version (what command handling uses) it is checked against the stream.
+//! - The server may drop a live subscription that falls too far behind; the client resubscribes
+//!   from the last delivered position, so nothing is skipped, but the feed pauses meanwhile.
+//! - There is no hash chain: tamper evidence is the embedded store's feature.
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::store::{EventStore, Subscription};
+use kurrentdb::{
+    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, ReadAllOptions,
+    ReadStreamOptions, StreamPosition, StreamState, SubscribeToAllOptions, SubscriptionFilter,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A KurrentDB-backed event store.
+#[derive(Clone)]
+pub struct KurrentStore {
+    client: Client,
+}
+
+/// What Ordo keeps in a KurrentDB event's custom metadata.
+#[derive(Serialize, Deserialize, Default)]
+struct Meta {
+    #[serde(rename = "schemaVersion", default = "one")]
+    schema_version: u16,
+    #[serde(rename = "$correlationId", default, skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<Uuid>,
+    #[serde(rename = "$causationId", default, skip_serializing_if = "Option::is_none")]
+    causation_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
+}
+
+fn one() -> u16 {
+    1
+}
+
+fn kurrent(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Kurrent(e.to_string())
+}
+
+impl KurrentStore {
+    /// Connects to the cluster at `url` (`kurrentdb://host:2113?tls=false`, `esdb://...`).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let settings: ClientSettings = url.parse().map_err(kurrent)?;
+        let client = Client::new(settings).map_err(kurrent)?;
+        Ok(Self { client })
+    }
+
+    fn to_event_data(event: NewEvent) -> Result<EventData, StoreError> {
+        let meta = Meta {
+            schema_version: event.schema_version,
+            correlation_id: event.metadata.correlation_id,
+            causation_id: event.metadata.causation_id,
+            headers: event.metadata.headers,
+        };
+        let meta = serde_json::to_vec(&meta).map_err(kurrent)?;
+        Ok(EventData::binary(event.event_type, event.payload.into())
+            .id(event.id)
+            .metadata(meta.into()))
+    }
+}
+
+fn stream_state(expected: ExpectedVersion) -> StreamState {
+    match expected {
+        ExpectedVersion::Any => StreamState::Any,
+        ExpectedVersion::NoStream => StreamState::NoStream,
+        ExpectedVersion::StreamExists => StreamState::StreamExists,
+        ExpectedVersion::Exact(v) => StreamState::StreamRevision(v),
+    }
+}
+
+fn from_kurrent(event: &kurrentdb::RecordedEvent) -> Result<RecordedEvent, StoreError> {
+    let meta: Meta = if event.custom_metadata.is_empty() {
+        Meta { schema_version: 1, ..Meta::default() }
+    } else {
+        serde_json::from_slice(&event.custom_metadata).map_err(kurrent)?
+    };
+    Ok(RecordedEvent {
+        id: event.id,
+        stream: StreamName::new(event.stream_id())?,
+        version: event.revision,
+        position: Position(event.position.commit),
+        event_type: event.event_type.clone(),
+        schema_version: meta.schema_version,
+        recorded_at: event.created.timestamp_millis(),
+        metadata: EventMetadata {
+            correlation_id: meta.correlation_id,
+            causation_id: meta.causation_id,
+            headers: meta.headers,
+        },
+        payload: event.data.to_vec(),
+    })
+}
+
+fn kurrent_position(p: Position) -> kurrentdb::Position {
+    kurrentdb::Position { commit: p.0, prepare: p.0 }
+}
+
+fn prefix_filter(filter: &EventFilter) -> SubscriptionFilter {
+    if filter.stream_prefixes.is_empty() {
+        return SubscriptionFilter::on_stream_name().exclude_system_events();
+    }
+    filter.stream_prefixes.iter().fold(SubscriptionFilter::on_stream_name(), |f, p| f.add_prefix(p))
+}
+
+impl EventStore for KurrentStore {
+    type Subscription = KurrentSubscription;
+
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let count = events.len() as u64;
+        if count == 0 {
+            return Err(StoreError::EmptyAppend);
+        }
+        let data = events.into_iter().map(Self::to_event_data).collect::<Result<Vec<_>, _>>()?;
+        let options = AppendToStreamOptions::default().stream_state(stream_state(expected));
+        match self.client.append_to_stream(stream.as_str(), &options, data).await {
+            Ok(result) => Ok(AppendOutcome {
+                first_version: result.next_expected_version + 1 - count,
+                version: result.next_expected_version,
+                position: Position(result.position.commit),
+            }),
+            Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
+                Err(StoreError::WrongExpectedVersion {
+                    stream: stream.to_string(),
+                    expected,
+                    actual: match current {
+                        CurrentRevision::Current(v) => Some(v),
+                        CurrentRevision::NoStream => None,
+                    },
+                })
+            }
+            Err(other) => Err(kurrent(other)),
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let start =
+            if from == u64::MAX { StreamPosition::End } else { StreamPosition::Position(from) };
+        let options = ReadStreamOptions::default().position(start).max_count(limit);
+        let options = match direction {
+            Direction::Forward => options.forwards(),
+            Direction::Backward => options.backwards(),
+        };
+        let mut read = match self.client.read_stream(stream.as_str(), &options).await {
+            Ok(read) => read,
+            Err(kurrentdb::Error::ResourceNotFound) => return Ok(vec![]),
+            Err(other) => return Err(kurrent(other)),
+        };
+        let mut out = Vec::new();
+        loop {
+            match read.next().await {
+                Ok(Some(event)) => out.push(from_kurrent(event.get_original_event())?),
+                Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => return Ok(out),
+                Err(other) => return Err(kurrent(other)),
+            }
+        }
+    }
+
+    async fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (start, after) = match from {
+            SubscribeFrom::Start => (StreamPosition::Start, None),
+            SubscribeFrom::After(p) => (StreamPosition::Position(kurrent_position(p)), Some(p)),
+        };
+        // Reading from a position includes it; ask for one more and drop it.
+        let options = ReadAllOptions::default()
+            .position(start)
+            .max_count(limit.saturating_add(1))
+            .filter(SubscriptionFilter::on_stream_name().exclude_system_events());
+        let mut read = self.client.read_all(&options).await.map_err(kurrent)?;
+        let mut out = Vec::new();
+        while let Some(event) = read.next().await.map_err(kurrent)? {
+            let event = from_kurrent(event.get_original_event())?;
+            if after.is_none_or(|p| event.position > p) && out.len() < limit {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        let last = self.read_stream(stream, u64::MAX, Direction::Backward, 1).await?;
+        Ok(last.first().map(|e| e.version))
+    }
+
+    async fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> Result<KurrentSubscription, StoreError> {
+        let start = match from {
+            SubscribeFrom::Start => StreamPosition::Start,
+            SubscribeFrom::After(p) => StreamPosition::Position(kurrent_position(p)),
+        };
+        let options =
+            SubscribeToAllOptions::default().position(start).filter(prefix_filter(&filter));
+        let inner = self.client.subscribe_to_all(&options).await;
+        Ok(KurrentSubscription {
+            inner,
+            after: match from {
+                SubscribeFrom::Start => None,
+                SubscribeFrom::After(p) => Some(p),
+            },
+        })
+    }
+}
+
+/// A catch-up subscription to `$all`, served by the KurrentDB server.
+pub struct KurrentSubscription {
+    inner: kurrentdb::Subscription,
+    /// Events at or before this position are not delivered (guards the starting point).
+    after: Option<Position>,
+}
+
+impl Subscription for KurrentSubscription {
+    async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
+        loop {
+            let event = self.inner.next().await.map_err(kurrent)?;
+            let event = from_kurrent(event.get_original_event())?;
+            if self.after.is_none_or(|p| event.position > p) {
+                self.after = Some(event.position);
+                return Ok(event);
+            }
+        }
+    }
+}

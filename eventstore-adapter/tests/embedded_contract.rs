@@ -36,6 +36,12 @@ async fn retries_are_idempotent() {
 }
 
 #[tokio::test]
+async fn a_reused_id_with_another_payload_is_refused() {
+    let (_dir, store) = fresh();
+    common::a_reused_id_with_another_payload_is_refused(&store, "").await;
+}
+
+#[tokio::test]
 async fn reads_forward_and_backward_with_limits() {
     let (_dir, store) = fresh();
     common::reads_forward_and_backward_with_limits(&store, "").await;

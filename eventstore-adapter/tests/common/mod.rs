@@ -93,7 +93,14 @@ pub async fn retries_are_idempotent<S: EventStore>(store: &S, prefix: &str) {
     assert_eq!((retry.first_version, retry.version), (first.first_version, first.version));
     assert_eq!(retry.position, first.position);
     assert_eq!(store.stream_version(&s).await.expect("head"), Some(4), "the retry wrote nothing");
+}
 
+/// The same event id with a different payload is refused, not mistaken for a retry.
+/// (The embedded store checks this; KurrentDB deduplicates by id only, a documented limit.)
+pub async fn a_reused_id_with_another_payload_is_refused<S: EventStore>(store: &S, prefix: &str) {
+    let s = stream(prefix, "product-2");
+    let batch = events(1);
+    store.append(&s, ExpectedVersion::NoStream, batch.clone()).await.expect("append");
     let mut tampered = batch[0].clone();
     tampered.payload = b"something else".to_vec();
     match store.append(&s, ExpectedVersion::Any, vec![tampered]).await {
