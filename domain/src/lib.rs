@@ -21,6 +21,8 @@
 //! folding them through `evolve`.
 
 #![forbid(unsafe_code)]
+// Money and quantities are exact; a float anywhere in the domain is a bug.
+#![deny(clippy::float_arithmetic)]
 
 pub mod cart;
 pub mod decider;
