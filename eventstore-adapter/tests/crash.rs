@@ -30,8 +30,12 @@ fn payload(stream: &str, version: u64) -> Vec<u8> {
     format!("{stream}:{version}:{}", "x".repeat(64)).into_bytes()
 }
 
-fn store_path(dir: &Path) -> PathBuf {
-    dir.join("events.redb")
+/// A small index flush threshold, so kills also land during index flushes and every reopen
+/// rebuilds part of the index from the log.
+fn config(dir: &Path) -> EmbeddedConfig {
+    let mut config = EmbeddedConfig::new(dir.join("events.redb"));
+    config.index_flush_events = 97;
+    config
 }
 
 #[test]
@@ -44,9 +48,7 @@ fn crash_child() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let store = std::sync::Arc::new(
-            EmbeddedStore::open(EmbeddedConfig::new(store_path(&dir))).expect("open"),
-        );
+        let store = std::sync::Arc::new(EmbeddedStore::open(config(&dir)).expect("open"));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         for w in 0..WRITERS {
             let store = store.clone();
@@ -118,8 +120,7 @@ fn check_survivors(dir: &Path, acks: &[Ack]) -> u64 {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let store =
-            EmbeddedStore::open(EmbeddedConfig::new(store_path(dir))).expect("reopen after kill");
+        let store = EmbeddedStore::open(config(dir)).expect("reopen after kill");
         for ack in acks {
             let stream = StreamName::new(ack.stream.clone()).expect("valid");
             let found =

@@ -17,6 +17,46 @@ fn fresh() -> (tempfile::TempDir, EmbeddedStore) {
     (dir, store)
 }
 
+/// A store whose in-memory index goes to disk every 3 events, so reads constantly merge the
+/// on-disk and in-memory halves of the index.
+fn fresh_flushing() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = EmbeddedConfig::new(dir.path().join("events.redb"));
+    config.index_flush_events = 3;
+    let store = EmbeddedStore::open(config).expect("open store");
+    (dir, store)
+}
+
+mod with_frequent_index_flushes {
+    use super::*;
+
+    macro_rules! contract {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                let (_dir, store) = fresh_flushing();
+                common::$name(&store, "").await;
+            }
+        )*};
+    }
+
+    contract!(
+        appends_and_reads_back_in_order,
+        rejects_wrong_expected_versions,
+        retries_are_idempotent,
+        a_reused_id_with_another_payload_is_refused,
+        reads_forward_and_backward_with_limits,
+        global_log_is_ordered_and_appends_contiguous,
+        subscription_resumes_after_a_checkpoint,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscription_catches_up_then_follows_live() {
+        let (_dir, store) = fresh_flushing();
+        common::subscription_catches_up_then_follows_live(Arc::new(store), "").await;
+    }
+}
+
 #[tokio::test]
 async fn appends_and_reads_back_in_order() {
     let (_dir, store) = fresh();
@@ -88,6 +128,47 @@ async fn events_survive_close_and_reopen() {
         .expect("append");
     assert_eq!(next.position, Position(2), "the global log continues where it stopped");
     assert_eq!(reopened.verify().expect("chain verifies").events, 3);
+}
+
+#[tokio::test]
+async fn stream_reads_agree_across_index_flushes_and_reopens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.redb");
+    let mut config = EmbeddedConfig::new(&path);
+    config.index_flush_events = 7;
+    let streams = ["order-a", "order-b", "order-c"];
+    let mut expected: std::collections::BTreeMap<&str, Vec<uuid::Uuid>> = Default::default();
+    for round in 0..3 {
+        let store = EmbeddedStore::open(config.clone()).expect("open");
+        for i in 0..40 {
+            let name = streams[(i * 7 + round) % 3];
+            let batch: Vec<_> = (0..1 + i % 4).map(|_| event("E", b"x")).collect();
+            expected.entry(name).or_default().extend(batch.iter().map(|e| e.id));
+            store.append(&stream("", name), ExpectedVersion::Any, batch).await.expect("append");
+        }
+        for name in streams {
+            let want = &expected[name];
+            let s = stream("", name);
+            let ids = |v: Vec<RecordedEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+            let all =
+                ids(store.read_stream(&s, 0, Direction::Forward, usize::MAX).await.expect("read"));
+            assert_eq!(&all, want, "forward read of {name} in round {round}");
+            let mut back = ids(store
+                .read_stream(&s, u64::MAX, Direction::Backward, usize::MAX)
+                .await
+                .expect("read"));
+            back.reverse();
+            assert_eq!(&back, want, "backward read of {name} in round {round}");
+            for from in [0, 5, want.len() as u64 / 2, want.len() as u64 - 1] {
+                let page =
+                    ids(store.read_stream(&s, from, Direction::Forward, 6).await.expect("read"));
+                let end = (from as usize + 6).min(want.len());
+                assert_eq!(page, want[from as usize..end], "page of {name} from {from}");
+            }
+            assert_eq!(store.stream_version(&s).await.expect("head"), Some(want.len() as u64 - 1));
+        }
+        store.close();
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! half-applied append. Subscriptions read the log by position and sleep on a watch channel
 //! that the writer bumps after each commit.
 
+mod index;
 mod schema;
 mod subscription;
 mod writer;
@@ -15,10 +16,11 @@ pub use writer::{Durability, WriterStats, MAX_BATCH_EVENTS};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::store::EventStore;
+use index::{PendingIndex, PendingStream};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use schema::*;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -33,12 +35,19 @@ pub struct EmbeddedConfig {
     pub path: PathBuf,
     /// fsync policy; [`Durability::Fsync`] unless you accept losing the last moments on power loss.
     pub durability: Durability,
+    /// Events kept in the in-memory stream index before it is written to disk in bulk
+    /// (see the `index` module). Larger: cheaper commits, longer rebuild at open.
+    pub index_flush_events: usize,
 }
 
 impl EmbeddedConfig {
     /// Defaults for the file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), durability: Durability::default() }
+        Self {
+            path: path.into(),
+            durability: Durability::default(),
+            index_flush_events: index::FLUSH_EVENTS,
+        }
     }
 }
 
@@ -58,6 +67,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     head: watch::Receiver<u64>,
     stats: Arc<WriterStats>,
+    index: writer::SharedIndex,
 }
 
 use writer::AppendRequest;
@@ -85,17 +95,27 @@ impl EmbeddedStore {
         let existed = path.exists();
         let db =
             Database::builder().create(&path).map_err(|e| open_error(&path, describe_open(e)))?;
-        let head = init_file(&db, existed).map_err(|e| open_error(&path, e))?;
+        let (head, pending) = init_file(&db, existed).map_err(|e| open_error(&path, e))?;
+        let index = Arc::new(RwLock::new(pending));
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let (published, head_rx) = watch::channel(head.next_position);
         let writer_db = db.clone();
         let stats = Arc::new(WriterStats::default());
         let writer_stats = stats.clone();
+        let writer_index = index.clone();
         let writer = std::thread::Builder::new()
             .name("ordo-store-writer".into())
             .spawn(move || {
-                writer::run(writer_db, head, config.durability, rx, published, writer_stats)
+                writer::run(
+                    writer_db,
+                    head,
+                    config.clone(),
+                    rx,
+                    published,
+                    writer_stats,
+                    writer_index,
+                )
             })
             .map_err(|e| open_error(&path, e))?;
         Ok(EmbeddedStore {
@@ -106,6 +126,7 @@ impl EmbeddedStore {
                 writer: Mutex::new(Some(writer)),
                 head: head_rx,
                 stats,
+                index,
             }),
         })
     }
@@ -193,14 +214,27 @@ impl EmbeddedStore {
         .await
     }
 
+    /// This stream's entries in the in-memory index, if it has any.
+    fn recent(&self, stream: &StreamName) -> Result<Option<PendingStream>, StoreError> {
+        let index = self
+            .inner
+            .index
+            .read()
+            .map_err(|_| StoreError::Storage("index lock poisoned".into()))?;
+        Ok(index.streams.get(stream.as_str()).cloned())
+    }
+
     pub(crate) fn head_watch(&self) -> watch::Receiver<u64> {
         self.inner.head.clone()
     }
 }
 
-/// Creates the tables of a new file, checks the format of an existing one, and finds the
-/// chain head.
-fn init_file(db: &Database, existed: bool) -> Result<writer::ChainHead, StoreError> {
+/// Creates the tables of a new file, checks the format of an existing one, finds the chain
+/// head, and rebuilds the in-memory index of events after the on-disk index's mark.
+fn init_file(
+    db: &Database,
+    existed: bool,
+) -> Result<(writer::ChainHead, PendingIndex), StoreError> {
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -221,12 +255,14 @@ fn init_file(db: &Database, existed: bool) -> Result<writer::ChainHead, StoreErr
         txn.open_table(STREAM_INDEX)?;
         txn.open_table(STREAMS)?;
         txn.open_table(EVENT_IDS)?;
+        txn.open_table(MARKS)?;
     }
     txn.commit()?;
     let txn = db.begin_read()?;
     let events = txn.open_table(EVENTS)?;
     let Some((key, value)) = events.last()? else {
-        return Ok(writer::ChainHead { next_position: 0, last_hash: GENESIS, last_recorded_at: 0 });
+        let head = writer::ChainHead { next_position: 0, last_hash: GENESIS, last_recorded_at: 0 };
+        return Ok((head, PendingIndex::default()));
     };
     let position = key.value();
     if events.len()? != position + 1 {
@@ -234,11 +270,20 @@ fn init_file(db: &Database, existed: bool) -> Result<writer::ChainHead, StoreErr
     }
     let (hash, body) = split_record(position, value.value())?;
     let last = decode_body(position, body)?;
-    Ok(writer::ChainHead {
+    let head = writer::ChainHead {
         next_position: position + 1,
         last_hash: hash,
         last_recorded_at: last.recorded_at,
-    })
+    };
+    let mark = txn.open_table(MARKS)?.get(INDEXED_THROUGH)?.map_or(0, |m| m.value());
+    let mut pending = PendingIndex::default();
+    for entry in events.range(mark..)? {
+        let (key, value) = entry?;
+        let (_, body) = split_record(key.value(), value.value())?;
+        let b = decode_body(key.value(), body)?;
+        pending.add(&b.stream, b.version, key.value(), u128::from_be_bytes(b.id));
+    }
+    Ok((head, pending))
 }
 
 fn describe_open(e: redb::DatabaseError) -> String {
@@ -295,24 +340,47 @@ impl EventStore for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let db = self.inner.db.clone();
+        // Snapshot the in-memory index before opening the read transaction (see `index`).
+        let recent = self.recent(stream)?;
         let stream = stream.clone();
         blocking(move || {
             let txn = db.begin_read()?;
             let index = txn.open_table(STREAM_INDEX)?;
             let events = txn.open_table(EVENTS)?;
             let name = stream.as_str();
+            // On-disk entries cover versions below `split`; the snapshot covers the rest.
+            let split = recent.as_ref().map_or(u64::MAX, |r| r.first_version);
+            let disk = |range: std::ops::RangeInclusive<u64>| -> Result<Vec<u64>, StoreError> {
+                let (lo, hi) = (*range.start(), (*range.end()).min(split.saturating_sub(1)));
+                if split == 0 || lo > hi {
+                    return Ok(vec![]);
+                }
+                let found = index.range((name, lo)..=(name, hi))?;
+                Ok(found.map(|e| e.map(|(_, p)| p.value())).collect::<Result<_, _>>()?)
+            };
+            let memory = |lo: u64, hi: u64| -> Vec<u64> {
+                recent.as_ref().map_or_else(Vec::new, |r| {
+                    (lo.max(r.first_version)..=hi.min(r.last_version().unwrap_or(0)))
+                        .filter_map(|v| r.position(v))
+                        .collect()
+                })
+            };
             let positions: Vec<u64> = match direction {
-                Direction::Forward => index
-                    .range((name, from)..=(name, u64::MAX))?
-                    .take(limit)
-                    .map(|e| e.map(|(_, p)| p.value()))
-                    .collect::<Result<_, _>>()?,
-                Direction::Backward => index
-                    .range((name, 0)..=(name, from))?
-                    .rev()
-                    .take(limit)
-                    .map(|e| e.map(|(_, p)| p.value()))
-                    .collect::<Result<_, _>>()?,
+                Direction::Forward => {
+                    let mut p = disk(from..=u64::MAX)?;
+                    p.extend(memory(from, u64::MAX));
+                    p.truncate(limit);
+                    p
+                }
+                Direction::Backward => {
+                    let mut p = memory(0, from);
+                    p.reverse();
+                    let mut older = disk(0..=from)?;
+                    older.reverse();
+                    p.extend(older);
+                    p.truncate(limit);
+                    p
+                }
             };
             let mut out = Vec::with_capacity(positions.len());
             for position in positions {
@@ -340,6 +408,9 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        if let Some(last) = self.recent(stream)?.and_then(|r| r.last_version()) {
+            return Ok(Some(last));
+        }
         let txn = self.inner.db.begin_read()?;
         let streams = txn.open_table(STREAMS)?;
         Ok(streams.get(stream.as_str())?.map(|v| v.value()))

@@ -19,11 +19,15 @@ pub const STREAM_INDEX: TableDefinition<(&str, u64), u64> = TableDefinition::new
 pub const STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
 /// Idempotency: event id -> position.
 pub const EVENT_IDS: TableDefinition<u128, u64> = TableDefinition::new("event_ids");
+/// Store-wide counters: how far the on-disk index reaches.
+pub const MARKS: TableDefinition<&str, u64> = TableDefinition::new("marks");
+/// Positions below this mark are in the on-disk stream and id indexes.
+pub const INDEXED_THROUGH: &str = "indexed_through";
 /// Store-wide facts such as the format version.
 pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Written once at creation; a different value means this code cannot read the file.
-pub const FORMAT: &str = "ordo-eventstore/1";
+pub const FORMAT: &str = "ordo-eventstore/2";
 /// Size of the chain hash prefix of every record.
 pub const HASH_LEN: usize = 32;
 /// The chain's starting point, before position 0.
