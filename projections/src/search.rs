@@ -1,0 +1,41 @@
+//! Tokenizing product text for the search index: the same function indexes and queries, so
+//! both always agree on what a word is.
+
+use std::collections::BTreeMap;
+
+/// Longest token kept; longer words are cut (they still match by prefix).
+pub const MAX_TOKEN_CHARS: usize = 32;
+/// Description words indexed per product; bounds index size for very long descriptions.
+pub const MAX_DESCRIPTION_TOKENS: usize = 200;
+
+/// Case-folded words of at least two characters, split on anything not alphanumeric.
+pub fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2)
+        .map(|w| w.to_lowercase().chars().take(MAX_TOKEN_CHARS).collect())
+        .collect()
+}
+
+/// Search terms of a product with their relevance weight: a word in the name counts 3, in the
+/// brand 2, in the description 1; a word in several fields adds up.
+pub fn weighted_terms(name: &str, brand: &str, description: &str) -> BTreeMap<String, f64> {
+    let mut terms = BTreeMap::new();
+    let mut add = |words: Vec<String>, weight: f64| {
+        let mut seen = std::collections::BTreeSet::new();
+        for w in words {
+            if seen.insert(w.clone()) {
+                *terms.entry(w).or_insert(0.0) += weight;
+            }
+        }
+    };
+    add(tokens(name), 3.0);
+    add(tokens(brand), 2.0);
+    add(tokens(description).into_iter().take(MAX_DESCRIPTION_TOKENS).collect(), 1.0);
+    terms
+}
+
+/// A facet value (category, brand) as used in keys: trimmed and case-folded, so "Kitchen" and
+/// "kitchen " are one facet.
+pub fn facet(value: &str) -> String {
+    value.trim().to_lowercase()
+}

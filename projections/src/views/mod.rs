@@ -1,0 +1,71 @@
+//! Read models as pure folds: `apply(view, event) -> view`, plus how a view is laid out in Redis
+//! (its hash fields and its index memberships).
+
+mod cart;
+mod fields;
+mod order;
+mod product;
+#[cfg(test)]
+mod tests;
+
+pub use cart::{CartLineView, CartView};
+pub use fields::Fields;
+pub use order::{OrderLineView, OrderView};
+pub use product::ProductView;
+
+use crate::change::{diff_indexes, Change, IndexEntry};
+use crate::keys::Namespace;
+use ordo_eventstore::codec::AnyEvent;
+use ordo_eventstore::RecordedEvent;
+
+/// A document read model: one Redis hash per aggregate, plus index entries.
+pub trait View: Sized + Clone + PartialEq + Send + Sync + 'static {
+    /// Projection name; also the key namespace.
+    const PROJECTION: &'static str;
+    /// Stream category this view folds.
+    const CATEGORY: &'static str;
+
+    /// Folds one event into the document (`None`: not created yet, or removed).
+    fn apply(view: Option<Self>, event: &AnyEvent, recorded: &RecordedEvent) -> Option<Self>;
+
+    /// Hash key of document `id`.
+    fn key(ns: &Namespace, id: &str) -> String;
+
+    /// Every field, always the same set, so an `HSET` replaces the view exactly.
+    fn to_fields(&self) -> Vec<(&'static str, String)>;
+
+    /// Reads a view back from its hash; `None` if fields are missing or malformed.
+    fn from_fields(fields: &Fields) -> Option<Self>;
+
+    /// Index memberships of this view.
+    fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry>;
+
+    /// Writes that are only ever added, never diffed away (the search term dictionary).
+    fn additive_changes(&self, _old: Option<&Self>, _ns: &Namespace) -> Vec<Change> {
+        Vec::new()
+    }
+}
+
+/// The aggregate id a recorded event belongs to, if its stream is of `V`'s category.
+pub fn document_id<V: View>(event: &RecordedEvent) -> Option<&str> {
+    let name = event.stream.as_str();
+    name.strip_prefix(V::CATEGORY)?.strip_prefix('-')
+}
+
+/// The Redis writes that turn document `id` from `old` into `new`.
+pub fn changes<V: View>(ns: &Namespace, id: &str, old: Option<&V>, new: Option<&V>) -> Vec<Change> {
+    if old == new {
+        return Vec::new();
+    }
+    let old_entries = old.map(|v| v.index_entries(ns)).unwrap_or_default();
+    let new_entries = new.map(|v| v.index_entries(ns)).unwrap_or_default();
+    let mut out = match new {
+        Some(view) => vec![Change::SetFields { key: V::key(ns, id), fields: view.to_fields() }],
+        None => vec![Change::Delete { key: V::key(ns, id) }],
+    };
+    out.extend(diff_indexes(&old_entries, &new_entries));
+    if let Some(view) = new {
+        out.extend(view.additive_changes(old, ns));
+    }
+    out
+}

@@ -1,0 +1,187 @@
+//! The product view: catalogue entry, stock, and its search and filter index entries.
+
+use super::fields::{json, Fields};
+use super::View;
+use crate::change::{Change, IndexEntry};
+use crate::keys::Namespace;
+use crate::search::{facet, weighted_terms};
+use ordo_domain::product::ProductEvent;
+use ordo_eventstore::codec::AnyEvent;
+use ordo_eventstore::RecordedEvent;
+use std::collections::BTreeMap;
+
+/// A product as queries see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductView {
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Brand.
+    pub brand: String,
+    /// Unit price, minor units.
+    pub price_minor: i64,
+    /// ISO currency.
+    pub currency: String,
+    /// Image URLs.
+    pub image_urls: Vec<String>,
+    /// Units in stock.
+    pub on_hand: i64,
+    /// Units held per reservation id. The view counts a hold until it is released or committed
+    /// (expiry issues the release), so availability here is at worst briefly conservative.
+    pub holds: BTreeMap<String, u32>,
+    /// In the catalogue (false once delisted).
+    pub listed: bool,
+    /// Last applied stream version.
+    pub version: u64,
+}
+
+impl ProductView {
+    /// Units not held by any reservation.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.holds.values().map(|q| i64::from(*q)).sum::<i64>()
+    }
+}
+
+/// Key of a catalogue-wide index, all sharing the `{catalogue}` hash tag.
+pub fn catalogue_key(ns: &Namespace, rest: &str) -> String {
+    ns.key(&format!("{{catalogue}}:{rest}"))
+}
+
+impl View for ProductView {
+    const PROJECTION: &'static str = "catalogue";
+    const CATEGORY: &'static str = "product";
+
+    fn apply(view: Option<Self>, event: &AnyEvent, recorded: &RecordedEvent) -> Option<Self> {
+        let AnyEvent::Product(event) = event else { return view };
+        let mut v = match (event, view) {
+            (ProductEvent::Listed(e), previous) => {
+                let (on_hand, holds) = previous.map(|p| (p.on_hand, p.holds)).unwrap_or_default();
+                ProductView {
+                    sku: e.sku.to_string(),
+                    name: e.name.clone(),
+                    description: e.description.clone(),
+                    category: e.category.clone(),
+                    brand: e.brand.clone(),
+                    price_minor: e.price.minor,
+                    currency: e.price.currency.to_string(),
+                    image_urls: e.image_urls.clone(),
+                    on_hand,
+                    holds,
+                    listed: true,
+                    version: recorded.version,
+                }
+            }
+            (_, None) => return None,
+            (_, Some(v)) => v,
+        };
+        v.version = recorded.version;
+        match event {
+            ProductEvent::Listed(_) => {}
+            ProductEvent::PriceChanged(e) => v.price_minor = e.price.minor,
+            ProductEvent::Delisted(_) => v.listed = false,
+            ProductEvent::StockReceived(e) => v.on_hand += i64::from(e.quantity),
+            ProductEvent::StockAdjusted(e) => v.on_hand += e.delta,
+            ProductEvent::StockReserved(e) => {
+                v.holds.insert(e.reservation_id.to_string(), e.quantity);
+            }
+            ProductEvent::ReservationReleased(e) => {
+                v.holds.remove(e.reservation_id.as_str());
+            }
+            ProductEvent::ReservationCommitted(e) => {
+                v.holds.remove(e.reservation_id.as_str());
+                v.on_hand -= i64::from(e.quantity);
+            }
+        }
+        Some(v)
+    }
+
+    fn key(ns: &Namespace, id: &str) -> String {
+        catalogue_key(ns, &format!("product:{id}"))
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("sku", self.sku.clone()),
+            ("name", self.name.clone()),
+            ("description", self.description.clone()),
+            ("category", self.category.clone()),
+            ("brand", self.brand.clone()),
+            ("price_minor", self.price_minor.to_string()),
+            ("currency", self.currency.clone()),
+            ("image_urls", json(&self.image_urls)),
+            ("on_hand", self.on_hand.to_string()),
+            ("available", self.available().to_string()),
+            ("holds", json(&self.holds)),
+            ("listed", if self.listed { "1" } else { "0" }.into()),
+            ("version", self.version.to_string()),
+        ]
+    }
+
+    fn from_fields(f: &Fields) -> Option<Self> {
+        Some(ProductView {
+            sku: f.text("sku")?,
+            name: f.text("name")?,
+            description: f.text("description")?,
+            category: f.text("category")?,
+            brand: f.text("brand")?,
+            price_minor: f.int("price_minor")?,
+            currency: f.text("currency")?,
+            image_urls: f.json("image_urls")?,
+            on_hand: f.int("on_hand")?,
+            holds: f.json("holds")?,
+            listed: f.text("listed")? == "1",
+            version: f.int("version")?,
+        })
+    }
+
+    /// Listed products are in the filter sets, the price index and one sorted set per search
+    /// term (scored by relevance weight). Delisted products are in none of them.
+    fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry> {
+        if !self.listed {
+            return Vec::new();
+        }
+        let set = |rest: String| IndexEntry::Set {
+            key: catalogue_key(ns, &rest),
+            member: self.sku.clone(),
+        };
+        let mut entries = vec![
+            set("listed".into()),
+            set(format!("category:{}", facet(&self.category))),
+            set(format!("brand:{}", facet(&self.brand))),
+            IndexEntry::Sorted {
+                key: catalogue_key(ns, "price"),
+                member: self.sku.clone(),
+                score: self.price_minor as f64,
+            },
+        ];
+        if self.available() > 0 {
+            entries.push(set("instock".into()));
+        }
+        for (term, weight) in weighted_terms(&self.name, &self.brand, &self.description) {
+            entries.push(IndexEntry::Sorted {
+                key: catalogue_key(ns, &format!("term:{term}")),
+                member: self.sku.clone(),
+                score: weight,
+            });
+        }
+        entries
+    }
+
+    /// The term dictionary (for prefix search) only grows: a term another product still uses
+    /// must not vanish, and a stale term merely expands to an empty set.
+    fn additive_changes(&self, old: Option<&Self>, ns: &Namespace) -> Vec<Change> {
+        let terms = weighted_terms(&self.name, &self.brand, &self.description);
+        let known =
+            old.map(|o| weighted_terms(&o.name, &o.brand, &o.description)).unwrap_or_default();
+        terms
+            .into_keys()
+            .filter(|t| !known.contains_key(t))
+            .map(|term| Change::ZAdd { key: catalogue_key(ns, "terms"), score: 0.0, member: term })
+            .collect()
+    }
+}
