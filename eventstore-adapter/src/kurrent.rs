@@ -211,6 +211,19 @@ impl EventStore for KurrentStore {
         Ok(out)
     }
 
+    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        let options = ReadAllOptions::default()
+            .position(StreamPosition::End)
+            .backwards()
+            .max_count(1)
+            .filter(SubscriptionFilter::on_stream_name().exclude_system_events());
+        let mut read = self.client.read_all(&options).await.map_err(kurrent)?;
+        match read.next().await.map_err(kurrent)? {
+            Some(event) => Ok(Some(Position(event.get_original_event().position.commit))),
+            None => Ok(None),
+        }
+    }
+
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         let last = self.read_stream(stream, u64::MAX, Direction::Backward, 1).await?;
         Ok(last.first().map(|e| e.version))

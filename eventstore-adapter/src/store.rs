@@ -40,6 +40,10 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
+    /// Position of the newest event in the global log, `None` while the log is empty. Used to
+    /// report how far behind a subscriber is.
+    fn last_position(&self) -> impl Future<Output = Result<Option<Position>, StoreError>> + Send;
+
     /// The stream's last version, or `None` if it has no events.
     fn stream_version(
         &self,
@@ -60,4 +64,13 @@ pub trait EventStore: Send + Sync + 'static {
 pub trait Subscription: Send {
     /// The next event, waiting for one to be appended if the feed is caught up.
     fn next(&mut self) -> impl Future<Output = Result<RecordedEvent, StoreError>> + Send;
+
+    /// Up to `max` events that are already available, waiting only while there is none.
+    /// Backends that read in pages return a whole page at once; the default returns one.
+    fn next_batch(
+        &mut self,
+        _max: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
+        async { Ok(vec![self.next().await?]) }
+    }
 }

@@ -19,5 +19,9 @@
 
 pub mod change;
 pub mod keys;
+pub mod query;
+pub mod rebuild;
+pub mod redis_server;
+pub mod runner;
 pub mod search;
 pub mod views;

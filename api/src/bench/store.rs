@@ -2,7 +2,6 @@
 
 use super::{percentile_ms, rate};
 use anyhow::Context;
-use ordo_eventstore::embedded::EmbeddedSubscription;
 use ordo_eventstore::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,8 +151,7 @@ async fn measure(
     let read_all_eps = rate(read, started.elapsed());
 
     let started = Instant::now();
-    let mut sub: EmbeddedSubscription =
-        store.subscribe_all(SubscribeFrom::Start, EventFilter::all()).await?;
+    let mut sub = store.subscribe_all(SubscribeFrom::Start, EventFilter::all()).await?;
     let mut caught_up = 0;
     while caught_up < total {
         caught_up += sub.next_batch(4_096).await?.len();

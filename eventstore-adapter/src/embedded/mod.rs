@@ -407,6 +407,10 @@ impl EventStore for EmbeddedStore {
         self.read_positions(start, limit).await
     }
 
+    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        Ok(self.len().checked_sub(1).map(Position))
+    }
+
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         if let Some(last) = self.recent(stream)?.and_then(|r| r.last_version()) {
             return Ok(Some(last));

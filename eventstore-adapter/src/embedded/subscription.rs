@@ -33,16 +33,6 @@ impl EmbeddedSubscription {
         Self { store, next_position, filter, buffer: VecDeque::with_capacity(PAGE), head }
     }
 
-    /// Every event already available, up to `max`, waiting only if there is none. Lets a
-    /// projection apply a whole page per Redis round trip.
-    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        if self.buffer.is_empty() {
-            self.fill().await?;
-        }
-        let n = self.buffer.len().min(max.max(1));
-        Ok(self.buffer.drain(..n).collect())
-    }
-
     /// Reads pages until at least one event passes the filter.
     async fn fill(&mut self) -> Result<(), StoreError> {
         while self.buffer.is_empty() {
@@ -68,5 +58,15 @@ impl Subscription for EmbeddedSubscription {
             }
             self.fill().await?;
         }
+    }
+
+    /// Every event already available, up to `max`, waiting only if there is none. Lets a
+    /// projection apply a whole page per Redis round trip.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if self.buffer.is_empty() {
+            self.fill().await?;
+        }
+        let n = self.buffer.len().min(max.max(1));
+        Ok(self.buffer.drain(..n).collect())
     }
 }

@@ -3,8 +3,8 @@
 
 mod cart;
 mod fields;
-mod order;
-mod product;
+pub(crate) mod order;
+pub(crate) mod product;
 #[cfg(test)]
 mod tests;
 

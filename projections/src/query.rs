@@ -1,0 +1,311 @@
+//! Typed queries over the read models. Each is one or two Redis round trips and never scans
+//! the keyspace. Any query can first wait, bounded, until its projection has applied a given
+//! global position, so a client reads its own writes.
+
+use crate::keys::{active_version_key, Namespace};
+use crate::search::{facet, tokens};
+use crate::views::order::history_key;
+use crate::views::product::catalogue_key;
+use crate::views::{CartView, Fields, OrderView, ProductView, View};
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Default bound on waiting for a position.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+/// Largest page any query returns.
+pub const MAX_PAGE: usize = 100;
+/// How long the active read-model version is cached before being looked up again.
+const ACTIVE_TTL: Duration = Duration::from_millis(500);
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Redis failed or is unreachable: the read side is unavailable, try again shortly.
+    #[error("read models unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    /// The projection did not reach the requested position in time.
+    #[error("{projection} has not applied position {position} yet")]
+    NotYetApplied {
+        /// Projection waited on.
+        projection: &'static str,
+        /// The position asked for.
+        position: u64,
+    },
+    /// A cursor that this service did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+/// Order history filters.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Placed at or after (Unix ms).
+    pub from: Option<i64>,
+    /// Placed at or before (Unix ms).
+    pub to: Option<i64>,
+    /// Continue after this cursor (from the previous page).
+    pub cursor: Option<String>,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: usize,
+}
+
+/// A page of order history, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryPage {
+    /// Orders on this page.
+    pub orders: Vec<OrderView>,
+    /// Cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How search results are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SearchSort {
+    /// Best match first (name beats brand beats description).
+    #[default]
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+}
+
+/// Product search parameters.
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    /// Free text; every word must match, the last one as a prefix (type-ahead).
+    pub text: String,
+    /// Category filter.
+    pub category: Option<String>,
+    /// Brand filter.
+    pub brand: Option<String>,
+    /// Lowest price, minor units, inclusive.
+    pub min_price: Option<i64>,
+    /// Highest price, minor units, inclusive.
+    pub max_price: Option<i64>,
+    /// Only products with available stock.
+    pub in_stock: bool,
+    /// Order of results.
+    pub sort: SearchSort,
+    /// Continue after this cursor.
+    pub cursor: Option<String>,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: usize,
+}
+
+/// A page of search results.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    /// Matches in total.
+    pub total: u64,
+    /// Products on this page.
+    pub products: Vec<ProductView>,
+    /// Cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Queries over the active read models.
+pub struct ReadModels {
+    redis: ConnectionManager,
+    active: Mutex<HashMap<&'static str, (u32, Instant)>>,
+    search: redis::Script,
+}
+
+impl ReadModels {
+    /// Queries over `redis`.
+    pub fn new(redis: ConnectionManager) -> Self {
+        Self {
+            redis,
+            active: Mutex::new(HashMap::new()),
+            search: redis::Script::new(include_str!("search.lua")),
+        }
+    }
+
+    /// The namespace queries of `projection` read: its active version, cached briefly.
+    pub async fn namespace(&self, projection: &'static str) -> Result<Namespace, QueryError> {
+        let cached = self.active.lock().ok().and_then(|a| a.get(projection).copied());
+        if let Some((version, at)) = cached.filter(|(_, at)| at.elapsed() < ACTIVE_TTL) {
+            let _ = at;
+            return Ok(Namespace::new(projection, version));
+        }
+        let version: Option<u32> = redis::cmd("GET")
+            .arg(active_version_key(projection))
+            .query_async(&mut self.redis.clone())
+            .await?;
+        let version = version.unwrap_or(1);
+        if let Ok(mut active) = self.active.lock() {
+            active.insert(projection, (version, Instant::now()));
+        }
+        Ok(Namespace::new(projection, version))
+    }
+
+    /// Waits until `projection` has applied global `position`, for at most `timeout`.
+    pub async fn wait_for(
+        &self,
+        projection: &'static str,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<(), QueryError> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let ns = self.namespace(projection).await?;
+            let applied: Option<u64> =
+                redis::cmd("GET").arg(ns.checkpoint()).query_async(&mut self.redis.clone()).await?;
+            if applied.is_some_and(|a| a >= position) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(QueryError::NotYetApplied { projection, position });
+            }
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    async fn document<V: View>(&self, id: &str) -> Result<Option<V>, QueryError> {
+        let ns = self.namespace(V::PROJECTION).await?;
+        let fields: HashMap<String, String> =
+            redis::cmd("HGETALL").arg(V::key(&ns, id)).query_async(&mut self.redis.clone()).await?;
+        Ok(if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) })
+    }
+
+    /// One order.
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderView>, QueryError> {
+        self.document(order_id).await
+    }
+
+    /// One product, listed or not.
+    pub async fn product(&self, sku: &str) -> Result<Option<ProductView>, QueryError> {
+        self.document(sku).await
+    }
+
+    /// One cart.
+    pub async fn cart(&self, cart_id: &str) -> Result<Option<CartView>, QueryError> {
+        self.document(cart_id).await
+    }
+
+    /// A customer's orders, newest first: one round trip for the page of ids, one for the
+    /// orders. The cursor names the last order shown, so pages stay stable while new orders
+    /// arrive.
+    pub async fn order_history(
+        &self,
+        customer_id: &str,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage, QueryError> {
+        let ns = self.namespace(OrderView::PROJECTION).await?;
+        let key = history_key(&ns, customer_id, q.status.as_deref());
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let after = q.cursor.as_deref().map(parse_history_cursor).transpose()?;
+        let max = match (after.as_ref(), q.to) {
+            (Some((score, _)), _) => score.to_string(),
+            (None, Some(to)) => to.to_string(),
+            (None, None) => "+inf".into(),
+        };
+        let min = q.from.map_or("-inf".to_owned(), |f| f.to_string());
+        let mut fetch = limit + 1 + 16;
+        let page = loop {
+            let raw: Vec<(String, f64)> = redis::cmd("ZREVRANGEBYSCORE")
+                .arg(&key)
+                .arg(&max)
+                .arg(&min)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(fetch)
+                .query_async(&mut self.redis.clone())
+                .await?;
+            let full = raw.len() == fetch;
+            // Equal scores come in descending member order; skip what the cursor already showed.
+            let page: Vec<(String, i64)> = raw
+                .into_iter()
+                .map(|(m, s)| (m, s as i64))
+                .filter(|(m, s)| {
+                    after.as_ref().is_none_or(|(cs, cm)| *s < *cs || (*s == *cs && m < cm))
+                })
+                .take(limit + 1)
+                .collect();
+            if page.len() > limit || !full {
+                break page;
+            }
+            fetch *= 4;
+        };
+        let has_more = page.len() > limit;
+        let page = &page[..page.len().min(limit)];
+        let mut pipe = redis::pipe();
+        for (order_id, _) in page {
+            pipe.cmd("HGETALL").arg(OrderView::key(&ns, order_id));
+        }
+        let docs: Vec<HashMap<String, String>> = if page.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut self.redis.clone()).await?
+        };
+        let orders: Vec<OrderView> =
+            docs.into_iter().filter_map(|f| OrderView::from_fields(&Fields(f))).collect();
+        let next_cursor = has_more.then(|| page.last().map(|(m, s)| format!("{s}:{m}"))).flatten();
+        Ok(HistoryPage { orders, next_cursor })
+    }
+
+    /// Product search: full text with type-ahead, filters, sort and paging, in one round trip
+    /// (a Lua script over the catalogue's sets and sorted sets; no Redis modules needed).
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
+        let ns = self.namespace(ProductView::PROJECTION).await?;
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let offset: usize = match &q.cursor {
+            Some(c) => c.parse().map_err(|_| QueryError::InvalidCursor)?,
+            None => 0,
+        };
+        let mut words = tokens(&q.text);
+        let prefix = if q.text.ends_with(|c: char| c.is_alphanumeric()) {
+            words.pop().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut invocation = self.search.prepare_invoke();
+        invocation.arg(catalogue_key(&ns, "").trim_end_matches(':')).arg(words.len());
+        for w in &words {
+            invocation.arg(w);
+        }
+        invocation
+            .arg(prefix)
+            .arg(q.category.as_deref().map(facet).unwrap_or_default())
+            .arg(q.brand.as_deref().map(facet).unwrap_or_default())
+            .arg(q.min_price.map_or("-inf".to_owned(), |p| p.to_string()))
+            .arg(q.max_price.map_or("+inf".to_owned(), |p| p.to_string()))
+            .arg(if q.in_stock { "1" } else { "0" })
+            .arg(match q.sort {
+                SearchSort::Relevance => "relevance",
+                SearchSort::PriceAsc => "price_asc",
+                SearchSort::PriceDesc => "price_desc",
+            })
+            .arg(offset)
+            .arg(limit);
+        let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let mut items = reply.into_iter();
+        let total: u64 = items
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(redis::RedisError::from)?
+            .unwrap_or(0);
+        let mut products = Vec::new();
+        while let (Some(_sku), Some(fields)) = (items.next(), items.next()) {
+            let fields: HashMap<String, String> =
+                redis::from_redis_value(fields).map_err(redis::RedisError::from)?;
+            products.extend(ProductView::from_fields(&Fields(fields)));
+        }
+        let next = offset + products.len();
+        let next_cursor = ((next as u64) < total).then(|| next.to_string());
+        Ok(SearchPage { total, products, next_cursor })
+    }
+}
+
+fn parse_history_cursor(cursor: &str) -> Result<(i64, String), QueryError> {
+    let (score, member) = cursor.split_once(':').ok_or(QueryError::InvalidCursor)?;
+    Ok((score.parse().map_err(|_| QueryError::InvalidCursor)?, member.to_owned()))
+}

@@ -1,0 +1,76 @@
+//! A private `redis-server` child process on a Unix socket, for `just run`, tests and benches.
+//!
+//! A Unix socket in a private directory means no port to pick or collide on and no server
+//! anyone else can reach. The child is killed when the handle drops.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why a private server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisServerError {
+    /// `redis-server` is not installed or failed to start.
+    #[error("cannot start redis-server ({0}); install it with `just bootstrap` or set REDIS_URL")]
+    Spawn(std::io::Error),
+    /// It started but never accepted connections.
+    #[error("redis-server did not come up within {0:?}; see {1}")]
+    NotReady(Duration, PathBuf),
+}
+
+/// A running private Redis.
+pub struct PrivateRedis {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` with its socket, log and (if `persist`) append-only file in `dir`.
+    pub fn start(dir: &Path, persist: bool) -> Result<Self, RedisServerError> {
+        std::fs::create_dir_all(dir).map_err(RedisServerError::Spawn)?;
+        let socket = dir.join("redis.sock");
+        let log = dir.join("redis.log");
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--unixsocketperm", "700", "--save", ""])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(&log)
+            .args(["--appendonly", if persist { "yes" } else { "no" }])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(RedisServerError::Spawn)?;
+        let server = Self { child, socket };
+        let timeout = Duration::from_secs(10);
+        let started = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
+            if started.elapsed() > timeout {
+                return Err(RedisServerError::NotReady(timeout, log));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(server)
+    }
+
+    /// The `redis+unix://` URL of this server.
+    pub fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// Stops the server now (also done on drop).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,340 @@
+//! The projection runner: store subscription in, Redis out, exactly once.
+//!
+//! Per batch of events: the documents they touch are taken from the runner's cache (it is the
+//! only writer of its namespace) or read in one pipelined round trip, the events are folded in
+//! memory, and every resulting write goes to Redis together with the new checkpoint in one
+//! `MULTI/EXEC`, fenced by `WATCH` on the checkpoint. A batch therefore takes effect completely
+//! or not at all, and a restarted runner resumes right after the last batch that did. If Redis
+//! is unreachable the runner backs off and resumes from the checkpoint Redis holds; the write side
+//! never waits for it.
+
+use crate::change::Change;
+use crate::keys::{status_key, Namespace};
+use crate::views::{changes, document_id, Fields, View};
+use lru::LruCache;
+use ordo_eventstore::codec::{AnyEvent, CodecError};
+use ordo_eventstore::{
+    EventFilter, EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, Subscription,
+};
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Why a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// Redis failed or is unreachable.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not decode with today's code.
+    #[error("event at position {position} does not decode: {source}")]
+    Codec {
+        /// Where.
+        position: u64,
+        /// Why.
+        source: CodecError,
+    },
+    /// Someone else moved this namespace's checkpoint: another runner is writing it.
+    #[error("checkpoint of {0} moved underneath this runner")]
+    Fenced(String),
+}
+
+/// Tuning of a runner.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// Most events per Redis transaction.
+    pub batch_size: usize,
+    /// Documents kept in memory, so hot documents are not read back from Redis.
+    pub cache_capacity: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self { batch_size: 2_000, cache_capacity: 100_000 }
+    }
+}
+
+/// Projects the store into one namespace of view `V`.
+pub struct Runner<V: View, S: EventStore> {
+    store: Arc<S>,
+    redis: ConnectionManager,
+    ns: Namespace,
+    config: RunnerConfig,
+    cache: LruCache<String, Option<V>>,
+    checkpoint: Option<Position>,
+    applied: watch::Sender<u64>,
+}
+
+/// Parses a stored checkpoint (`None`: nothing applied yet).
+pub fn parse_checkpoint(value: Option<String>) -> Option<Position> {
+    value.and_then(|v| v.parse().ok()).map(Position)
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl<V: View, S: EventStore> Runner<V, S> {
+    /// A runner for `V` at read-model `version`. `redis` should be a connection of its own:
+    /// the runner's `WATCH` must not share a connection with other users.
+    pub async fn new(
+        store: Arc<S>,
+        redis: ConnectionManager,
+        version: u32,
+        config: RunnerConfig,
+    ) -> Result<Self, ProjectionError> {
+        let ns = Namespace::new(V::PROJECTION, version);
+        let capacity = NonZeroUsize::new(config.cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        let (applied, _) = watch::channel(0);
+        let mut runner = Self {
+            store,
+            redis,
+            ns,
+            config,
+            cache: LruCache::new(capacity),
+            checkpoint: None,
+            applied,
+        };
+        runner.reset().await?;
+        Ok(runner)
+    }
+
+    /// The namespace this runner writes.
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The last applied global position.
+    pub fn checkpoint(&self) -> Option<Position> {
+        self.checkpoint
+    }
+
+    /// Applied positions as they happen: the value is `position + 1` (0 = nothing yet), for
+    /// queries that wait to read their own writes.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// Forgets cached documents and reloads the checkpoint from Redis.
+    async fn reset(&mut self) -> Result<(), ProjectionError> {
+        self.cache.clear();
+        let stored: Option<String> =
+            redis::cmd("GET").arg(self.ns.checkpoint()).query_async(&mut self.redis).await?;
+        self.checkpoint = parse_checkpoint(stored);
+        self.applied.send_replace(self.checkpoint.map_or(0, |p| p.0 + 1));
+        Ok(())
+    }
+
+    fn from(&self) -> SubscribeFrom {
+        self.checkpoint.map_or(SubscribeFrom::Start, SubscribeFrom::After)
+    }
+
+    /// Applies events until the checkpoint reaches `target` (or forever with `None`), resuming
+    /// after every failure. `progress` sees the checkpoint after each batch.
+    pub async fn run(
+        &mut self,
+        target: Option<Position>,
+        mut progress: impl FnMut(Position),
+    ) -> Result<(), ProjectionError> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if target.is_some() && self.checkpoint >= target {
+                return Ok(());
+            }
+            match self.follow(target, &mut progress).await {
+                Ok(()) => return Ok(()),
+                Err(ProjectionError::Codec { position, source }) => {
+                    self.record_error(&format!("position {position}: {source}")).await;
+                    return Err(ProjectionError::Codec { position, source });
+                }
+                Err(error) => {
+                    tracing::warn!(projection = V::PROJECTION, %error, ?backoff, "projection paused; will resume");
+                    metrics::counter!("ordo_projection_errors_total", "projection" => V::PROJECTION).increment(1);
+                    self.record_error(&error.to_string()).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    let _ = self.reset().await;
+                }
+            }
+        }
+    }
+
+    async fn follow(
+        &mut self,
+        target: Option<Position>,
+        progress: &mut impl FnMut(Position),
+    ) -> Result<(), ProjectionError> {
+        let mut subscription = self.store.subscribe_all(self.from(), EventFilter::all()).await?;
+        loop {
+            let batch = subscription.next_batch(self.config.batch_size).await?;
+            self.apply(&batch).await?;
+            if let Some(p) = self.checkpoint {
+                progress(p);
+            }
+            if target.is_some() && self.checkpoint >= target {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Folds one batch and writes it with its checkpoint atomically.
+    pub async fn apply(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last() else { return Ok(()) };
+        let started = Instant::now();
+        let mut decoded = Vec::new();
+        for event in batch {
+            if let Some(id) = document_id::<V>(event) {
+                let any = AnyEvent::from_recorded(event).map_err(|source| {
+                    ProjectionError::Codec { position: event.position.0, source }
+                })?;
+                decoded.push((id.to_owned(), any, event));
+            }
+        }
+        let mut missing: Vec<String> = decoded
+            .iter()
+            .map(|(id, ..)| id.clone())
+            .filter(|id| !self.cache.contains(id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+
+        // Round trip 1: fence the checkpoint and read the documents not in memory.
+        let mut read = redis::pipe();
+        read.cmd("WATCH").arg(self.ns.checkpoint()).ignore().cmd("GET").arg(self.ns.checkpoint());
+        for id in &missing {
+            read.cmd("HGETALL").arg(V::key(&self.ns, id));
+        }
+        let (stored, documents): (Option<String>, Vec<HashMap<String, String>>) = {
+            let mut values: Vec<redis::Value> = read.query_async(&mut self.redis).await?;
+            let stored =
+                redis::from_redis_value(values.remove(0)).map_err(redis::RedisError::from)?;
+            let docs = values
+                .into_iter()
+                .map(redis::from_redis_value)
+                .collect::<Result<_, _>>()
+                .map_err(redis::RedisError::from)?;
+            (stored, docs)
+        };
+        if parse_checkpoint(stored) != self.checkpoint {
+            let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
+            return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
+        }
+        let mut docs: HashMap<String, (Option<V>, Option<V>)> = HashMap::new();
+        for (id, fields) in missing.into_iter().zip(documents) {
+            let view = if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) };
+            docs.insert(id, (view.clone(), view));
+        }
+        for (id, event, recorded) in &decoded {
+            let entry = match docs.get_mut(id) {
+                Some(entry) => entry,
+                None => {
+                    let cached = self.cache.get(id).cloned().flatten();
+                    docs.entry(id.clone()).or_insert((cached.clone(), cached))
+                }
+            };
+            entry.1 = V::apply(entry.1.take(), event, recorded);
+        }
+
+        // Round trip 2: every write and the checkpoint, atomically.
+        let mut write = redis::pipe();
+        write.atomic();
+        for (id, (old, new)) in &docs {
+            for change in changes(&self.ns, id, old.as_ref(), new.as_ref()) {
+                add_change(&mut write, change);
+            }
+        }
+        write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
+        let done: Option<redis::Value> = write.query_async(&mut self.redis).await?;
+        if done.is_none() {
+            return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
+        }
+
+        for (id, (_, new)) in docs {
+            self.cache.put(id, new);
+        }
+        self.checkpoint = Some(last.position);
+        self.applied.send_replace(last.position.0 + 1);
+        metrics::counter!("ordo_projection_events_applied_total", "projection" => V::PROJECTION)
+            .increment(batch.len() as u64);
+        metrics::histogram!("ordo_projection_batch_seconds", "projection" => V::PROJECTION)
+            .record(started.elapsed().as_secs_f64());
+        self.record_status(last).await;
+        Ok(())
+    }
+
+    /// Position, lag and update time, for operators. Best effort: a failure here never fails a
+    /// batch that was already applied.
+    async fn record_status(&mut self, last: &RecordedEvent) {
+        let head = self.store.last_position().await.ok().flatten().map_or(last.position.0, |p| p.0);
+        let lag_events = head.saturating_sub(last.position.0);
+        let lag_seconds = if lag_events == 0 {
+            0.0
+        } else {
+            (now_millis() - last.recorded_at).max(0) as f64 / 1_000.0
+        };
+        metrics::gauge!("ordo_projection_lag_events", "projection" => V::PROJECTION)
+            .set(lag_events as f64);
+        metrics::gauge!("ordo_projection_lag_seconds", "projection" => V::PROJECTION)
+            .set(lag_seconds);
+        let _: Result<(), _> = redis::cmd("HSET")
+            .arg(status_key(V::PROJECTION))
+            .arg("version")
+            .arg(self.ns.version)
+            .arg("position")
+            .arg(last.position.0)
+            .arg("lag_events")
+            .arg(lag_events)
+            .arg("lag_seconds")
+            .arg(lag_seconds)
+            .arg("updated_at")
+            .arg(now_millis())
+            .arg("last_error")
+            .arg("")
+            .query_async(&mut self.redis)
+            .await;
+    }
+
+    async fn record_error(&mut self, error: &str) {
+        let _: Result<(), _> = redis::cmd("HSET")
+            .arg(status_key(V::PROJECTION))
+            .arg("last_error")
+            .arg(error)
+            .arg("updated_at")
+            .arg(now_millis())
+            .query_async(&mut self.redis)
+            .await;
+    }
+}
+
+fn add_change(pipe: &mut redis::Pipeline, change: Change) {
+    match change {
+        Change::SetFields { key, fields } => {
+            let cmd = pipe.cmd("HSET").arg(key);
+            for (field, value) in fields {
+                cmd.arg(field).arg(value);
+            }
+            cmd.ignore();
+        }
+        Change::Delete { key } => {
+            pipe.cmd("DEL").arg(key).ignore();
+        }
+        Change::ZAdd { key, score, member } => {
+            pipe.cmd("ZADD").arg(key).arg(score).arg(member).ignore();
+        }
+        Change::ZRem { key, member } => {
+            pipe.cmd("ZREM").arg(key).arg(member).ignore();
+        }
+        Change::SAdd { key, member } => {
+            pipe.cmd("SADD").arg(key).arg(member).ignore();
+        }
+        Change::SRem { key, member } => {
+            pipe.cmd("SREM").arg(key).arg(member).ignore();
+        }
+    }
+}
