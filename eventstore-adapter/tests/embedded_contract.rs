@@ -263,3 +263,37 @@ async fn a_truncated_file_is_refused_at_open_with_its_name() {
         Ok(store) => panic!("a truncated file opened silently with {} events", store.len()),
     }
 }
+
+#[tokio::test]
+async fn a_read_only_handle_reads_and_follows_a_live_writer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.redb");
+    let writer = EmbeddedStore::open(EmbeddedConfig::new(&path)).expect("writer");
+    let s = stream("", "order-1");
+    writer
+        .append(&s, ExpectedVersion::NoStream, vec![event("A", b"1"), event("B", b"2")])
+        .await
+        .expect("append");
+
+    let reader = EmbeddedStore::open(EmbeddedConfig::new(&path).read_only())
+        .expect("read-only beside the writer");
+    assert_eq!(reader.stream_version(&s).await.expect("head"), Some(1));
+    let mut sub =
+        reader.subscribe_all(SubscribeFrom::Start, EventFilter::all()).await.expect("subscribe");
+    assert_eq!(sub.next().await.expect("event").version, 0);
+    assert_eq!(sub.next().await.expect("event").version, 1);
+
+    writer.append(&s, ExpectedVersion::Exact(1), vec![event("C", b"3")]).await.expect("append");
+    let live = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+        .await
+        .expect("noticed")
+        .expect("event");
+    assert_eq!((live.version, live.event_type.as_str()), (2, "C"));
+    let read = reader.read_stream(&s, 0, Direction::Forward, 10).await.expect("read");
+    assert_eq!(read.len(), 3);
+    assert!(matches!(
+        reader.append(&s, ExpectedVersion::Any, vec![event("D", b"4")]).await,
+        Err(StoreError::ReadOnly)
+    ));
+    assert_eq!(reader.verify().expect("verify from the reader").events, 3);
+}

@@ -17,7 +17,10 @@ use crate::error::StoreError;
 use crate::model::*;
 use crate::store::EventStore;
 use index::{PendingIndex, PendingStream};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata,
+};
 use schema::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -38,6 +41,10 @@ pub struct EmbeddedConfig {
     /// Events kept in the in-memory stream index before it is written to disk in bulk
     /// (see the `index` module). Larger: cheaper commits, longer rebuild at open.
     pub index_flush_events: usize,
+    /// Open for reading only, beside a writer in another process (`ordo serve`): for replay,
+    /// audit, export and rebuild. Appends fail with [`StoreError::ReadOnly`]; new events are
+    /// noticed by polling the file.
+    pub read_only: bool,
 }
 
 impl EmbeddedConfig {
@@ -47,7 +54,14 @@ impl EmbeddedConfig {
             path: path.into(),
             durability: Durability::default(),
             index_flush_events: index::FLUSH_EVENTS,
+            read_only: false,
         }
+    }
+
+    /// The same file, opened read-only.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 }
 
@@ -60,8 +74,28 @@ pub struct VerifyReport {
     pub head_hash: String,
 }
 
+/// The redb handle: the writing process's, or a read-only one beside it.
+pub(crate) enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
+}
+
+/// How a read-only handle learns about new events: it polls the file.
+const READ_ONLY_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+
 struct Inner {
-    db: Arc<Database>,
+    db: Arc<Db>,
+    /// Set on read-only handles, which publish their own head after scanning new events.
+    refresh: Option<Mutex<watch::Sender<u64>>>,
     path: PathBuf,
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -93,11 +127,36 @@ impl EmbeddedStore {
             std::fs::create_dir_all(parent).map_err(|e| open_error(&path, e))?;
         }
         let existed = path.exists();
-        let db =
-            Database::builder().create(&path).map_err(|e| open_error(&path, describe_open(e)))?;
-        let (head, pending) = init_file(&db, existed).map_err(|e| open_error(&path, e))?;
+        let mut builder = Database::builder();
+        // One writing process, any number of read-only ones (replay, audit, rebuild).
+        builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+        if config.read_only {
+            if !existed {
+                return Err(open_error(&path, "no such file"));
+            }
+            let db =
+                builder.open_read_only(&path).map_err(|e| open_error(&path, describe_open(e)))?;
+            let db = Db::ReadOnly(db);
+            let (head, pending) = scan_file(&db).map_err(|e| open_error(&path, e))?;
+            let (tx, head_rx) = watch::channel(head.next_position);
+            return Ok(EmbeddedStore {
+                inner: Arc::new(Inner {
+                    db: Arc::new(db),
+                    refresh: Some(Mutex::new(tx)),
+                    path,
+                    requests: Mutex::new(None),
+                    writer: Mutex::new(None),
+                    head: head_rx,
+                    stats: Arc::new(WriterStats::default()),
+                    index: Arc::new(RwLock::new(pending)),
+                }),
+            });
+        }
+        let db = builder.create(&path).map_err(|e| open_error(&path, describe_open(e)))?;
+        init_tables(&db, existed).map_err(|e| open_error(&path, e))?;
+        let db = Arc::new(Db::Writable(db));
+        let (head, pending) = scan_file(&db).map_err(|e| open_error(&path, e))?;
         let index = Arc::new(RwLock::new(pending));
-        let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let (published, head_rx) = watch::channel(head.next_position);
         let writer_db = db.clone();
@@ -121,6 +180,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 db,
+                refresh: None,
                 path,
                 requests: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
@@ -129,6 +189,40 @@ impl EmbeddedStore {
                 index,
             }),
         })
+    }
+
+    /// Whether this handle is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.refresh.is_some()
+    }
+
+    /// On a read-only handle, picks up events the writing process appended since the last
+    /// look: extends the in-memory index and publishes the new head. A no-op for the writer.
+    pub(crate) fn refresh(&self) -> Result<(), StoreError> {
+        let Some(refresh) = &self.inner.refresh else { return Ok(()) };
+        let published =
+            refresh.lock().map_err(|_| StoreError::Storage("refresh lock poisoned".into()))?;
+        let known = *published.borrow();
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut index = self
+            .inner
+            .index
+            .write()
+            .map_err(|_| StoreError::Storage("index lock poisoned".into()))?;
+        let mut next = known;
+        for entry in events.range(known..)? {
+            let (key, value) = entry?;
+            let (_, body) = split_record(key.value(), value.value())?;
+            let b = decode_body(key.value(), body)?;
+            index.add(&b.stream, b.version, key.value(), u128::from_be_bytes(b.id));
+            next = key.value() + 1;
+        }
+        drop(index);
+        if next > known {
+            published.send_replace(next);
+        }
+        Ok(())
     }
 
     /// The file this store lives in.
@@ -229,12 +323,8 @@ impl EmbeddedStore {
     }
 }
 
-/// Creates the tables of a new file, checks the format of an existing one, finds the chain
-/// head, and rebuilds the in-memory index of events after the on-disk index's mark.
-fn init_file(
-    db: &Database,
-    existed: bool,
-) -> Result<(writer::ChainHead, PendingIndex), StoreError> {
+/// Creates the tables of a new file, or checks the format of an existing one.
+fn init_tables(db: &Database, existed: bool) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -258,7 +348,20 @@ fn init_file(
         txn.open_table(MARKS)?;
     }
     txn.commit()?;
+    Ok(())
+}
+
+/// Finds the chain head and rebuilds the in-memory index of the events after the on-disk
+/// index's mark.
+fn scan_file(db: &Db) -> Result<(writer::ChainHead, PendingIndex), StoreError> {
     let txn = db.begin_read()?;
+    let format = txn
+        .open_table(META)
+        .ok()
+        .and_then(|m| m.get("format").ok().flatten().map(|f| f.value().to_owned()));
+    if format.as_deref() != Some(FORMAT) {
+        return Err(StoreError::Storage(format!("not an Ordo event store of format {FORMAT}")));
+    }
     let events = txn.open_table(EVENTS)?;
     let Some((key, value)) = events.last()? else {
         let head = writer::ChainHead { next_position: 0, last_hash: GENESIS, last_recorded_at: 0 };
@@ -319,6 +422,9 @@ impl EventStore for EmbeddedStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
         if events.is_empty() {
             return Err(StoreError::EmptyAppend);
         }
@@ -339,6 +445,7 @@ impl EventStore for EmbeddedStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.refresh()?;
         let db = self.inner.db.clone();
         // Snapshot the in-memory index before opening the read transaction (see `index`).
         let recent = self.recent(stream)?;
@@ -408,10 +515,12 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        self.refresh()?;
         Ok(self.len().checked_sub(1).map(Position))
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        self.refresh()?;
         if let Some(last) = self.recent(stream)?.and_then(|r| r.last_version()) {
             return Ok(Some(last));
         }

@@ -38,7 +38,13 @@ impl EmbeddedSubscription {
         while self.buffer.is_empty() {
             let head = *self.head.borrow_and_update();
             if self.next_position >= head {
-                self.head.changed().await.map_err(|_| StoreError::Closed)?;
+                if self.store.is_read_only() {
+                    // No writer in this process to wake us: look at the file again shortly.
+                    tokio::time::sleep(super::READ_ONLY_POLL).await;
+                    self.store.refresh()?;
+                } else {
+                    self.head.changed().await.map_err(|_| StoreError::Closed)?;
+                }
                 continue;
             }
             let page = self.store.read_page(self.next_position, PAGE).await?;

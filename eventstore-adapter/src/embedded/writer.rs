@@ -88,7 +88,7 @@ pub struct ChainHead {
 
 /// Runs until every sender is gone, then returns.
 pub fn run(
-    db: Arc<Database>,
+    db: Arc<super::Db>,
     mut head: ChainHead,
     config: super::EmbeddedConfig,
     mut requests: mpsc::Receiver<AppendRequest>,
@@ -99,12 +99,13 @@ pub fn run(
     let mut last_sync = Instant::now();
     let mut last_flush = Instant::now();
     let mut unsynced = false;
+    let super::Db::Writable(db) = &*db else { return };
     let durability = config.durability;
     let flush_at = config.index_flush_events.max(1);
     while let Some(first) = requests.blocking_recv() {
         let batch = collect_batch(first, &mut requests);
         let sync = durability == Durability::Fsync || last_sync.elapsed() >= RELAXED_SYNC_INTERVAL;
-        match commit_batch(&db, head, &batch, sync, &stats, &index, flush_at) {
+        match commit_batch(db, head, &batch, sync, &stats, &index, flush_at) {
             Ok((new_head, outcomes, flushed)) => {
                 if flushed {
                     last_flush = Instant::now();
@@ -134,7 +135,7 @@ pub fn run(
         }
         let idle = requests.is_empty();
         if idle && last_flush.elapsed() >= IDLE_FLUSH_AFTER && pending_events(&index) > 0 {
-            match flush_now(&db, head, &index) {
+            match flush_now(db, head, &index) {
                 Ok(()) => {
                     last_flush = Instant::now();
                     last_sync = last_flush;
@@ -144,7 +145,7 @@ pub fn run(
             }
         }
         if unsynced && idle {
-            if let Err(error) = sync_now(&db) {
+            if let Err(error) = sync_now(db) {
                 tracing::error!(%error, "event store fsync failed");
             } else {
                 last_sync = Instant::now();
@@ -153,7 +154,7 @@ pub fn run(
         }
     }
     if unsynced {
-        let _ = sync_now(&db);
+        let _ = sync_now(db);
     }
 }
 
