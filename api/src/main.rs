@@ -1,7 +1,7 @@
 //! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use ordo_api::bench;
+use ordo_api::{bench, rebuild};
 
 /// Ordo, an event-sourced order backend for online shops.
 #[derive(Parser)]
@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Rebuild read models from the event log into a fresh version, then switch to it.
+    Rebuild(rebuild::RebuildArgs),
     /// Measure performance on this machine; prints figures (JSON with --json).
     Bench {
         #[command(subcommand)]
@@ -24,12 +26,16 @@ enum Command {
 enum BenchTarget {
     /// Event store: appends (1 writer, 64 writers, batches of 100), read_all and catch-up.
     Store(bench::store::StoreBenchArgs),
+    /// Read side: rebuild every projection from N generated events, then time history and search.
+    Projections(bench::projections::ProjectionsBenchArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Rebuild(args) => rebuild::run(&args),
         Command::Bench { target: BenchTarget::Store(args) } => bench::store::run(&args),
+        Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
     };
     if let Err(error) = result {
         eprintln!("ordo: {error:#}");

@@ -410,6 +410,14 @@ async fn a_runner_killed_between_batches_ends_exactly_like_a_clean_rebuild() {
     let interrupted = digest(&mut con, &Namespace::new("catalogue", 1)).await.expect("digest");
     let rebuilt = digest(&mut con, &Namespace::new("catalogue", 2)).await.expect("digest");
     assert_eq!(interrupted, rebuilt);
+    // And a runner whose cache can hold only two documents, so it keeps evicting and rereading.
+    let tiny = RunnerConfig { batch_size: 3, cache_capacity: 2 };
+    let mut evicting =
+        Runner::<ProductView, _>::new(shop.store.clone(), shop.connection().await, 3, tiny)
+            .await
+            .expect("runner");
+    evicting.run(Some(head), |_| {}).await.expect("applied");
+    assert_eq!(digest(&mut con, &Namespace::new("catalogue", 3)).await.expect("digest"), rebuilt);
 
     // The same for orders, whose documents change status across batches.
     for stop in [head.0 / 3, head.0 * 2 / 3, head.0] {

@@ -2,6 +2,7 @@
 //!
 //! Speed claims in the README and issue notes come from here, never from timed tests.
 
+pub mod projections;
 pub mod store;
 
 /// The `p`-th percentile (0..=100) of `samples`, in milliseconds; sorts in place.

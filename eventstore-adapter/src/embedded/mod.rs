@@ -128,8 +128,13 @@ impl EmbeddedStore {
         }
         let existed = path.exists();
         let mut builder = Database::builder();
-        // One writing process, any number of read-only ones (replay, audit, rebuild).
-        builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+        // One writing process, any number of read-only ones (replay, audit, rebuild). redb
+        // only allows non-durable commits when no other process can look, so the relaxed
+        // mode keeps the file to itself.
+        builder.set_concurrency_mode(match config.durability {
+            Durability::Fsync => ConcurrencyMode::SingleWriter,
+            Durability::Relaxed => ConcurrencyMode::ExclusiveWriter,
+        });
         if config.read_only {
             if !existed {
                 return Err(open_error(&path, "no such file"));

@@ -72,6 +72,16 @@ impl Subscription for EmbeddedSubscription {
         if self.buffer.is_empty() {
             self.fill().await?;
         }
+        // Top up with pages that are already in the log (never waits for new ones).
+        while self.buffer.len() < max && self.next_position < *self.head.borrow() {
+            let page = self
+                .store
+                .read_page(self.next_position, PAGE.min(max - self.buffer.len()).max(1))
+                .await?;
+            let Some(last) = page.last() else { break };
+            self.next_position = last.position.0 + 1;
+            self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+        }
         let n = self.buffer.len().min(max.max(1));
         Ok(self.buffer.drain(..n).collect())
     }

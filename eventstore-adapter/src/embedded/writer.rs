@@ -26,7 +26,8 @@ pub enum Durability {
     Fsync,
     /// Acknowledge before fsync; fsync at most every 50 ms and whenever the writer goes idle.
     /// Any crash (of the process or the machine) may lose up to the last 50 ms of acknowledged
-    /// events: redb reopens at the last durable commit. For benchmarks and bulk imports.
+    /// events: redb reopens at the last durable commit. For benchmarks and bulk imports; the
+    /// file cannot be shared with read-only processes meanwhile.
     Relaxed,
 }
 
@@ -127,7 +128,10 @@ pub fn run(
             }
             Err(error) => {
                 tracing::error!(%error, "event store commit failed; the batch is rejected");
-                let message = error.to_string();
+                let message = match error {
+                    StoreError::Storage(message) => message,
+                    other => other.to_string(),
+                };
                 for request in batch {
                     let _ = request.reply.send(Err(StoreError::Storage(message.clone())));
                 }

@@ -31,7 +31,8 @@ pub trait View: Sized + Clone + PartialEq + Send + Sync + 'static {
     /// Hash key of document `id`.
     fn key(ns: &Namespace, id: &str) -> String;
 
-    /// Every field, always the same set, so an `HSET` replaces the view exactly.
+    /// Every field, always the same set in the same order, so writing the fields that differ
+    /// from the previous view's turns the stored hash into exactly this view.
     fn to_fields(&self) -> Vec<(&'static str, String)>;
 
     /// Reads a view back from its hash; `None` if fields are missing or malformed.
@@ -59,9 +60,23 @@ pub fn changes<V: View>(ns: &Namespace, id: &str, old: Option<&V>, new: Option<&
     }
     let old_entries = old.map(|v| v.index_entries(ns)).unwrap_or_default();
     let new_entries = new.map(|v| v.index_entries(ns)).unwrap_or_default();
-    let mut out = match new {
-        Some(view) => vec![Change::SetFields { key: V::key(ns, id), fields: view.to_fields() }],
-        None => vec![Change::Delete { key: V::key(ns, id) }],
+    let mut out = match (old, new) {
+        // Only the fields that differ: a stock change does not rewrite the description.
+        (Some(before), Some(view)) => {
+            let previous = before.to_fields();
+            let fields: Vec<_> = view
+                .to_fields()
+                .into_iter()
+                .zip(previous)
+                .filter(|(now, was)| now != was)
+                .map(|(now, _)| now)
+                .collect();
+            vec![Change::SetFields { key: V::key(ns, id), fields }]
+        }
+        (None, Some(view)) => {
+            vec![Change::SetFields { key: V::key(ns, id), fields: view.to_fields() }]
+        }
+        (_, None) => vec![Change::Delete { key: V::key(ns, id) }],
     };
     out.extend(diff_indexes(&old_entries, &new_entries));
     if let Some(view) = new {

@@ -9,6 +9,7 @@ use ordo_domain::product::ProductEvent;
 use ordo_eventstore::codec::AnyEvent;
 use ordo_eventstore::RecordedEvent;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A product as queries see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,9 +39,23 @@ pub struct ProductView {
     pub listed: bool,
     /// Last applied stream version.
     pub version: u64,
+    /// Search terms with weights, derived from name, brand and description. Computed when the
+    /// text changes rather than on every stock movement; not stored in Redis.
+    pub terms: Arc<BTreeMap<String, f64>>,
 }
 
 impl ProductView {
+    fn text_changed(&self, other: &ProductView) -> bool {
+        self.name != other.name
+            || self.brand != other.brand
+            || self.description != other.description
+    }
+
+    fn with_terms(mut self) -> Self {
+        self.terms = Arc::new(weighted_terms(&self.name, &self.brand, &self.description));
+        self
+    }
+
     /// Units not held by any reservation.
     pub fn available(&self) -> i64 {
         self.on_hand - self.holds.values().map(|q| i64::from(*q)).sum::<i64>()
@@ -74,7 +89,9 @@ impl View for ProductView {
                     holds,
                     listed: true,
                     version: recorded.version,
+                    terms: Arc::default(),
                 }
+                .with_terms()
             }
             (_, None) => return None,
             (_, Some(v)) => v,
@@ -123,20 +140,24 @@ impl View for ProductView {
     }
 
     fn from_fields(f: &Fields) -> Option<Self> {
-        Some(ProductView {
-            sku: f.text("sku")?,
-            name: f.text("name")?,
-            description: f.text("description")?,
-            category: f.text("category")?,
-            brand: f.text("brand")?,
-            price_minor: f.int("price_minor")?,
-            currency: f.text("currency")?,
-            image_urls: f.json("image_urls")?,
-            on_hand: f.int("on_hand")?,
-            holds: f.json("holds")?,
-            listed: f.text("listed")? == "1",
-            version: f.int("version")?,
-        })
+        Some(
+            ProductView {
+                sku: f.text("sku")?,
+                name: f.text("name")?,
+                description: f.text("description")?,
+                category: f.text("category")?,
+                brand: f.text("brand")?,
+                price_minor: f.int("price_minor")?,
+                currency: f.text("currency")?,
+                image_urls: f.json("image_urls")?,
+                on_hand: f.int("on_hand")?,
+                holds: f.json("holds")?,
+                listed: f.text("listed")? == "1",
+                version: f.int("version")?,
+                terms: Arc::default(),
+            }
+            .with_terms(),
+        )
     }
 
     /// Listed products are in the filter sets, the price index and one sorted set per search
@@ -162,11 +183,11 @@ impl View for ProductView {
         if self.available() > 0 {
             entries.push(set("instock".into()));
         }
-        for (term, weight) in weighted_terms(&self.name, &self.brand, &self.description) {
+        for (term, weight) in self.terms.iter() {
             entries.push(IndexEntry::Sorted {
                 key: catalogue_key(ns, &format!("term:{term}")),
                 member: self.sku.clone(),
-                score: weight,
+                score: *weight,
             });
         }
         entries
@@ -175,13 +196,18 @@ impl View for ProductView {
     /// The term dictionary (for prefix search) only grows: a term another product still uses
     /// must not vanish, and a stale term merely expands to an empty set.
     fn additive_changes(&self, old: Option<&Self>, ns: &Namespace) -> Vec<Change> {
-        let terms = weighted_terms(&self.name, &self.brand, &self.description);
-        let known =
-            old.map(|o| weighted_terms(&o.name, &o.brand, &o.description)).unwrap_or_default();
-        terms
-            .into_keys()
-            .filter(|t| !known.contains_key(t))
-            .map(|term| Change::ZAdd { key: catalogue_key(ns, "terms"), score: 0.0, member: term })
+        if old.is_some_and(|o| !o.text_changed(self)) {
+            return Vec::new();
+        }
+        let known = old.map(|o| o.terms.clone()).unwrap_or_default();
+        self.terms
+            .keys()
+            .filter(|t| !known.contains_key(*t))
+            .map(|term| Change::ZAdd {
+                key: catalogue_key(ns, "terms"),
+                score: 0.0,
+                member: term.clone(),
+            })
             .collect()
     }
 }

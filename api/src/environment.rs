@@ -1,0 +1,57 @@
+//! Where Ordo keeps its data and which Redis it talks to: shared by every subcommand.
+
+use anyhow::Context;
+use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
+use ordo_projections::redis_server::PrivateRedis;
+use std::path::PathBuf;
+
+/// The data directory flag every command shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataDir {
+    /// Directory holding the event store (`events.redb`) and the private Redis (`redis/`).
+    #[arg(long, env = "ORDO_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl DataDir {
+    /// The event store file.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("events.redb")
+    }
+
+    /// The private Redis directory.
+    pub fn redis_dir(&self) -> PathBuf {
+        self.data_dir.join("redis")
+    }
+}
+
+/// Opens the event store read-only, so it works beside a running `ordo serve`.
+pub fn open_store_read_only(data: &DataDir) -> anyhow::Result<EmbeddedStore> {
+    let path = data.store_path();
+    if !path.exists() {
+        anyhow::bail!("no event store at {} (nothing has been written yet)", path.display());
+    }
+    Ok(EmbeddedStore::open(EmbeddedConfig::new(&path).read_only())?)
+}
+
+/// The Redis to use: `url` if given; else the private server a running `ordo serve` keeps in
+/// the data directory; else a private server started now and stopped when the handle drops.
+pub async fn redis_for(
+    data: &DataDir,
+    url: Option<&str>,
+) -> anyhow::Result<(redis::Client, Option<PrivateRedis>)> {
+    if let Some(url) = url {
+        return Ok((
+            redis::Client::open(url).with_context(|| format!("invalid Redis URL {url}"))?,
+            None,
+        ));
+    }
+    let socket = data.redis_dir().join("redis.sock");
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        let client = redis::Client::open(format!("redis+unix://{}", socket.display()))?;
+        return Ok((client, None));
+    }
+    let server = PrivateRedis::start(&data.redis_dir(), true)?;
+    let client = redis::Client::open(server.url())?;
+    Ok((client, Some(server)))
+}
