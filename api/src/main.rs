@@ -38,7 +38,23 @@ fn main() {
         Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
     };
     if let Err(error) = result {
-        eprintln!("ordo: {error:#}");
+        eprintln!("ordo: {}", one_line(&error));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, skipping a cause its parent's message already
+/// repeats (some libraries print their source inside their own message).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    let mut previous = line.clone();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        previous = text;
+    }
+    line
 }

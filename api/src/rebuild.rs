@@ -91,9 +91,12 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template(
-                "{prefix:>10} [{bar:40}] {pos}/{len} events, {per_sec}, ETA {eta}",
+                "{prefix:>10} [{bar:40}] {pos}/{len} events, {rate}, ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} events/s", state.per_sec());
+            })
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(name);

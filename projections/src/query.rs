@@ -24,7 +24,7 @@ const ACTIVE_TTL: Duration = Duration::from_millis(500);
 pub enum QueryError {
     /// Redis failed or is unreachable: the read side is unavailable, try again shortly.
     #[error("read models unavailable: {0}")]
-    Unavailable(#[from] redis::RedisError),
+    Unavailable(redis::RedisError),
     /// The projection did not reach the requested position in time.
     #[error("{projection} has not applied position {position} yet")]
     NotYetApplied {
@@ -36,6 +36,12 @@ pub enum QueryError {
     /// A cursor that this service did not hand out.
     #[error("invalid cursor")]
     InvalidCursor,
+}
+
+impl From<redis::RedisError> for QueryError {
+    fn from(e: redis::RedisError) -> Self {
+        QueryError::Unavailable(e)
+    }
 }
 
 /// Order history filters.

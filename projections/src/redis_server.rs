@@ -48,7 +48,9 @@ impl PrivateRedis {
         let server = Self { child, socket };
         let timeout = Duration::from_secs(10);
         let started = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
+        // Accepting connections is not enough: a server reloading its append-only file answers
+        // every command with LOADING until it is done. Ready means PING gets PONG.
+        while !answers_ping(&server.socket) {
             if started.elapsed() > timeout {
                 return Err(RedisServerError::NotReady(timeout, log));
             }
@@ -67,6 +69,16 @@ impl PrivateRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the server on `socket` answers `PING` with `PONG`.
+fn answers_ping(socket: &Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read(&mut reply).is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
 }
 
 impl Drop for PrivateRedis {

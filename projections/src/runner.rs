@@ -28,7 +28,7 @@ use tokio::sync::watch;
 pub enum ProjectionError {
     /// Redis failed or is unreachable.
     #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
     /// The event store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -43,6 +43,12 @@ pub enum ProjectionError {
     /// Someone else moved this namespace's checkpoint: another runner is writing it.
     #[error("checkpoint of {0} moved underneath this runner")]
     Fenced(String),
+}
+
+impl From<redis::RedisError> for ProjectionError {
+    fn from(e: redis::RedisError) -> Self {
+        ProjectionError::Redis(e)
+    }
 }
 
 /// Tuning of a runner.

@@ -32,6 +32,10 @@ pub struct ProjectionsBenchArgs {
     /// Directory for the temporary store and Redis (default: the system temp dir).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Keep the generated event store as `DIR/events.redb`, a data directory to try
+    /// `ordo rebuild --data-dir DIR` on.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<std::path::PathBuf>,
 }
 
 const ADJECTIVES: [&str; 10] = [
@@ -275,6 +279,15 @@ pub fn run(args: &ProjectionsBenchArgs) -> anyhow::Result<()> {
     .context("creating a temporary directory")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let figures = runtime.block_on(measure(dir.path(), args))?;
+    if let Some(keep) = &args.keep {
+        std::fs::create_dir_all(keep)?;
+        let target = keep.join("events.redb");
+        if target.exists() {
+            anyhow::bail!("{} exists; not overwriting it", target.display());
+        }
+        std::fs::copy(dir.path().join("events.redb"), &target)
+            .with_context(|| format!("keeping the generated store as {}", target.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&figures)?);
     } else if let Some(map) = figures.as_object() {
@@ -350,6 +363,7 @@ async fn measure(
         history.push(t.elapsed());
     }
     let mut searches = Vec::with_capacity(args.queries);
+    let mut by_kind: [Vec<Duration>; 3] = Default::default();
     let mut search_hits = 0;
     for i in 0..args.queries {
         let noun = NOUNS[rng.below(12) as usize].to_lowercase();
@@ -370,6 +384,7 @@ async fn measure(
         let t = Instant::now();
         search_hits += reads.search(&query).await?.products.len();
         searches.push(t.elapsed());
+        by_kind[i % 3].push(t.elapsed());
     }
     redis_server.stop();
     store.close();
@@ -389,6 +404,11 @@ async fn measure(
         "search_p50_ms": percentile_ms(&mut searches, 50.0),
         "search_p99_ms": percentile_ms(&mut searches, 99.0),
         "search_avg_hits": search_hits as f64 / args.queries as f64,
+        "search_p99_ms_by_kind": {
+            "prefix_relevance": percentile_ms(&mut by_kind[0], 99.0),
+            "two_words_price_asc": percentile_ms(&mut by_kind[1], 99.0),
+            "brand_price_desc": percentile_ms(&mut by_kind[2], 99.0),
+        },
     }))
 }
 
