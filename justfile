@@ -9,8 +9,8 @@ default:
 # Serve Ordo. The HTTP server is not built yet: this says so and shows what exists today.
 run:
     @echo "ordo: the HTTP server ('ordo serve') is not built yet; it lands with the HTTP API issue."
-    @echo "ordo: what exists today is the pure domain (products, carts, orders, payments, checkout"
-    @echo "ordo: and expiry logic). 'just test' runs its rules; see README.md for the roadmap."
+    @echo "ordo: what exists today: the domain, the event store and the Redis read side, with"
+    @echo "ordo: 'ordo rebuild' and 'ordo bench store|projections'. See README.md for the roadmap."
 
 # Everything CI checks: formatting, lints, every test.
 test: fmt-check lint
@@ -56,3 +56,4 @@ test-kurrentdb:
 # Benchmarks on this machine (JSON figures).
 bench:
     cargo run --release -p ordo-api --bin ordo -- bench store --json
+    cargo run --release -p ordo-api --bin ordo -- bench projections --json
