@@ -71,7 +71,7 @@ pub struct HistoryPage {
 /// How search results are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SearchSort {
-    /// Best match first (name beats brand beats description).
+    /// Best match first (name beats brand beats description); without words, cheapest first.
     #[default]
     Relevance,
     /// Cheapest first.
@@ -106,8 +106,11 @@ pub struct SearchQuery {
 /// A page of search results.
 #[derive(Clone, Debug)]
 pub struct SearchPage {
-    /// Matches in total.
+    /// Matches in total: exact when `total_is_exact`, otherwise a lower bound ("200+").
     pub total: u64,
+    /// Whether `total` was counted exactly. Large result sets are only counted up to a bound,
+    /// the way search engines report "more than N hits", because counting is the costly part.
+    pub total_is_exact: bool,
     /// Products on this page.
     pub products: Vec<ProductView>,
     /// Cursor for the next page; `None` on the last page.
@@ -293,12 +296,16 @@ impl ReadModels {
             .arg(limit);
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
-        let total: u64 = items
-            .next()
-            .map(redis::from_redis_value)
-            .transpose()
-            .map_err(redis::RedisError::from)?
-            .unwrap_or(0);
+        let mut number = || -> Result<u64, QueryError> {
+            let value = items
+                .next()
+                .map(redis::from_redis_value)
+                .transpose()
+                .map_err(redis::RedisError::from)?;
+            Ok(value.unwrap_or(0))
+        };
+        let total = number()?;
+        let total_is_exact = number()? == 1;
         let mut products = Vec::new();
         while let (Some(_sku), Some(fields)) = (items.next(), items.next()) {
             let fields: HashMap<String, String> =
@@ -306,8 +313,9 @@ impl ReadModels {
             products.extend(ProductView::from_fields(&Fields(fields)));
         }
         let next = offset + products.len();
-        let next_cursor = ((next as u64) < total).then(|| next.to_string());
-        Ok(SearchPage { total, products, next_cursor })
+        let more = if total_is_exact { (next as u64) < total } else { products.len() == limit };
+        let next_cursor = more.then(|| next.to_string());
+        Ok(SearchPage { total, total_is_exact, products, next_cursor })
     }
 }
 

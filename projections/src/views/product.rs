@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A product as queries see it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ProductView {
     /// SKU.
     pub sku: String,
@@ -44,6 +44,13 @@ pub struct ProductView {
     pub terms: Arc<BTreeMap<String, f64>>,
 }
 
+/// Equal when every stored field is equal; the cached search terms are derived from them.
+impl PartialEq for ProductView {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_fields() == other.to_fields()
+    }
+}
+
 impl ProductView {
     fn text_changed(&self, other: &ProductView) -> bool {
         self.name != other.name
@@ -54,6 +61,16 @@ impl ProductView {
     fn with_terms(mut self) -> Self {
         self.terms = Arc::new(weighted_terms(&self.name, &self.brand, &self.description));
         self
+    }
+
+    /// The search terms: cached when the view was built by a fold, computed when it was read
+    /// back from Redis (queries never need them, so reading does not pay for them).
+    fn search_terms(&self) -> Arc<BTreeMap<String, f64>> {
+        if self.terms.is_empty() {
+            Arc::new(weighted_terms(&self.name, &self.brand, &self.description))
+        } else {
+            self.terms.clone()
+        }
     }
 
     /// Units not held by any reservation.
@@ -183,7 +200,7 @@ impl View for ProductView {
         if self.available() > 0 {
             entries.push(set("instock".into()));
         }
-        for (term, weight) in self.terms.iter() {
+        for (term, weight) in self.search_terms().iter() {
             entries.push(IndexEntry::Sorted {
                 key: catalogue_key(ns, &format!("term:{term}")),
                 member: self.sku.clone(),
@@ -199,8 +216,8 @@ impl View for ProductView {
         if old.is_some_and(|o| !o.text_changed(self)) {
             return Vec::new();
         }
-        let known = old.map(|o| o.terms.clone()).unwrap_or_default();
-        self.terms
+        let known = old.map(|o| o.search_terms()).unwrap_or_default();
+        self.search_terms()
             .keys()
             .filter(|t| !known.contains_key(*t))
             .map(|term| Change::ZAdd {
