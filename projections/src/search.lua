@@ -2,7 +2,7 @@
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit
 -- Returns: { total, exact (1/0), sku_1, fields_1, sku_2, fields_2, ... }. Totals are exact below
--- WALK_FROM matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
+-- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
 -- Needs Redis 7 (ZINTERCARD, ZMSCORE, SMISMEMBER); no modules.
 local p = ARGV[1]
@@ -14,9 +14,8 @@ local offset, limit = tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
 local tmp = p .. ':tmp'
 local by_price = sort ~= 'relevance'
 local ranged = min_price ~= '-inf' or max_price ~= '+inf'
--- With at least this many matches, walking an ordered index finds a page faster than
--- materialising every match (measured: ZINTERSTORE costs ~1 us per match).
-local WALK_FROM = 200
+-- Matches are counted exactly up to this bound; beyond it totals are a lower bound.
+local EXACT_UP_TO = 200
 local CHUNK = 256
 
 -- Words: one sorted set each, scored by weight; the last word also matches as a prefix.
@@ -34,11 +33,12 @@ if prefix ~= '' then
     text[#text + 1] = tmp .. ':prefix'
   end
 end
--- Filters: plain sets. Term sets hold only listed products, so `listed` is needed only without words.
-local filters = {}
-if #text == 0 then filters[#filters + 1] = p .. ':listed' end
-if category ~= '' then filters[#filters + 1] = p .. ':category:' .. category end
-if brand ~= '' then filters[#filters + 1] = p .. ':brand:' .. brand end
+-- Filters: facets are sorted sets scored by price, the rest plain sets. Term sets hold only
+-- listed products, so `listed` is needed only without words (facets also hold only listed ones).
+local facets, filters = {}, {}
+if category ~= '' then facets[#facets + 1] = p .. ':category:' .. category end
+if brand ~= '' then facets[#facets + 1] = p .. ':brand:' .. brand end
+if #text == 0 and #facets == 0 then filters[#filters + 1] = p .. ':listed' end
 if in_stock == '1' then filters[#filters + 1] = p .. ':instock' end
 
 local function finish(total, exact, page)
@@ -51,8 +51,13 @@ local function finish(total, exact, page)
   return out
 end
 
--- The members of `chunk` present in every sorted set of `zkeys` and every set of `skeys`.
-local function keep(chunk, zkeys, skeys)
+-- Price bounds as numbers, for checking a range during a walk.
+local lo = min_price == '-inf' and -math.huge or tonumber(min_price)
+local hi = max_price == '+inf' and math.huge or tonumber(max_price)
+
+-- The members of `chunk` present in every sorted set of `zkeys` and every set of `skeys`, and,
+-- if `check_range`, priced within [lo, hi].
+local function keep(chunk, zkeys, skeys, check_range)
   local ok = {}
   for j = 1, #chunk do ok[j] = true end
   for _, k in ipairs(zkeys) do
@@ -63,21 +68,28 @@ local function keep(chunk, zkeys, skeys)
     local member = redis.call('SMISMEMBER', k, unpack(chunk))
     for j = 1, #chunk do if member[j] == 0 then ok[j] = false end end
   end
+  if check_range then
+    local prices = redis.call('ZMSCORE', p .. ':price', unpack(chunk))
+    for j = 1, #chunk do
+      local price = tonumber(prices[j])
+      if not price or price < lo or price > hi then ok[j] = false end
+    end
+  end
   local out = {}
   for j = 1, #chunk do if ok[j] then out[#out + 1] = chunk[j] end end
   return out
 end
 
 -- Walks an ordered index in chunks (`fetch(start)` returns the next chunk), keeping members that
--- pass the other keys, until the page is full and at least `count_to` matches were seen (or the
--- index ends). Returns the page, the matches seen, and whether the index was exhausted.
-local function walk(fetch, zkeys, skeys, count_to)
+-- pass the other keys, until the page is full or the index ends. Returns the page, the matches
+-- seen, and whether the index was exhausted.
+local function walk(fetch, zkeys, skeys, check_range)
   local page, seen, start = {}, 0, 0
-  while #page < limit or seen < count_to do
+  while #page < limit do
     local chunk = fetch(start)
     if #chunk == 0 then return page, seen, true end
     start = start + #chunk
-    for _, sku in ipairs(keep(chunk, zkeys, skeys)) do
+    for _, sku in ipairs(keep(chunk, zkeys, skeys, check_range)) do
       seen = seen + 1
       if seen > offset and #page < limit then page[#page + 1] = sku end
     end
@@ -92,37 +104,65 @@ local function by_rank(key, descending)
   end
 end
 
-local function by_price_range(descending)
+local function by_price_range(key, descending)
   return function(start)
     if descending then
-      return redis.call('ZREVRANGEBYSCORE', p .. ':price', max_price, min_price, 'LIMIT', start, CHUNK)
+      return redis.call('ZREVRANGEBYSCORE', key, max_price, min_price, 'LIMIT', start, CHUNK)
     end
-    return redis.call('ZRANGEBYSCORE', p .. ':price', min_price, max_price, 'LIMIT', start, CHUNK)
+    return redis.call('ZRANGEBYSCORE', key, min_price, max_price, 'LIMIT', start, CHUNK)
   end
+end
+
+-- The price-ordered index to walk: the smallest facet, or the whole price index; the other
+-- facets and the words become membership checks.
+local function price_driver()
+  local driver, checks, smallest = p .. ':price', {}, nil
+  for _, k in ipairs(facets) do
+    local size = redis.call('ZCARD', k)
+    if smallest == nil or size < smallest then
+      if smallest ~= nil then checks[#checks + 1] = driver end
+      driver, smallest = k, size
+    else
+      checks[#checks + 1] = k
+    end
+  end
+  for _, k in ipairs(text) do checks[#checks + 1] = k end
+  return driver, checks, smallest or redis.call('ZCARD', driver)
 end
 
 -- Without words there is no relevance: cheapest first.
 local price_order = by_price or #text == 0
 local descending = sort == 'price_desc'
 
--- Plan: count matches (ignoring the price range) up to WALK_FROM. Few matches are cheapest to
--- materialise; many are cheapest to find by walking an ordered index until the page is full.
-local args = { 'ZINTERCARD', #text + #filters }
+-- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it. Then walk an
+-- ordered index when the expected scan to fill the page is short (many matches, or a small
+-- index); otherwise materialise the matches, which is cheap when there are few.
+local args = { 'ZINTERCARD', #text + #facets + #filters }
 for _, k in ipairs(text) do args[#args + 1] = k end
+for _, k in ipairs(facets) do args[#args + 1] = k end
 for _, k in ipairs(filters) do args[#args + 1] = k end
 args[#args + 1] = 'LIMIT'
-args[#args + 1] = WALK_FROM
-local many = redis.call(unpack(args)) >= WALK_FROM
-
-if many and price_order then
-  if ranged then
-    local page, seen, exhausted = walk(by_price_range(descending), text, filters, 0)
-    return finish(seen, exhausted, page)
-  end
-  return finish(WALK_FROM, false, (walk(by_rank(p .. ':price', descending), text, filters, 0)))
+args[#args + 1] = EXACT_UP_TO
+local count = redis.call(unpack(args))
+if count == 0 then return finish(0, true, {}) end
+local exact = count < EXACT_UP_TO
+local function worth_walking(size)
+  return (offset + limit) * size / count <= 4 * CHUNK
 end
-if many and #text == 1 and not ranged then
-  return finish(WALK_FROM, false, (walk(by_rank(text[1], true), {}, filters, 0)))
+
+if price_order then
+  local driver, checks, size = price_driver()
+  if worth_walking(size) then
+    if ranged then
+      local page, seen, exhausted = walk(by_price_range(driver, descending), checks, filters, false)
+      return finish(seen, exhausted, page)
+    end
+    return finish(count, exact, (walk(by_rank(driver, descending), checks, filters, false)))
+  end
+elseif #text == 1 and worth_walking(redis.call('ZCARD', text[1])) then
+  local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged)
+  if ranged then return finish(seen, exhausted, page) end
+  return finish(count, exact, page)
 end
 
 -- Few matches, several words or a price range: materialise the matches, scored by relevance
@@ -130,6 +170,7 @@ end
 local keys, weights = {}, {}
 local text_weight = price_order and 0 or 1
 for _, k in ipairs(text) do keys[#keys + 1] = k; weights[#weights + 1] = text_weight end
+for _, k in ipairs(facets) do keys[#keys + 1] = k; weights[#weights + 1] = 0 end
 for _, k in ipairs(filters) do keys[#keys + 1] = k; weights[#weights + 1] = 0 end
 if price_order then keys[#keys + 1] = p .. ':price'; weights[#weights + 1] = 1 end
 local args = { 'ZINTERSTORE', tmp, #keys }

@@ -612,6 +612,9 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("kiln", None, false, None, SearchSort::Relevance, 30),
         ("kiln", None, false, None, SearchSort::PriceDesc, 0),
         ("kiln", Some("table"), false, None, SearchSort::PriceAsc, 5),
+        // 225 "table" products: price walks driven by the category's own price index.
+        ("", Some("table"), false, None, SearchSort::PriceDesc, 3),
+        ("", Some("table"), false, Some((100, 400)), SearchSort::PriceAsc, 0),
     ];
     for (text, category, in_stock, range, sort, offset) in queries {
         let q = SearchQuery {

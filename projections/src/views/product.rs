@@ -187,15 +187,18 @@ impl View for ProductView {
             key: catalogue_key(ns, &rest),
             member: self.sku.clone(),
         };
+        // Facets are sorted by price, so a filtered price-ordered search walks the facet
+        // (a fraction of the catalogue) instead of the whole price index.
+        let by_price = |rest: String| IndexEntry::Sorted {
+            key: catalogue_key(ns, &rest),
+            member: self.sku.clone(),
+            score: self.price_minor as f64,
+        };
         let mut entries = vec![
             set("listed".into()),
-            set(format!("category:{}", facet(&self.category))),
-            set(format!("brand:{}", facet(&self.brand))),
-            IndexEntry::Sorted {
-                key: catalogue_key(ns, "price"),
-                member: self.sku.clone(),
-                score: self.price_minor as f64,
-            },
+            by_price(format!("category:{}", facet(&self.category))),
+            by_price(format!("brand:{}", facet(&self.brand))),
+            by_price("price".into()),
         ];
         if self.available() > 0 {
             entries.push(set("instock".into()));

@@ -216,7 +216,7 @@ fn a_product_is_searchable_by_case_folded_name_brand_and_description_terms() {
         (term("mug"), term("potter"), term("tea"), term("&")),
         (Some(3.0), Some(2.0), Some(1.0), None)
     );
-    assert!(entries.iter().any(|e| matches!(e, crate::change::IndexEntry::Set { key, .. } if key.ends_with(":category:kitchen"))));
+    assert!(entries.iter().any(|e| matches!(e, crate::change::IndexEntry::Sorted { key, score, .. } if key.ends_with(":category:kitchen") && *score == 1_250.0)));
 }
 
 #[test]
