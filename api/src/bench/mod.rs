@@ -19,3 +19,26 @@ pub fn percentile_ms(samples: &mut [std::time::Duration], p: f64) -> f64 {
 pub fn rate(events: usize, elapsed: std::time::Duration) -> f64 {
     (events as f64 / elapsed.as_secs_f64()).round()
 }
+
+/// A temporary directory for a benchmark's store and Redis, inside `dir` if given (the disk you
+/// will run on: fsync cost is the disk's).
+pub fn temp_dir(dir: Option<&std::path::Path>) -> anyhow::Result<tempfile::TempDir> {
+    use anyhow::Context;
+    match dir {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .context("creating a temporary directory for the benchmark")
+}
+
+/// Prints the figures: one JSON object with `json`, else one aligned line per figure.
+pub fn print(figures: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(figures)?);
+    } else if let Some(map) = figures.as_object() {
+        for (k, v) in map {
+            println!("{k:>28}  {v}");
+        }
+    }
+    Ok(())
+}

@@ -77,6 +77,19 @@ fn eur(minor: i64) -> Money {
     Money::new(minor, Currency::EUR)
 }
 
+/// Appends domain events to the stream of aggregate `id`.
+async fn append<E: DomainEvent>(
+    store: &EmbeddedStore,
+    id: &str,
+    expected: ExpectedVersion,
+    events: &[E],
+) -> anyhow::Result<()> {
+    store
+        .append(&StreamName::for_aggregate(E::CATEGORY, id)?, expected, new_events(events)?)
+        .await?;
+    Ok(())
+}
+
 fn new_events<E: DomainEvent>(events: &[E]) -> anyhow::Result<Vec<NewEvent>> {
     events
         .iter()
@@ -119,8 +132,7 @@ async fn list_catalogue(
                 at: Timestamp(0),
             }),
         ];
-        let stream = StreamName::for_aggregate("product", sku.as_str())?;
-        store.append(&stream, ExpectedVersion::NoStream, new_events(&events)?).await?;
+        append(store, sku.as_str(), ExpectedVersion::NoStream, &events).await?;
         catalogue.skus.push(sku);
         catalogue.prices.push(price);
         catalogue.names.push(name);
@@ -178,13 +190,7 @@ async fn session(
     cart_events
         .push(CartEvent::CheckedOut(cart::CartCheckedOut { order_id: order_id.clone(), at }));
     let mut written = cart_events.len() as u64;
-    store
-        .append(
-            &StreamName::for_aggregate("cart", cart_id.as_str())?,
-            ExpectedVersion::NoStream,
-            new_events(&cart_events)?,
-        )
-        .await?;
+    append(store, cart_id.as_str(), ExpectedVersion::NoStream, &cart_events).await?;
     for line in &lines {
         let reserve = [ProductEvent::StockReserved(product::StockReserved {
             reservation_id: reservation.clone(),
@@ -192,13 +198,7 @@ async fn session(
             expires_at: at.plus_millis(900_000),
             at,
         })];
-        store
-            .append(
-                &StreamName::for_aggregate("product", line.sku.as_str())?,
-                ExpectedVersion::Any,
-                new_events(&reserve)?,
-            )
-            .await?;
+        append(store, line.sku.as_str(), ExpectedVersion::Any, &reserve).await?;
         written += 1;
     }
     let total = eur(lines.iter().map(|l| l.line_total.minor).sum());
@@ -245,26 +245,14 @@ async fn session(
         _ => {}
     }
     written += order_events.len() as u64;
-    store
-        .append(
-            &StreamName::for_aggregate("order", order_id.as_str())?,
-            ExpectedVersion::NoStream,
-            new_events(&order_events)?,
-        )
-        .await?;
+    append(store, order_id.as_str(), ExpectedVersion::NoStream, &order_events).await?;
     for line in &lines {
         let commit = [ProductEvent::ReservationCommitted(product::ReservationCommitted {
             reservation_id: reservation.clone(),
             quantity: line.quantity,
             at,
         })];
-        store
-            .append(
-                &StreamName::for_aggregate("product", line.sku.as_str())?,
-                ExpectedVersion::Any,
-                new_events(&commit)?,
-            )
-            .await?;
+        append(store, line.sku.as_str(), ExpectedVersion::Any, &commit).await?;
         written += 1;
     }
     Ok(written)
@@ -272,11 +260,7 @@ async fn session(
 
 /// Runs the benchmark and prints the figures.
 pub fn run(args: &ProjectionsBenchArgs) -> anyhow::Result<()> {
-    let dir = match &args.dir {
-        Some(d) => tempfile::tempdir_in(d),
-        None => tempfile::tempdir(),
-    }
-    .context("creating a temporary directory")?;
+    let dir = super::temp_dir(args.dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let figures = runtime.block_on(measure(dir.path(), args))?;
     if let Some(keep) = &args.keep {
@@ -288,13 +272,7 @@ pub fn run(args: &ProjectionsBenchArgs) -> anyhow::Result<()> {
         std::fs::copy(dir.path().join("events.redb"), &target)
             .with_context(|| format!("keeping the generated store as {}", target.display()))?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string(&figures)?);
-    } else if let Some(map) = figures.as_object() {
-        for (k, v) in map {
-            println!("{k:>28}  {v}");
-        }
-    }
+    super::print(&figures, args.json)?;
     Ok(())
 }
 

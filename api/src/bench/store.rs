@@ -1,7 +1,6 @@
 //! `ordo bench store`: append, read and catch-up throughput of the embedded store.
 
 use super::{percentile_ms, rate};
-use anyhow::Context;
 use ordo_eventstore::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,20 +58,10 @@ pub fn run(args: &StoreBenchArgs) -> anyhow::Result<()> {
         "relaxed" => Durability::Relaxed,
         _ => Durability::Fsync,
     };
-    let dir = match &args.dir {
-        Some(d) => tempfile::tempdir_in(d),
-        None => tempfile::tempdir(),
-    }
-    .context("creating a temporary directory for the benchmark store")?;
+    let dir = super::temp_dir(args.dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let figures = runtime.block_on(measure(dir.path(), durability, args.per_writer))?;
-    if args.json {
-        println!("{}", serde_json::to_string(&figures)?);
-    } else if let Some(map) = figures.as_object() {
-        for (k, v) in map {
-            println!("{k:>22}  {v}");
-        }
-    }
+    super::print(&figures, args.json)?;
     Ok(())
 }
 
