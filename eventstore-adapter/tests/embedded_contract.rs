@@ -297,3 +297,19 @@ async fn a_read_only_handle_reads_and_follows_a_live_writer() {
     ));
     assert_eq!(reader.verify().expect("verify from the reader").events, 3);
 }
+
+#[tokio::test]
+async fn an_exclusive_writer_keeps_read_only_handles_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.redb");
+    let mut config = EmbeddedConfig::new(&path);
+    config.exclusive = true;
+    let writer = EmbeddedStore::open(config).expect("writer");
+    writer
+        .append(&stream("", "order-1"), ExpectedVersion::NoStream, vec![event("A", b"1")])
+        .await
+        .expect("append");
+    let refused =
+        EmbeddedStore::open(EmbeddedConfig::new(&path).read_only()).err().expect("refused");
+    assert!(refused.to_string().contains("already open"), "{refused}");
+}

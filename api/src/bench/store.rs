@@ -15,6 +15,10 @@ pub struct StoreBenchArgs {
     /// Durability mode: `fsync` (default, acknowledged means on disk) or `relaxed`.
     #[arg(long, default_value = "fsync", value_parser = ["fsync", "relaxed"])]
     pub durability: String,
+    /// Open the file exclusively (no read-only handles beside the writer), as with
+    /// `EmbeddedConfig::exclusive`; default: shared, as `ordo serve` runs.
+    #[arg(long)]
+    pub exclusive: bool,
     /// Single-event appends each of the 64 concurrent writers makes.
     #[arg(long, default_value_t = 2_000)]
     pub per_writer: usize,
@@ -60,7 +64,8 @@ pub fn run(args: &StoreBenchArgs) -> anyhow::Result<()> {
     };
     let dir = super::temp_dir(args.dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let figures = runtime.block_on(measure(dir.path(), durability, args.per_writer))?;
+    let figures =
+        runtime.block_on(measure(dir.path(), durability, args.exclusive, args.per_writer))?;
     super::print(&figures, args.json)?;
     Ok(())
 }
@@ -68,10 +73,12 @@ pub fn run(args: &StoreBenchArgs) -> anyhow::Result<()> {
 async fn measure(
     dir: &std::path::Path,
     durability: Durability,
+    exclusive: bool,
     per_writer: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let mut config = EmbeddedConfig::new(dir.join("bench.redb"));
     config.durability = durability;
+    config.exclusive = exclusive;
     let store = Arc::new(EmbeddedStore::open(config)?);
 
     // One writer, one event per append: the latency-bound case.
@@ -150,6 +157,7 @@ async fn measure(
 
     Ok(serde_json::json!({
         "durability": durability.as_str(),
+        "file_mode": if exclusive || durability == Durability::Relaxed { "exclusive" } else { "shared" },
         "events_total": total,
         "payload_bytes": PAYLOAD_BYTES,
         "append_1w_eps": append_1w_eps,

