@@ -43,7 +43,8 @@ pub struct EmbeddedConfig {
     pub index_flush_events: usize,
     /// Open for reading only, beside a writer in another process (`ordo serve`): for replay,
     /// audit, export and rebuild. Appends fail with [`StoreError::ReadOnly`]; new events are
-    /// noticed by polling the file.
+    /// noticed by polling the file. Meant for tools that run and exit: the handle's in-memory
+    /// index of new events is never flushed, so it grows with what the writer appends.
     pub read_only: bool,
     /// Keep the file to this process: no read-only handles beside it (no `ordo rebuild`,
     /// replay or audit while serving), in exchange for cheaper commits (measured: about
