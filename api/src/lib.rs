@@ -4,12 +4,16 @@
 //!
 //! - [`bench`]: `ordo bench ...`, measurements that print one JSON object per run.
 //! - [`rebuild`]: `ordo rebuild`, read models rebuilt from the event log.
+//! - [`audit`]: `ordo replay`, `ordo audit verify`, `ordo export`, `ordo import`.
 //! - [`environment`]: the data directory and the Redis every command uses.
+//! - [`progress`]: progress bars for long commands.
 //!
 //! The binary in `src/main.rs` only parses arguments and calls into these modules.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod bench;
 pub mod environment;
+pub mod progress;
 pub mod rebuild;

@@ -1,7 +1,7 @@
 //! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use ordo_api::{bench, rebuild};
+use ordo_api::{audit, bench, rebuild};
 
 /// Ordo, an event-sourced order backend for online shops.
 #[derive(Parser)]
@@ -15,11 +15,28 @@ struct Cli {
 enum Command {
     /// Rebuild read models from the event log into a fresh version, then switch to it.
     Rebuild(rebuild::RebuildArgs),
+    /// A stream's events in order, and the aggregate's state at any version or time.
+    Replay(audit::ReplayArgs),
+    /// Audit the event log.
+    Audit {
+        #[command(subcommand)]
+        check: AuditCheck,
+    },
+    /// Write events as JSON lines, for outside audit tools or moving stores.
+    Export(audit::ExportArgs),
+    /// Load an export into an empty store, keeping ids, order and times.
+    Import(audit::ImportArgs),
     /// Measure performance on this machine; prints figures (JSON with --json).
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCheck {
+    /// Check the hash chain and that every event decodes with today's code.
+    Verify(audit::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -34,6 +51,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Rebuild(args) => rebuild::run(&args),
+        Command::Replay(args) => audit::replay(&args),
+        Command::Audit { check: AuditCheck::Verify(args) } => audit::verify(&args),
+        Command::Export(args) => audit::export(&args),
+        Command::Import(args) => audit::import(&args),
         Command::Bench { target: BenchTarget::Store(args) } => bench::store::run(&args),
         Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
     };

@@ -1,15 +1,14 @@
 //! `ordo rebuild`: rebuild read models from the event log into a fresh version, switch, clean up.
 
 use crate::environment::{open_store_read_only, redis_for, DataDir};
+use crate::progress::Progress;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
-use ordo_eventstore::{EmbeddedStore, EventStore, Position};
+use ordo_eventstore::{EmbeddedStore, EventStore};
 use ordo_projections::rebuild::{rebuild, RebuildReport};
 use ordo_projections::runner::RunnerConfig;
 use ordo_projections::views::{CartView, OrderView, ProductView, View};
-use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Projections `ordo rebuild` knows.
 pub const PROJECTIONS: [&str; 3] = ["orders", "catalogue", "carts"];
@@ -66,70 +65,13 @@ async fn rebuild_one<V: View>(
 ) -> anyhow::Result<RebuildReport> {
     let connection = redis.get_connection_manager().await.context("connecting to Redis")?;
     let target = store.last_position().await?.map_or(0, |p| p.0 + 1);
-    let progress = Progress::new(V::PROJECTION, target);
+    let progress = Progress::new(V::PROJECTION, Some(target));
     let report =
         rebuild::<V, _>(store.clone(), connection, RunnerConfig::default(), grace, |p, _| {
-            progress.update(p)
+            progress.update(p.0 + 1)
         })
         .await
         .with_context(|| format!("rebuilding {}", V::PROJECTION))?;
     progress.finish();
     Ok(report)
-}
-
-/// A progress bar on a terminal, a log line a second otherwise.
-struct Progress {
-    bar: Option<ProgressBar>,
-    name: &'static str,
-    total: u64,
-    started: Instant,
-    last_line: std::cell::Cell<Instant>,
-}
-
-impl Progress {
-    fn new(name: &'static str, total: u64) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template(
-                "{prefix:>10} [{bar:40}] {pos}/{len} events, {rate}, ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0} events/s", state.per_sec());
-            })
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar.set_prefix(name);
-            bar
-        });
-        Self {
-            bar,
-            name,
-            total,
-            started: Instant::now(),
-            last_line: std::cell::Cell::new(Instant::now()),
-        }
-    }
-
-    fn update(&self, applied: Position) {
-        let done = applied.0 + 1;
-        match &self.bar {
-            Some(bar) => bar.set_position(done),
-            None if self.last_line.get().elapsed() >= Duration::from_secs(1) => {
-                self.last_line.set(Instant::now());
-                let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-                eprintln!(
-                    "rebuild {}: {done}/{} events ({rate:.0} events/s)",
-                    self.name, self.total
-                );
-            }
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }

@@ -5,11 +5,11 @@ use crate::{CartId, Currency, CustomerId, Money, MoneyError, OrderId, Sku, Times
 use std::collections::BTreeMap;
 
 /// `None` until the cart is opened.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CartState(pub Option<OpenedCart>);
 
 /// Where a cart is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum CartStatus {
     /// Accepting changes.
     Open,
@@ -20,7 +20,7 @@ pub enum CartStatus {
 }
 
 /// An opened cart.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct OpenedCart {
     /// The cart.
     pub cart_id: CartId,
@@ -37,7 +37,7 @@ pub struct OpenedCart {
 }
 
 /// One line of a cart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CartLine {
     /// Units.
     pub quantity: u32,

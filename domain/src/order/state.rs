@@ -5,12 +5,12 @@ use super::event::{OrderEvent, OrderLine};
 use crate::{CustomerId, Money, OrderId, ReservationId, Timestamp};
 
 /// `None` until placed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OrderState(pub Option<PlacedOrder>);
 
 /// Fulfilment stage. Legal moves: Placed -> Confirmed -> Shipped -> Delivered, and
 /// Placed | Confirmed -> Cancelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum OrderStatus {
     /// Waiting for payment.
     Placed,
@@ -38,7 +38,7 @@ impl OrderStatus {
 }
 
 /// Where the order's one payment authorization stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum PaymentStatus {
     /// Not yet answered by the provider.
     Pending,
@@ -49,7 +49,7 @@ pub enum PaymentStatus {
 }
 
 /// A placed order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PlacedOrder {
     /// The order.
     pub order_id: OrderId,

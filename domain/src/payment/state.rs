@@ -4,7 +4,7 @@ use super::event::PaymentEvent;
 use crate::{Money, OrderId};
 
 /// Life of the one authorization.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub enum PaymentState {
     /// Nothing asked yet.
     #[default]

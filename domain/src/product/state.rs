@@ -5,7 +5,7 @@ use crate::{Money, ReservationId, Sku, Timestamp};
 use std::collections::BTreeMap;
 
 /// Catalogue details and stock of one SKU.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProductState {
     /// `None` until first listed.
     pub listing: Option<Listing>,
@@ -17,7 +17,7 @@ pub struct ProductState {
 }
 
 /// The catalogue part of a product.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Listing {
     /// The product's code.
     pub sku: Sku,
@@ -38,7 +38,7 @@ pub struct Listing {
 }
 
 /// Stock held for one cart or order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Reservation {
     /// Units held.
     pub quantity: u32,

@@ -112,6 +112,17 @@ struct Inner {
 
 use writer::AppendRequest;
 
+impl Drop for Inner {
+    /// Dropping the last handle closes the store cleanly: the writer finishes what it accepted
+    /// and releases the file, so the next open (even a read-only one) needs no repair.
+    fn drop(&mut self) {
+        drop(self.requests.lock().map(|mut r| r.take()));
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// The embedded event store. Cheap to clone; clones share one file and one writer.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -203,6 +214,54 @@ impl EmbeddedStore {
                 index,
             }),
         })
+    }
+
+    /// Appends recorded events of one stream from another store (an export), keeping their
+    /// ids, order and recording times: how a log moves between stores. Meant for a store that
+    /// held nothing when the import began, so positions and versions come out as they were.
+    pub async fn import(&self, events: Vec<RecordedEvent>) -> Result<AppendOutcome, StoreError> {
+        let mut outcomes = self.import_all(vec![events]).await?;
+        outcomes.pop().ok_or(StoreError::EmptyAppend)
+    }
+
+    /// Imports many runs of events (see [`EmbeddedStore::import`]) in order without waiting
+    /// for each: the writer takes requests first in, first out, so order is kept, and it
+    /// commits many runs per transaction. Returns each run's outcome.
+    pub async fn import_all(
+        &self,
+        runs: Vec<Vec<RecordedEvent>>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let sender = self.sender()?;
+        let mut answers = Vec::with_capacity(runs.len());
+        for events in runs {
+            let Some(first) = events.first() else { return Err(StoreError::EmptyAppend) };
+            if events.iter().any(|e| e.stream != first.stream) {
+                return Err(StoreError::Storage("an import run must belong to one stream".into()));
+            }
+            let stream = first.stream.clone();
+            let expected = ExpectedVersion::from_loaded(first.version.checked_sub(1));
+            let recorded_at = events.iter().map(|e| e.recorded_at).collect();
+            let events = events
+                .into_iter()
+                .map(|e| NewEvent {
+                    id: e.id,
+                    event_type: e.event_type,
+                    schema_version: e.schema_version,
+                    payload: e.payload,
+                    metadata: e.metadata,
+                })
+                .collect();
+            let (reply, answer) = oneshot::channel();
+            let request =
+                AppendRequest { stream, expected, events, recorded_at: Some(recorded_at), reply };
+            sender.send(request).await.map_err(|_| StoreError::Closed)?;
+            answers.push(answer);
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(answer.await.map_err(|_| StoreError::Closed)??);
+        }
+        Ok(outcomes)
     }
 
     /// Whether this handle is read-only.
@@ -447,7 +506,8 @@ impl EventStore for EmbeddedStore {
             return Err(StoreError::AppendTooLarge { bytes, limit: MAX_APPEND_BYTES });
         }
         let (reply, answer) = oneshot::channel();
-        let request = AppendRequest { stream: stream.clone(), expected, events, reply };
+        let request =
+            AppendRequest { stream: stream.clone(), expected, events, recorded_at: None, reply };
         self.sender()?.send(request).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }

@@ -76,6 +76,8 @@ pub struct AppendRequest {
     pub stream: StreamName,
     pub expected: ExpectedVersion,
     pub events: Vec<NewEvent>,
+    /// Recording times to keep instead of now, one per event: only for imports.
+    pub recorded_at: Option<Vec<i64>>,
     pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
 
@@ -378,7 +380,11 @@ impl<'t, 'p> Tables<'t, 'p> {
                 version,
                 event_type: event.event_type.clone(),
                 schema_version: event.schema_version,
-                recorded_at: head.last_recorded_at,
+                recorded_at: r
+                    .recorded_at
+                    .as_ref()
+                    .and_then(|t| t.get(i).copied())
+                    .unwrap_or(head.last_recorded_at),
                 correlation_id: event.metadata.correlation_id.map(|u| *u.as_bytes()),
                 causation_id: event.metadata.causation_id.map(|u| *u.as_bytes()),
                 headers: event
