@@ -10,7 +10,7 @@ default:
 run:
     @echo "ordo: the HTTP server ('ordo serve') is not built yet; it lands with the HTTP API issue."
     @echo "ordo: what exists today: the domain, the event store and the Redis read side, with"
-    @echo "ordo: 'ordo rebuild' and 'ordo bench store|projections'. See README.md for the roadmap."
+    @echo "ordo: 'ordo rebuild|replay|audit verify|export|import|bench'. See README.md for the roadmap."
 
 # Everything CI checks: formatting, lints, every test.
 test: fmt-check lint
