@@ -12,6 +12,8 @@
 //! - [`query`]: typed queries (order, order history, product, product search, cart), each one
 //!   or two round trips, with an optional bounded wait for a global position.
 //! - [`rebuild`]: fills a fresh version from the log while the active one serves, then switches.
+//! - [`supervisor`]: keeps a projection running on the active version for a server, following
+//!   switches made by a rebuild.
 //!
 //! Events flow store -> runner -> views -> changes -> Redis; queries read Redis only.
 
@@ -24,4 +26,5 @@ pub mod rebuild;
 pub mod redis_server;
 pub mod runner;
 pub mod search;
+pub mod supervisor;
 pub mod views;

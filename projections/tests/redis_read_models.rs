@@ -681,3 +681,64 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_projection_follows_a_rebuild_to_the_new_version() {
+    let shop = scripted_shop().await;
+    let head = shop.store.last_position().await.expect("head").expect("events");
+    let (applied_tx, mut applied) = tokio::sync::watch::channel(0);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let served = tokio::spawn(ordo_projections::supervisor::supervise::<ProductView, _>(
+        shop.store.clone(),
+        shop.client.clone(),
+        RunnerConfig::default(),
+        applied_tx,
+        stopped,
+    ));
+    tokio::time::timeout(Duration::from_secs(10), applied.wait_for(|p| *p > head.0))
+        .await
+        .expect("caught up")
+        .expect("open");
+
+    let report = rebuild::<ProductView, _>(
+        shop.store.clone(),
+        shop.connection().await,
+        RunnerConfig::default(),
+        Duration::ZERO,
+        |_, _| {},
+    )
+    .await
+    .expect("rebuilt");
+    assert_eq!(report.version, 2);
+    // Written after the rebuild finished: only the served runner can carry it into v2.
+    let products = Repository::<Product, _>::new(shop.store.clone(), 10);
+    let list = ProductCommand::List(product::ListProduct {
+        sku: Sku::parse("NEW-1").expect("valid"),
+        name: "Brand new".into(),
+        description: String::new(),
+        category: "kitchen".into(),
+        brand: "Potter".into(),
+        price: eur(500),
+        image_urls: vec![],
+        store_currency: Currency::EUR,
+        now: Timestamp(9),
+    });
+    let receipt = products.execute("NEW-1", &list, &ctx()).await.expect("listed");
+    let reads = ReadModels::new(shop.connection().await);
+    let position = receipt.position.expect("appended").0;
+    reads
+        .wait_for("catalogue", position, Duration::from_secs(10))
+        .await
+        .expect("v2 reached the new event");
+    assert_eq!(
+        reads.product("NEW-1").await.expect("query").map(|p| p.name),
+        Some("Brand new".to_owned())
+    );
+
+    stop.send(true).expect("signal");
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("clean");
+}
