@@ -66,6 +66,28 @@ fn ctx() -> CommandContext {
 
 const HOUR: i64 = 3_600_000;
 
+/// Lists a product in the store currency, EUR.
+fn list(
+    sku: &str,
+    name: &str,
+    description: &str,
+    category: &str,
+    brand: &str,
+    price: i64,
+) -> ProductCommand {
+    ProductCommand::List(product::ListProduct {
+        sku: Sku::parse(sku).expect("valid sku"),
+        name: name.into(),
+        description: description.into(),
+        category: category.into(),
+        brand: brand.into(),
+        price: eur(price),
+        image_urls: vec![],
+        store_currency: Currency::EUR,
+        now: Timestamp(0),
+    })
+}
+
 /// Six products, three customers, carts and orders in every status.
 async fn scripted_shop() -> Shop {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -88,19 +110,9 @@ async fn scripted_shop() -> Shop {
         ("LMP-1", "Camping lamp", "outdoor", "Brightly", 2_200, 6),
     ];
     for (sku, name, category, brand, price, stock) in catalogue {
-        let list = ProductCommand::List(product::ListProduct {
-            sku: Sku::parse(sku).expect("valid"),
-            name: name.into(),
-            description: format!(
-                "{name}. Made to last; a favourite for tea lovers and campers alike."
-            ),
-            category: category.into(),
-            brand: brand.into(),
-            price: eur(price),
-            image_urls: vec![],
-            store_currency: Currency::EUR,
-            now: Timestamp(0),
-        });
+        let description =
+            format!("{name}. Made to last; a favourite for tea lovers and campers alike.");
+        let list = list(sku, name, &description, category, brand, price);
         products.execute(sku, &list, &ctx()).await.expect("listed");
         if stock > 0 {
             let receive = ProductCommand::ReceiveStock(product::ReceiveStock {
@@ -485,19 +497,7 @@ async fn the_runner_resumes_by_itself_when_redis_comes_back() {
         EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("store"),
     );
     let products = Repository::<Product, _>::new(store.clone(), 10);
-    let list = |sku: &str| {
-        ProductCommand::List(product::ListProduct {
-            sku: Sku::parse(sku).expect("valid"),
-            name: "Mug".into(),
-            description: String::new(),
-            category: "kitchen".into(),
-            brand: "Potter".into(),
-            price: eur(100),
-            image_urls: vec![],
-            store_currency: Currency::EUR,
-            now: Timestamp(0),
-        })
-    };
+    let list = |sku: &str| list(sku, "Mug", "", "kitchen", "Potter", 100);
     products.execute("AAA-1", &list("AAA-1"), &ctx()).await.expect("listed");
     let redis_dir = dir.path().join("redis");
     let mut server = PrivateRedis::start(&redis_dir, true).expect("redis");
@@ -562,17 +562,7 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
             price: 100 + ((i * 37) % 500) as i64,
             stock: if i % 4 == 0 { 0 } else { 5 },
         };
-        let list = ProductCommand::List(product::ListProduct {
-            sku: Sku::parse(&p.sku).expect("valid"),
-            name: p.name.clone(),
-            description: String::new(),
-            category: p.category.into(),
-            brand: p.brand.into(),
-            price: eur(p.price),
-            image_urls: vec![],
-            store_currency: Currency::EUR,
-            now: Timestamp(0),
-        });
+        let list = list(&p.sku, &p.name, "", p.category, p.brand, p.price);
         products.execute(&p.sku, &list, &ctx()).await.expect("listed");
         if p.stock > 0 {
             let receive = ProductCommand::ReceiveStock(product::ReceiveStock {
@@ -712,17 +702,7 @@ async fn a_served_projection_follows_a_rebuild_to_the_new_version() {
     assert_eq!(report.version, 2);
     // Written after the rebuild finished: only the served runner can carry it into v2.
     let products = Repository::<Product, _>::new(shop.store.clone(), 10);
-    let list = ProductCommand::List(product::ListProduct {
-        sku: Sku::parse("NEW-1").expect("valid"),
-        name: "Brand new".into(),
-        description: String::new(),
-        category: "kitchen".into(),
-        brand: "Potter".into(),
-        price: eur(500),
-        image_urls: vec![],
-        store_currency: Currency::EUR,
-        now: Timestamp(9),
-    });
+    let list = list("NEW-1", "Brand new", "", "kitchen", "Potter", 500);
     let receipt = products.execute("NEW-1", &list, &ctx()).await.expect("listed");
     let reads = ReadModels::new(shop.connection().await);
     let position = receipt.position.expect("appended").0;
