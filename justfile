@@ -6,11 +6,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Serve Ordo. The HTTP server is not built yet: this says so and shows what exists today.
-run:
-    @echo "ordo: the HTTP server ('ordo serve') is not built yet; it lands with the HTTP API issue."
-    @echo "ordo: what exists today: the domain, the event store and the Redis read side, with"
-    @echo "ordo: 'ordo rebuild|replay|audit verify|export|import|bench'. See README.md for the roadmap."
+# Serve Ordo on http://127.0.0.1:8080 (data in ./data; a private Redis unless REDIS_URL is set).
+run *ARGS:
+    cargo run --release -p ordo-api --bin ordo -- serve {{ARGS}}
 
 # Everything CI checks: formatting, lints, every test.
 test: fmt-check lint

@@ -7,6 +7,7 @@
 //! - [`audit`]: `ordo replay`, `ordo audit verify`, `ordo export`, `ordo import`.
 //! - [`environment`]: the data directory and the Redis every command uses.
 //! - [`progress`]: progress bars for long commands.
+//! - [`server`]: `ordo serve` (HTTP API, projections, graceful shutdown) and `ordo openapi`.
 //!
 //! The binary in `src/main.rs` only parses arguments and calls into these modules.
 
@@ -17,3 +18,4 @@ pub mod bench;
 pub mod environment;
 pub mod progress;
 pub mod rebuild;
+pub mod server;

@@ -1,7 +1,7 @@
 //! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use ordo_api::{audit, bench, rebuild};
+use ordo_api::{audit, bench, rebuild, server};
 
 /// Ordo, an event-sourced order backend for online shops.
 #[derive(Parser)]
@@ -13,6 +13,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the HTTP API (and keep the read models up to date) until SIGTERM or ctrl-c.
+    Serve(server::ServeArgs),
+    /// Print the OpenAPI document.
+    Openapi,
     /// Rebuild read models from the event log into a fresh version, then switch to it.
     Rebuild(rebuild::RebuildArgs),
     /// A stream's events in order, and the aggregate's state at any version or time.
@@ -50,6 +54,8 @@ enum BenchTarget {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => server::run(&args),
+        Command::Openapi => server::print_openapi(),
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Replay(args) => audit::replay(&args),
         Command::Audit { check: AuditCheck::Verify(args) } => audit::verify(&args),
