@@ -5,7 +5,6 @@ use ordo_domain::product::{self, Product, ProductCommand};
 use ordo_domain::{Currency, Money, Sku, Timestamp};
 use ordo_eventstore::command::{CommandContext, Repository};
 use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
-use ordo_projections::redis_server::PrivateRedis;
 use std::io::{Read, Write};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -65,13 +64,14 @@ async fn serve_answers_catalogue_queries_with_problems_for_errors_and_stops_on_s
         store.close();
         receipt.position.expect("appended").0
     };
-    let redis = PrivateRedis::start(&dir.path().join("redis"), false).expect("redis");
+    // As `just run` does: a relative data directory and no REDIS_URL, so `ordo serve` starts
+    // (and must stop) its own private Redis under `data/redis`.
     let port = free_port();
     let mut served = Served(
         Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&data)
-            .env("REDIS_URL", redis.url())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir", "data"])
+            .current_dir(dir.path())
+            .env_remove("REDIS_URL")
             .spawn()
             .expect("ordo serve starts"),
     );

@@ -28,6 +28,9 @@ impl PrivateRedis {
     /// Starts `redis-server` with its socket, log and (if `persist`) append-only file in `dir`.
     pub fn start(dir: &Path, persist: bool) -> Result<Self, RedisServerError> {
         std::fs::create_dir_all(dir).map_err(RedisServerError::Spawn)?;
+        // redis-server changes into `--dir` before opening its socket and log, so relative
+        // paths (the default `./data`) would point somewhere else: make them absolute.
+        let dir = &std::fs::canonicalize(dir).map_err(RedisServerError::Spawn)?;
         let socket = dir.join("redis.sock");
         let log = dir.join("redis.log");
         let _ = std::fs::remove_file(&socket);
