@@ -106,6 +106,16 @@ async fn serve_answers_catalogue_queries_with_problems_for_errors_and_stops_on_s
     let (status, _, body) = get(port, "/openapi.json").expect("answer");
     assert!(status == 200 && body.contains("\"/v1/products/{sku}\""));
 
+    let (status, _, metrics) = get(port, "/metrics").expect("answer");
+    assert_eq!(status, 200);
+    for series in [
+        "ordo_http_requests_total{operation=\"get_product\",method=\"GET\",status=\"404\"} 1",
+        "ordo_http_request_seconds_bucket{operation=\"search_products\"",
+        "ordo_projection_events_applied_total{projection=\"catalogue\"}",
+    ] {
+        assert!(metrics.contains(series), "missing {series} in:\n{metrics}");
+    }
+
     let pid = served.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
     let stopping = Instant::now();

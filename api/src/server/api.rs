@@ -29,6 +29,8 @@ pub struct Api {
     pub reads: Arc<ReadModels>,
     /// Redis, for readiness checks.
     pub redis: redis::Client,
+    /// Renders the metrics; `None` only while printing the API document.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// An amount of money.
@@ -182,13 +184,20 @@ enum ReadyResponse {
 #[OpenApi]
 impl Api {
     /// Liveness: the process is up and serving.
-    #[oai(path = "/health/live", method = "get", tag = "Tag::Operations")]
+    #[oai(path = "/health/live", method = "get", tag = "Tag::Operations", operation_id = "live")]
     async fn live(&self) -> PlainText<&'static str> {
         PlainText("ok")
     }
 
+    /// Metrics in Prometheus text format: requests by operation, method and status, request
+    /// latency by operation, and projection progress, batch time and lag.
+    #[oai(path = "/metrics", method = "get", tag = "Tag::Operations", operation_id = "metrics")]
+    async fn metrics(&self) -> PlainText<String> {
+        PlainText(self.metrics.as_ref().map(|h| h.render()).unwrap_or_default())
+    }
+
     /// Readiness: the event store and Redis both answer.
-    #[oai(path = "/health/ready", method = "get", tag = "Tag::Operations")]
+    #[oai(path = "/health/ready", method = "get", tag = "Tag::Operations", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
         let store_ok = match &self.store {
             Some(store) => store.last_position().await.is_ok(),
@@ -211,7 +220,12 @@ impl Api {
 
     /// Search the catalogue: every word must match name, brand or description (the last word
     /// as a prefix, for type-ahead), with optional filters, sorted and paged.
-    #[oai(path = "/v1/products", method = "get", tag = "Tag::Catalogue")]
+    #[oai(
+        path = "/v1/products",
+        method = "get",
+        tag = "Tag::Catalogue",
+        operation_id = "search_products"
+    )]
     #[allow(clippy::too_many_arguments, reason = "one parameter per documented query option")]
     async fn search(
         &self,
@@ -266,7 +280,12 @@ impl Api {
     }
 
     /// One product by SKU, listed or delisted.
-    #[oai(path = "/v1/products/:sku", method = "get", tag = "Tag::Catalogue")]
+    #[oai(
+        path = "/v1/products/:sku",
+        method = "get",
+        tag = "Tag::Catalogue",
+        operation_id = "get_product"
+    )]
     async fn product(
         &self,
         /// The product's SKU.

@@ -52,7 +52,7 @@ pub fn openapi_document() -> anyhow::Result<String> {
     let _inside = runtime.enter();
     let client = redis::Client::open("redis://127.0.0.1:1")?;
     let reads = ReadModels::new(client.get_connection_manager_lazy(Default::default())?);
-    let api = Api { store: None, reads: Arc::new(reads), redis: client };
+    let api = Api { store: None, reads: Arc::new(reads), redis: client, metrics: None };
     Ok(service(api, "http://127.0.0.1:8080").spec())
 }
 
@@ -69,6 +69,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
     let store = Arc::new(EmbeddedStore::open(EmbeddedConfig::new(args.data.store_path()))?);
     let (redis, private_redis) = redis_for(&args.data, args.redis_url.as_deref()).await?;
     let (stop, stopping) = watch::channel(false);
@@ -79,13 +85,19 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 
     let reads =
         ReadModels::new(redis.get_connection_manager().await.context("connecting to Redis")?);
-    let api = Api { store: Some(store.clone()), reads: Arc::new(reads), redis: redis.clone() };
+    let api = Api {
+        store: Some(store.clone()),
+        reads: Arc::new(reads),
+        redis: redis.clone(),
+        metrics: Some(metrics),
+    };
     let base = format!("http://{}", args.listen);
     let service = service(api, &base);
     let app = Route::new()
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", service.spec_endpoint())
         .nest("/", service)
+        .around(observe)
         .with(poem::middleware::Tracing);
     let listener = TcpListener::bind(args.listen.clone());
     eprintln!("ordo: serving on {base} (API docs at {base}/docs); ctrl-c to stop");
@@ -104,6 +116,21 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     store.close();
     drop(private_redis);
     Ok(())
+}
+
+/// Counts every request by operation, method and status, and times it by operation. The
+/// operation id (not the path) labels it, so label values stay few whatever ids clients send.
+async fn observe<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<poem::Response> {
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.get_response(req).await;
+    let operation = response.data::<poem_openapi::OperationId>().map_or("other", |o| o.0);
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("ordo_http_requests_total", "operation" => operation, "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("ordo_http_request_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
 }
 
 fn spawn_projection<V: View>(
