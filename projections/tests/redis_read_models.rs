@@ -24,6 +24,21 @@ struct Shop {
 }
 
 impl Shop {
+    /// Rebuilds `V` into a new version with no grace period.
+    async fn rebuild<V: ordo_projections::views::View>(
+        &self,
+    ) -> ordo_projections::rebuild::RebuildReport {
+        rebuild::<V, _>(
+            self.store.clone(),
+            self.connection().await,
+            RunnerConfig::default(),
+            Duration::ZERO,
+            |_, _| {},
+        )
+        .await
+        .expect("rebuilt")
+    }
+
     async fn connection(&self) -> redis::aio::ConnectionManager {
         self.client.get_connection_manager().await.expect("redis connection")
     }
@@ -464,15 +479,7 @@ async fn a_rebuild_fills_a_new_version_switches_and_removes_the_old_one() {
     shop.project_all(RunnerConfig::default()).await;
     let mut con = shop.connection().await;
     let before = digest(&mut con, &Namespace::new("orders", 1)).await.expect("digest");
-    let report = rebuild::<OrderView, _>(
-        shop.store.clone(),
-        shop.connection().await,
-        RunnerConfig::default(),
-        Duration::ZERO,
-        |_, _| {},
-    )
-    .await
-    .expect("rebuilt");
+    let report = shop.rebuild::<OrderView>().await;
     assert_eq!(report.version, 2);
     assert!(report.removed_keys > 0);
     let active: u32 =
@@ -690,15 +697,7 @@ async fn a_served_projection_follows_a_rebuild_to_the_new_version() {
         .expect("caught up")
         .expect("open");
 
-    let report = rebuild::<ProductView, _>(
-        shop.store.clone(),
-        shop.connection().await,
-        RunnerConfig::default(),
-        Duration::ZERO,
-        |_, _| {},
-    )
-    .await
-    .expect("rebuilt");
+    let report = shop.rebuild::<ProductView>().await;
     assert_eq!(report.version, 2);
     // Written after the rebuild finished: only the served runner can carry it into v2.
     let products = Repository::<Product, _>::new(shop.store.clone(), 10);
