@@ -51,7 +51,21 @@ enum BenchTarget {
     Projections(bench::projections::ProjectionsBenchArgs),
 }
 
+/// Logs to standard error: readable by default, one JSON object per line with
+/// `ORDO_LOG_FORMAT=json` (for log shippers); the level comes from `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("ORDO_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+}
+
 fn main() {
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => server::run(&args),

@@ -96,6 +96,12 @@ async fn serve_answers_catalogue_queries_with_problems_for_errors_and_stops_on_s
         "{status} {body}"
     );
 
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(stream, "GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: trace-me-42\r\nConnection: close\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.to_ascii_lowercase().contains("x-request-id: trace-me-42"), "{response}");
+
     let (status, content_type, body) = get(port, "/v1/products/NOPE").expect("answer");
     assert_eq!((status, content_type.as_str()), (404, "application/problem+json"));
     assert!(body.contains("\"status\":404") && body.contains("/problems/not-found"), "{body}");

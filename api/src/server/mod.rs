@@ -98,7 +98,10 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .at("/openapi.json", service.spec_endpoint())
         .nest("/", service)
         .around(observe)
-        .with(poem::middleware::Tracing);
+        .with(poem::middleware::Tracing)
+        // Outermost: every log line of a request carries its id, echoed as `x-request-id`
+        // (a caller's own id is kept, so logs join up across services).
+        .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use));
     let listener = TcpListener::bind(args.listen.clone());
     eprintln!("ordo: serving on {base} (API docs at {base}/docs); ctrl-c to stop");
     Server::new(listener)
