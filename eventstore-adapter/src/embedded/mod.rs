@@ -116,6 +116,13 @@ impl Drop for Inner {
     /// Dropping the last handle closes the store cleanly: the writer finishes what it accepted
     /// and releases the file, so the next open (even a read-only one) needs no repair.
     fn drop(&mut self) {
+        self.stop_writer();
+    }
+}
+
+impl Inner {
+    /// Closes the request queue and waits for the writer to finish what it accepted.
+    fn stop_writer(&self) {
         drop(self.requests.lock().map(|mut r| r.take()));
         if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = handle.join();
@@ -283,14 +290,7 @@ impl EmbeddedStore {
             .index
             .write()
             .map_err(|_| StoreError::Storage("index lock poisoned".into()))?;
-        let mut next = known;
-        for entry in events.range(known..)? {
-            let (key, value) = entry?;
-            let (_, body) = split_record(key.value(), value.value())?;
-            let b = decode_body(key.value(), body)?;
-            index.add(&b.stream, b.version, key.value(), u128::from_be_bytes(b.id));
-            next = key.value() + 1;
-        }
+        let next = index_from(&events, known, &mut index)?.unwrap_or(known);
         drop(index);
         if next > known {
             published.send_replace(next);
@@ -321,10 +321,7 @@ impl EmbeddedStore {
     /// Stops accepting appends, waits for the writer to finish what it accepted, and flushes.
     /// Appends after this fail with [`StoreError::Closed`]; reads keep working on this handle.
     pub fn close(&self) {
-        drop(self.inner.requests.lock().map(|mut r| r.take()));
-        if let Some(handle) = self.inner.writer.lock().ok().and_then(|mut w| w.take()) {
-            let _ = handle.join();
-        }
+        self.inner.stop_writer();
     }
 
     /// Walks the whole log: positions contiguous, every record decodes, every chain hash
@@ -362,7 +359,7 @@ impl EmbeddedStore {
     }
 
     /// Reads up to `limit` events from position `from` on, outside the async runtime's threads.
-    async fn read_positions(
+    pub(crate) async fn read_page(
         &self,
         from: u64,
         limit: usize,
@@ -453,13 +450,26 @@ fn scan_file(db: &Db) -> Result<(writer::ChainHead, PendingIndex), StoreError> {
     };
     let mark = txn.open_table(MARKS)?.get(INDEXED_THROUGH)?.map_or(0, |m| m.value());
     let mut pending = PendingIndex::default();
-    for entry in events.range(mark..)? {
+    index_from(&events, mark, &mut pending)?;
+    Ok((head, pending))
+}
+
+/// Adds every event from position `from` on to `index`; returns the position after the last
+/// one, or `None` if there was none.
+fn index_from(
+    events: &redb::ReadOnlyTable<u64, &[u8]>,
+    from: u64,
+    index: &mut PendingIndex,
+) -> Result<Option<u64>, StoreError> {
+    let mut next = None;
+    for entry in events.range(from..)? {
         let (key, value) = entry?;
         let (_, body) = split_record(key.value(), value.value())?;
         let b = decode_body(key.value(), body)?;
-        pending.add(&b.stream, b.version, key.value(), u128::from_be_bytes(b.id));
+        index.add(&b.stream, b.version, key.value(), u128::from_be_bytes(b.id));
+        next = Some(key.value() + 1);
     }
-    Ok((head, pending))
+    Ok(next)
 }
 
 fn describe_open(e: redb::DatabaseError) -> String {
@@ -585,7 +595,7 @@ impl EventStore for EmbeddedStore {
             SubscribeFrom::Start => 0,
             SubscribeFrom::After(p) => p.0 + 1,
         };
-        self.read_positions(start, limit).await
+        self.read_page(start, limit).await
     }
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {
@@ -609,15 +619,5 @@ impl EventStore for EmbeddedStore {
         filter: EventFilter,
     ) -> Result<EmbeddedSubscription, StoreError> {
         Ok(EmbeddedSubscription::new(self.clone(), from, filter))
-    }
-}
-
-impl EmbeddedStore {
-    pub(crate) async fn read_page(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_positions(from, limit).await
     }
 }
