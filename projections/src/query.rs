@@ -137,8 +137,7 @@ impl ReadModels {
     /// The namespace queries of `projection` read: its active version, cached briefly.
     pub async fn namespace(&self, projection: &'static str) -> Result<Namespace, QueryError> {
         let cached = self.active.lock().ok().and_then(|a| a.get(projection).copied());
-        if let Some((version, at)) = cached.filter(|(_, at)| at.elapsed() < ACTIVE_TTL) {
-            let _ = at;
+        if let Some((version, _)) = cached.filter(|(_, at)| at.elapsed() < ACTIVE_TTL) {
             return Ok(Namespace::new(projection, version));
         }
         let version: Option<u32> = redis::cmd("GET")

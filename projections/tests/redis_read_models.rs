@@ -24,6 +24,23 @@ struct Shop {
 }
 
 impl Shop {
+    /// Projects `V` into version `version` until position `until` (the head if `None`).
+    async fn project<V: ordo_projections::views::View>(
+        &self,
+        version: u32,
+        config: RunnerConfig,
+        until: Option<Position>,
+    ) {
+        let until = match until {
+            Some(p) => Some(p),
+            None => self.store.last_position().await.expect("head"),
+        };
+        let mut runner =
+            Runner::<V, _>::new(self.store.clone(), self.connection().await, version, config)
+                .await
+                .expect("runner");
+        runner.run(until, |_| {}).await.expect("applied");
+    }
     /// Rebuilds `V` into a new version with no grace period.
     async fn rebuild<V: ordo_projections::views::View>(
         &self,
@@ -44,30 +61,9 @@ impl Shop {
     }
 
     async fn project_all(&self, config: RunnerConfig) {
-        let target = self.store.last_position().await.expect("head");
-        Runner::<OrderView, _>::new(self.store.clone(), self.connection().await, 1, config.clone())
-            .await
-            .expect("runner")
-            .run(target, |_| {})
-            .await
-            .expect("orders");
-        Runner::<ProductView, _>::new(
-            self.store.clone(),
-            self.connection().await,
-            1,
-            config.clone(),
-        )
-        .await
-        .expect("runner")
-        .run(target, |_| {})
-        .await
-        .expect("catalogue");
-        Runner::<CartView, _>::new(self.store.clone(), self.connection().await, 1, config)
-            .await
-            .expect("runner")
-            .run(target, |_| {})
-            .await
-            .expect("carts");
+        self.project::<OrderView>(1, config.clone(), None).await;
+        self.project::<ProductView>(1, config.clone(), None).await;
+        self.project::<CartView>(1, config, None).await;
     }
 }
 
@@ -413,60 +409,23 @@ async fn a_runner_killed_between_batches_ends_exactly_like_a_clean_rebuild() {
     // Small batches, stopped (dropped) at several points and restarted from Redis's checkpoint.
     let small = RunnerConfig { batch_size: 5, ..RunnerConfig::default() };
     for stop in [head.0 / 4, head.0 / 2, head.0 * 3 / 4, head.0] {
-        let mut runner = Runner::<ProductView, _>::new(
-            shop.store.clone(),
-            shop.connection().await,
-            1,
-            small.clone(),
-        )
-        .await
-        .expect("runner");
-        runner.run(Some(Position(stop)), |_| {}).await.expect("applied");
-        drop(runner);
+        shop.project::<ProductView>(1, small.clone(), Some(Position(stop))).await;
     }
-    let mut clean = Runner::<ProductView, _>::new(
-        shop.store.clone(),
-        shop.connection().await,
-        2,
-        RunnerConfig::default(),
-    )
-    .await
-    .expect("runner");
-    clean.run(Some(head), |_| {}).await.expect("applied");
+    shop.project::<ProductView>(2, RunnerConfig::default(), Some(head)).await;
     let mut con = shop.connection().await;
     let interrupted = digest(&mut con, &Namespace::new("catalogue", 1)).await.expect("digest");
     let rebuilt = digest(&mut con, &Namespace::new("catalogue", 2)).await.expect("digest");
     assert_eq!(interrupted, rebuilt);
     // And a runner whose cache can hold only two documents, so it keeps evicting and rereading.
     let tiny = RunnerConfig { batch_size: 3, cache_capacity: 2 };
-    let mut evicting =
-        Runner::<ProductView, _>::new(shop.store.clone(), shop.connection().await, 3, tiny)
-            .await
-            .expect("runner");
-    evicting.run(Some(head), |_| {}).await.expect("applied");
+    shop.project::<ProductView>(3, tiny, Some(head)).await;
     assert_eq!(digest(&mut con, &Namespace::new("catalogue", 3)).await.expect("digest"), rebuilt);
 
     // The same for orders, whose documents change status across batches.
     for stop in [head.0 / 3, head.0 * 2 / 3, head.0] {
-        let mut runner = Runner::<OrderView, _>::new(
-            shop.store.clone(),
-            shop.connection().await,
-            1,
-            small.clone(),
-        )
-        .await
-        .expect("runner");
-        runner.run(Some(Position(stop)), |_| {}).await.expect("applied");
+        shop.project::<OrderView>(1, small.clone(), Some(Position(stop))).await;
     }
-    let mut clean = Runner::<OrderView, _>::new(
-        shop.store.clone(),
-        shop.connection().await,
-        2,
-        RunnerConfig::default(),
-    )
-    .await
-    .expect("runner");
-    clean.run(Some(head), |_| {}).await.expect("applied");
+    shop.project::<OrderView>(2, RunnerConfig::default(), Some(head)).await;
     assert_eq!(
         digest(&mut con, &Namespace::new("orders", 1)).await.expect("digest"),
         digest(&mut con, &Namespace::new("orders", 2)).await.expect("digest")
