@@ -262,6 +262,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             }
         }
         write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
+        self.add_status(&mut write, last).await;
         let done: Option<redis::Value> = write.query_async(&mut self.redis).await?;
         if done.is_none() {
             return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
@@ -278,13 +279,12 @@ impl<V: View, S: EventStore> Runner<V, S> {
             .increment(batch.len() as u64);
         metrics::histogram!("ordo_projection_batch_seconds", "projection" => V::PROJECTION)
             .record(started.elapsed().as_secs_f64());
-        self.record_status(last).await;
         Ok(())
     }
 
-    /// Position, lag and update time, for operators. Best effort: a failure here never fails a
-    /// batch that was already applied.
-    async fn record_status(&mut self, last: &RecordedEvent) {
+    /// Adds the status update (position, lag, update time) to the batch's transaction, so it
+    /// costs no round trip of its own and always agrees with the checkpoint.
+    async fn add_status(&self, write: &mut redis::Pipeline, last: &RecordedEvent) {
         let head = self.store.last_position().await.ok().flatten().map_or(last.position.0, |p| p.0);
         let lag_events = head.saturating_sub(last.position.0);
         let lag_seconds = if lag_events == 0 {
@@ -296,7 +296,8 @@ impl<V: View, S: EventStore> Runner<V, S> {
             .set(lag_events as f64);
         metrics::gauge!("ordo_projection_lag_seconds", "projection" => V::PROJECTION)
             .set(lag_seconds);
-        let _: Result<(), _> = redis::cmd("HSET")
+        write
+            .cmd("HSET")
             .arg(status_key(V::PROJECTION))
             .arg("version")
             .arg(self.ns.version)
@@ -310,8 +311,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             .arg(now_millis())
             .arg("last_error")
             .arg("")
-            .query_async(&mut self.redis)
-            .await;
+            .ignore();
     }
 
     async fn record_error(&mut self, error: &str) {

@@ -259,6 +259,21 @@ async fn every_query_answers_after_a_scripted_shop() {
     shop.project_all(RunnerConfig::default()).await;
     let reads = ReadModels::new(shop.connection().await);
 
+    let head = shop.store.last_position().await.expect("head").expect("events");
+    let status: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("ordo:status:catalogue")
+        .query_async(&mut shop.connection().await)
+        .await
+        .expect("status");
+    assert_eq!(status.get("position"), Some(&head.0.to_string()));
+    assert_eq!(
+        (
+            status.get("lag_events").map(String::as_str),
+            status.get("last_error").map(String::as_str)
+        ),
+        (Some("0"), Some(""))
+    );
+
     let order = reads.order("ord-a3").await.expect("query").expect("exists");
     assert_eq!(
         (order.status.as_str(), order.payment_status.as_str(), order.carrier.as_str()),
