@@ -7,6 +7,8 @@
 //! - [`audit`]: `ordo replay`, `ordo audit verify`, `ordo export`, `ordo import`.
 //! - [`environment`]: the data directory and the Redis every command uses.
 //! - [`progress`]: progress bars for long commands.
+//! - [`auth`]: bearer tokens (JWT) and `ordo token`.
+//! - [`shop`]: the write side's use cases, shared by the HTTP API and the processes.
 //! - [`server`]: `ordo serve` (HTTP API, projections, graceful shutdown) and `ordo openapi`.
 //!
 //! The binary in `src/main.rs` only parses arguments and calls into these modules.
@@ -14,8 +16,10 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod auth;
 pub mod bench;
 pub mod environment;
 pub mod progress;
 pub mod rebuild;
 pub mod server;
+pub mod shop;

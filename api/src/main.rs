@@ -1,7 +1,7 @@
 //! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use ordo_api::{audit, bench, rebuild, server};
+use ordo_api::{audit, auth, bench, rebuild, server};
 
 /// Ordo, an event-sourced order backend for online shops.
 #[derive(Parser)]
@@ -17,6 +17,8 @@ enum Command {
     Serve(server::ServeArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Print a bearer token for operators and scripts (signed with the server's secret).
+    Token(auth::TokenArgs),
     /// Rebuild read models from the event log into a fresh version, then switch to it.
     Rebuild(rebuild::RebuildArgs),
     /// A stream's events in order, and the aggregate's state at any version or time.
@@ -70,6 +72,7 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => server::run(&args),
         Command::Openapi => server::print_openapi(),
+        Command::Token(args) => auth::token(&args),
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Replay(args) => audit::replay(&args),
         Command::Audit { check: AuditCheck::Verify(args) } => audit::verify(&args),

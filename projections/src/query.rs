@@ -2,7 +2,7 @@
 //! the keyspace. Any query can first wait, bounded, until its projection has applied a given
 //! global position, so a client reads its own writes.
 
-use crate::keys::{active_version_key, Namespace};
+use crate::keys::{active_version_key, building_version_key, status_key, Namespace};
 use crate::search::{facet, tokens};
 use crate::views::order::history_key;
 use crate::views::product::catalogue_key;
@@ -117,6 +117,27 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
 }
 
+/// A projection's progress as its runner last recorded it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectionStatus {
+    /// The projection.
+    pub projection: &'static str,
+    /// The version queries read.
+    pub active_version: u32,
+    /// The version a running rebuild fills, if any.
+    pub building_version: Option<u32>,
+    /// Last applied global position (`None`: nothing applied yet).
+    pub position: Option<u64>,
+    /// Events in the log not yet applied, when last measured.
+    pub lag_events: Option<u64>,
+    /// Age of the oldest unapplied event, when last measured.
+    pub lag_seconds: Option<f64>,
+    /// When the runner last wrote its status (Unix ms).
+    pub updated_at: Option<i64>,
+    /// The last error, until a batch succeeds again.
+    pub last_error: Option<String>,
+}
+
 /// Queries over the active read models.
 pub struct ReadModels {
     redis: ConnectionManager,
@@ -180,6 +201,32 @@ impl ReadModels {
         let fields: HashMap<String, String> =
             redis::cmd("HGETALL").arg(V::key(&ns, id)).query_async(&mut self.redis.clone()).await?;
         Ok(if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) })
+    }
+
+    /// What `projection`'s runner last reported: active and building versions, applied
+    /// position, lag, last update and last error.
+    pub async fn status(&self, projection: &'static str) -> Result<ProjectionStatus, QueryError> {
+        let (active, building, fields): (Option<u32>, Option<u32>, HashMap<String, String>) =
+            redis::pipe()
+                .cmd("GET")
+                .arg(active_version_key(projection))
+                .cmd("GET")
+                .arg(building_version_key(projection))
+                .cmd("HGETALL")
+                .arg(status_key(projection))
+                .query_async(&mut self.redis.clone())
+                .await?;
+        let number = |name: &str| fields.get(name).and_then(|v| v.parse::<f64>().ok());
+        Ok(ProjectionStatus {
+            projection,
+            active_version: active.unwrap_or(1),
+            building_version: building,
+            position: number("position").map(|p| p as u64),
+            lag_events: number("lag_events").map(|p| p as u64),
+            lag_seconds: number("lag_seconds"),
+            updated_at: number("updated_at").map(|p| p as i64),
+            last_error: fields.get("last_error").filter(|e| !e.is_empty()).cloned(),
+        })
     }
 
     /// One order.

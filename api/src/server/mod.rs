@@ -5,22 +5,41 @@
 //! active version, and answers HTTP until SIGTERM or ctrl-c. Then in-flight requests finish,
 //! projections stop after their current batch, the store flushes and the private Redis stops.
 
-mod api;
+mod admin;
+mod carts;
+mod catalogue;
+mod dto;
+mod idempotency;
+mod operations;
+mod orders;
 mod problem;
+mod responses;
+mod state;
 
+use crate::auth::Keys;
 use crate::environment::{redis_for, DataDir};
+use crate::shop::{Shop, ShopConfig};
 use anyhow::Context;
-use api::Api;
+use idempotency::Idempotency;
+use ordo_domain::Currency;
 use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
 use ordo_projections::query::ReadModels;
 use ordo_projections::runner::RunnerConfig;
 use ordo_projections::supervisor::supervise;
 use ordo_projections::views::{CartView, OrderView, ProductView, View};
 use poem::listener::TcpListener;
-use poem::{EndpointExt, Route, Server};
+use poem::{EndpointExt, IntoResponse, Route, Server};
 use poem_openapi::OpenApiService;
+use problem::Problem;
+use state::App;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// Largest request body accepted; larger ones get 413 before any parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long in-flight requests may take to finish on shutdown.
+pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// Options of `ordo serve`.
 #[derive(clap::Args, Debug)]
@@ -34,12 +53,34 @@ pub struct ServeArgs {
     /// Redis for the read models (default: a private server under the data directory).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Secret for signing tokens, at least 32 bytes (default: one generated into the data
+    /// directory on first start).
+    #[arg(long, env = "ORDO_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// The shop's currency (ISO 4217).
+    #[arg(long, env = "ORDO_CURRENCY", default_value = "EUR")]
+    pub currency: String,
+    /// How long a cart and its stock holds live without changes, e.g. `15m`.
+    #[arg(long, env = "ORDO_CART_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub cart_ttl: Duration,
 }
 
-fn service(api: Api, base: &str) -> OpenApiService<Api, ()> {
-    OpenApiService::new(api, "Ordo", env!("CARGO_PKG_VERSION"))
+type Operations =
+    (operations::Operations, catalogue::Catalogue, carts::Carts, orders::Orders, admin::Admin);
+
+fn service(app: Arc<App>, base: &str) -> OpenApiService<Operations, ()> {
+    let operations = (
+        operations::Operations(app.clone()),
+        catalogue::Catalogue(app.clone()),
+        carts::Carts(app.clone()),
+        orders::Orders(app.clone()),
+        admin::Admin(app),
+    );
+    OpenApiService::new(operations, "Ordo", env!("CARGO_PKG_VERSION"))
         .description(
-            "Event-sourced order backend for online shops. Errors are RFC 9457 problem documents.",
+            "Event-sourced order backend for online shops. Every error is an RFC 9457 problem \
+             document. Commands answer with a receipt whose `position` a query accepts as \
+             `min_position`, to read its own writes. Every POST accepts an `Idempotency-Key`.",
         )
         .server(base.to_owned())
 }
@@ -52,8 +93,15 @@ pub fn openapi_document() -> anyhow::Result<String> {
     let _inside = runtime.enter();
     let client = redis::Client::open("redis://127.0.0.1:1")?;
     let reads = ReadModels::new(client.get_connection_manager_lazy(Default::default())?);
-    let api = Api { store: None, reads: Arc::new(reads), redis: client, metrics: None };
-    Ok(service(api, "http://127.0.0.1:8080").spec())
+    let app = App {
+        store: None,
+        shop: None,
+        reads: Arc::new(reads),
+        redis: client,
+        metrics: None,
+        keys: Keys::new(b"the API document signs nothing"),
+    };
+    Ok(service(Arc::new(app), "http://127.0.0.1:8080").spec())
 }
 
 /// Runs `ordo openapi`.
@@ -75,29 +123,49 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ])?
         .install_recorder()
         .context("installing the metrics recorder")?;
+    let config = ShopConfig {
+        currency: Currency::parse(&args.currency)
+            .with_context(|| format!("--currency {}", args.currency))?,
+        cart_ttl: args.cart_ttl,
+        ..ShopConfig::default()
+    };
+    let keys = Keys::load(args.jwt_secret.as_deref(), &args.data)?;
     let store = Arc::new(EmbeddedStore::open(EmbeddedConfig::new(args.data.store_path()))?);
+    let requests = Arc::new(
+        Idempotency::open(&args.data.data_dir.join("requests.redb"), keys.clone())
+            .context("opening the idempotency store")?,
+    );
     let (redis, private_redis) = redis_for(&args.data, args.redis_url.as_deref()).await?;
     let (stop, stopping) = watch::channel(false);
     let mut projections = tokio::task::JoinSet::new();
     spawn_projection::<OrderView>(&mut projections, &store, &redis, &stopping);
     spawn_projection::<ProductView>(&mut projections, &store, &redis, &stopping);
     spawn_projection::<CartView>(&mut projections, &store, &redis, &stopping);
+    let purge = tokio::spawn(purge_requests(requests.clone()));
 
     let reads =
         ReadModels::new(redis.get_connection_manager().await.context("connecting to Redis")?);
-    let api = Api {
+    let app = Arc::new(App {
         store: Some(store.clone()),
+        shop: Some(Shop::new(store.clone(), config)),
         reads: Arc::new(reads),
         redis: redis.clone(),
         metrics: Some(metrics),
-    };
+        keys: keys.clone(),
+    });
     let base = format!("http://{}", args.listen);
-    let service = service(api, &base);
-    let app = Route::new()
+    let service = service(app, &base);
+    let api = Route::new()
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", service.spec_endpoint())
         .nest("/", service)
-        .around(observe)
+        // Inside the middlewares below, which turn errors into plain responses.
+        .catch_all_error(|error| async move { problem_for(&error).into_response() })
+        .around(move |next, req| idempotency::around(next, req, requests.clone()))
+        .around(limit_body)
+        .data(keys)
+        .around(observe);
+    let app = api
         .with(poem::middleware::Tracing)
         // Outermost: every log line of a request carries its id, echoed as `x-request-id`
         // (a caller's own id is kept, so logs join up across services).
@@ -105,12 +173,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen.clone());
     eprintln!("ordo: serving on {base} (API docs at {base}/docs); ctrl-c to stop");
     Server::new(listener)
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(api::DRAIN))
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(DRAIN))
         .await
         .with_context(|| format!("serving on {}", args.listen))?;
 
     eprintln!("ordo: stopping: projections finish their batch, the store flushes");
     let _ = stop.send(true);
+    purge.abort();
     while let Some(result) = projections.join_next().await {
         if let Ok(Err(error)) = result {
             tracing::warn!(%error, "projection stopped with an error");
@@ -119,6 +188,63 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     store.close();
     drop(private_redis);
     Ok(())
+}
+
+/// Drops stored idempotent responses past their retention, at start and then hourly.
+async fn purge_requests(requests: Arc<Idempotency>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        every.tick().await;
+        match requests.purge().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "purged expired idempotent responses"),
+            Err(error) => tracing::warn!(%error, "could not purge idempotent responses"),
+        }
+    }
+}
+
+/// Errors raised outside the operations (unknown path, wrong method, unreadable body) as
+/// problem JSON too.
+fn problem_for(error: &poem::Error) -> Problem {
+    let status = error.status();
+    let kind = match status.as_u16() {
+        404 => "not-found",
+        405 => "method-not-allowed",
+        413 => "payload-too-large",
+        400..=499 => "bad-request",
+        _ => "internal",
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    Problem::new(status.as_u16(), kind, title, error.to_string())
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, by declared length or while reading, so
+/// no operation ever buffers more.
+async fn limit_body<E: poem::Endpoint>(
+    next: Arc<E>,
+    mut req: poem::Request,
+) -> poem::Result<poem::Response> {
+    let too_large = || {
+        Problem::new(
+            413,
+            "payload-too-large",
+            "The request body is too large",
+            format!("bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response()
+    };
+    let declared = req.header("content-length").and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
+    if declared > MAX_BODY_BYTES as u64 {
+        return Ok(too_large());
+    }
+    if req.method() != poem::http::Method::GET && req.method() != poem::http::Method::HEAD {
+        match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+            Ok(bytes) => req.set_body(bytes),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
+            Err(e) => return Ok(Problem::bad_request(e.to_string()).into_response()),
+        }
+    }
+    Ok(next.get_response(req).await)
 }
 
 /// Counts every request by operation, method and status, and times it by operation. The

@@ -1,8 +1,12 @@
 //! RFC 9457 problem details: the one shape every HTTP error takes.
 //!
-//! Errors map to HTTP here and nowhere else: bad input -> 400, missing -> 404, read side
+//! Errors map to HTTP here and nowhere else: bad input -> 400, no or bad token -> 401, wrong
+//! role -> 403, missing (or someone else's) -> 404, refused by a business rule or lost to
+//! concurrent changes -> 409, body too large -> 413, idempotency key reused -> 422, read side
 //! unavailable or behind -> 503 with `Retry-After`. Internal details are logged, not echoed.
 
+use crate::shop::{Rejection, ShopError};
+use ordo_eventstore::StoreError;
 use ordo_projections::query::QueryError;
 use poem_openapi::Object;
 
@@ -44,6 +48,72 @@ impl Problem {
     /// The read side cannot answer now.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(503, "unavailable", "The read models are unavailable", detail)
+    }
+
+    /// No valid bearer token.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", "Authentication is required", detail)
+    }
+
+    /// The token's role may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", "Not allowed", detail)
+    }
+
+    /// A business rule refused the command in the current state.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(409, "conflict", "The command conflicts with the current state", detail)
+    }
+
+    /// Something failed inside; details are in the server's log under the request id.
+    pub fn internal() -> Self {
+        Self::new(
+            500,
+            "internal",
+            "Internal error",
+            "the request failed inside the server; its log has the details under this request's id",
+        )
+    }
+}
+
+impl poem::IntoResponse for Problem {
+    fn into_response(self) -> poem::Response {
+        use poem_openapi::types::ToJSON;
+        let status = poem::http::StatusCode::from_u16(self.status)
+            .unwrap_or(poem::http::StatusCode::INTERNAL_SERVER_ERROR);
+        poem::Response::builder()
+            .status(status)
+            .content_type("application/problem+json")
+            .body(self.to_json_string())
+    }
+}
+
+impl From<ShopError> for Problem {
+    fn from(error: ShopError) -> Self {
+        match error {
+            ShopError::Rejected { kind, message } => match kind {
+                Rejection::Invalid => Problem::bad_request(message),
+                Rejection::NotFound => Problem::not_found(message),
+                Rejection::Forbidden => Problem::forbidden(message),
+                Rejection::Conflict => Problem::conflict(message),
+            },
+            ShopError::Contention(stream) => Problem::new(
+                409,
+                "contention",
+                "Too many concurrent changes",
+                format!("{stream} kept changing concurrently; retry"),
+            ),
+            ShopError::Store(StoreError::Closed) => Problem::new(
+                503,
+                "shutting-down",
+                "The server is shutting down",
+                "retry on another instance or shortly",
+            ),
+            error => {
+                tracing::error!(%error, "command failed");
+                Problem::internal()
+            }
+        }
     }
 }
 

@@ -1,0 +1,203 @@
+//! Audit and operations endpoints for staff: a stream's raw history, and how far each
+//! projection has got.
+
+use super::problem::Problem;
+use super::responses::Private;
+use super::state::{App, BearerAuth, Tag};
+use crate::audit::rfc3339;
+use ordo_eventstore::codec::AnyEvent;
+use ordo_eventstore::{Direction, EventStore, RecordedEvent, StreamName};
+use ordo_projections::views::{CartView, OrderView, ProductView, View};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Admin endpoints.
+pub struct Admin(pub Arc<App>);
+
+/// One recorded event, as stored and as decoded by today's code.
+#[derive(Object)]
+pub struct EventDto {
+    /// Event id (unique; the store's de-duplication key).
+    pub id: String,
+    /// Version within its stream, from 0.
+    pub version: u64,
+    /// Position in the global log.
+    pub position: u64,
+    /// Event type.
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// Schema version of the stored payload (older ones are upcast when decoded).
+    pub schema_version: u16,
+    /// When it was recorded (RFC 3339, UTC).
+    pub recorded_at: String,
+    /// The request or process run that caused it.
+    pub correlation_id: Option<String>,
+    /// The message that caused it.
+    pub causation_id: Option<String>,
+    /// Who did it (actor, role) and other headers.
+    pub headers: BTreeMap<String, String>,
+    /// The decoded event; absent if today's code cannot decode it (`ordo audit verify`
+    /// reports those).
+    pub data: Option<serde_json::Value>,
+}
+
+impl From<&RecordedEvent> for EventDto {
+    fn from(e: &RecordedEvent) -> Self {
+        EventDto {
+            id: e.id.to_string(),
+            version: e.version,
+            position: e.position.0,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            recorded_at: rfc3339(e.recorded_at),
+            correlation_id: e.metadata.correlation_id.map(|u| u.to_string()),
+            causation_id: e.metadata.causation_id.map(|u| u.to_string()),
+            headers: e.metadata.headers.clone(),
+            data: AnyEvent::from_recorded(e).ok().and_then(|d| serde_json::to_value(d).ok()),
+        }
+    }
+}
+
+/// A page of a stream's events, oldest first.
+#[derive(Object)]
+pub struct EventPageDto {
+    /// The stream.
+    pub stream: String,
+    /// The events on this page.
+    pub events: Vec<EventDto>,
+    /// Pass as `from_version` for the next page; absent on the last page.
+    pub next_from_version: Option<u64>,
+}
+
+/// A projection's progress.
+#[derive(Object)]
+pub struct ProjectionDto {
+    /// Projection name.
+    pub name: String,
+    /// The version queries read.
+    pub active_version: u32,
+    /// The version a running rebuild is filling, if any.
+    pub building_version: Option<u32>,
+    /// Last applied global position.
+    pub position: Option<u64>,
+    /// The event store's last position now.
+    pub head_position: Option<u64>,
+    /// Events not yet applied (head minus position).
+    pub lag_events: Option<u64>,
+    /// Age of the oldest unapplied event when the runner last reported, seconds.
+    pub lag_seconds: Option<f64>,
+    /// When the runner last reported (RFC 3339).
+    pub updated_at: Option<String>,
+    /// The last error, until a batch succeeds again.
+    pub last_error: Option<String>,
+}
+
+/// Every projection.
+#[derive(Object)]
+pub struct ProjectionsDto {
+    /// One entry per projection.
+    pub projections: Vec<ProjectionDto>,
+}
+
+fn admin_only(auth: &BearerAuth) -> Result<(), Problem> {
+    if auth.0.is_admin() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("this needs an admin token"))
+    }
+}
+
+#[OpenApi]
+impl Admin {
+    /// A stream's events, oldest first, with metadata and decoded payloads (admin). Streams
+    /// are named `<category>-<id>`: `product-<sku>`, `cart-<id>`, `order-<id>`,
+    /// `payment-<order id>`.
+    #[oai(
+        path = "/v1/admin/streams/:stream/events",
+        method = "get",
+        tag = "Tag::Admin",
+        operation_id = "stream_events"
+    )]
+    async fn stream_events(
+        &self,
+        auth: BearerAuth,
+        /// The stream, e.g. `order-0193...`.
+        stream: Path<String>,
+        /// First version to return.
+        from_version: Query<Option<u64>>,
+        /// Page size.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+    ) -> Private<EventPageDto> {
+        if let Err(p) = admin_only(&auth) {
+            return Private::Forbidden(Json(p));
+        }
+        let Some(store) = &self.0.store else {
+            return Private::Unavailable(Json(Problem::unavailable("no event store")), 1);
+        };
+        let name = match StreamName::new(stream.0.clone()) {
+            Ok(name) => name,
+            Err(e) => return Private::BadRequest(Json(Problem::bad_request(e.to_string()))),
+        };
+        let from = from_version.0.unwrap_or(0);
+        let limit = limit.0.unwrap_or(100) as usize;
+        let events = match store.read_stream(&name, from, Direction::Forward, limit + 1).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!(error = %e, "reading a stream failed");
+                return Private::Unavailable(
+                    Json(Problem::new(503, "unavailable", "The event store failed", "retry")),
+                    1,
+                );
+            }
+        };
+        if events.is_empty() && from == 0 {
+            return Private::NotFound(Json(Problem::not_found(format!("no stream {}", stream.0))));
+        }
+        let next_from_version = events.get(limit).map(|e| e.version);
+        Private::Ok(Json(EventPageDto {
+            stream: stream.0,
+            events: events.iter().take(limit).map(EventDto::from).collect(),
+            next_from_version,
+        }))
+    }
+
+    /// Every projection's active version, position, lag and last error (admin).
+    #[oai(
+        path = "/v1/admin/projections",
+        method = "get",
+        tag = "Tag::Admin",
+        operation_id = "projections"
+    )]
+    async fn projections(&self, auth: BearerAuth) -> Private<ProjectionsDto> {
+        if let Err(p) = admin_only(&auth) {
+            return Private::Forbidden(Json(p));
+        }
+        let head = match &self.0.store {
+            Some(store) => store.last_position().await.ok().flatten().map(|p| p.0),
+            None => None,
+        };
+        let mut projections = Vec::new();
+        for name in [ProductView::PROJECTION, CartView::PROJECTION, OrderView::PROJECTION] {
+            let status = match self.0.reads.status(name).await {
+                Ok(status) => status,
+                Err(e) => return e.into(),
+            };
+            projections.push(ProjectionDto {
+                name: name.to_owned(),
+                active_version: status.active_version,
+                building_version: status.building_version,
+                position: status.position,
+                head_position: head,
+                lag_events: head.map(|h| h.saturating_sub(status.position.unwrap_or(0))),
+                lag_seconds: status.lag_seconds,
+                updated_at: status.updated_at.map(rfc3339),
+                last_error: status.last_error,
+            });
+        }
+        Private::Ok(Json(ProjectionsDto { projections }))
+    }
+}

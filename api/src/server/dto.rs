@@ -1,0 +1,466 @@
+//! The JSON shapes of the API: requests, receipts and views. Amounts are integers in minor
+//! units (cents) with an ISO 4217 currency; times are Unix milliseconds.
+
+use crate::shop::Done;
+use ordo_domain::order::Address;
+use ordo_projections::query::{HistoryPage, SearchPage};
+use ordo_projections::views::{CartView, OrderView, ProductView};
+use poem_openapi::{Enum, Object};
+
+/// An amount of money.
+#[derive(Object)]
+pub struct MoneyDto {
+    /// Minor units (cents).
+    pub minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// A product in the catalogue.
+#[derive(Object)]
+pub struct ProductDto {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Brand.
+    pub brand: String,
+    /// Unit price.
+    pub price: MoneyDto,
+    /// Image URLs.
+    pub image_urls: Vec<String>,
+    /// Units that can still be bought (on hand minus held by carts and orders).
+    pub available: i64,
+    /// Whether the product is in the catalogue.
+    pub listed: bool,
+}
+
+impl From<ProductView> for ProductDto {
+    fn from(p: ProductView) -> Self {
+        let available = p.available();
+        ProductDto {
+            sku: p.sku,
+            name: p.name,
+            description: p.description,
+            category: p.category,
+            brand: p.brand,
+            price: MoneyDto { minor: p.price_minor, currency: p.currency },
+            image_urls: p.image_urls,
+            available,
+            listed: p.listed,
+        }
+    }
+}
+
+/// A page of search results.
+#[derive(Object)]
+pub struct SearchPageDto {
+    /// Matches: exact when `total_is_exact`, otherwise at least this many.
+    pub total: u64,
+    /// Whether `total` is exact.
+    pub total_is_exact: bool,
+    /// The products on this page.
+    pub products: Vec<ProductDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<SearchPage> for SearchPageDto {
+    fn from(p: SearchPage) -> Self {
+        SearchPageDto {
+            total: p.total,
+            total_is_exact: p.total_is_exact,
+            products: p.products.into_iter().map(ProductDto::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+/// Order of search results.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best match first; cheapest first when there are no words.
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+}
+
+/// What a command did. Pass `position` as `min_position` to a query to read your own write.
+#[derive(Object)]
+pub struct ReceiptDto {
+    /// The product, cart or order the command concerned.
+    pub id: String,
+    /// Its event stream.
+    pub stream: String,
+    /// The stream's version after the command.
+    pub version: Option<u64>,
+    /// A global log position at or after this command's events.
+    pub position: u64,
+}
+
+impl From<Done> for ReceiptDto {
+    fn from(d: Done) -> Self {
+        ReceiptDto { id: d.id, stream: d.stream, version: d.version, position: d.position }
+    }
+}
+
+/// A new product.
+#[derive(Object)]
+pub struct NewProductDto {
+    /// Stock-keeping unit: 1 to 64 of A-Z, a-z, 0-9, `-`, `_`, `.`.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub sku: String,
+    /// Display name.
+    #[oai(validator(max_length = 200))]
+    pub name: String,
+    /// Description.
+    #[oai(default, validator(max_length = 5000))]
+    pub description: String,
+    /// Category, for filtering.
+    #[oai(validator(max_length = 100))]
+    pub category: String,
+    /// Brand, for filtering.
+    #[oai(validator(max_length = 100))]
+    pub brand: String,
+    /// Price in minor units of the shop's currency.
+    #[oai(validator(minimum(value = "1")))]
+    pub price_minor: i64,
+    /// Image URLs (http or https).
+    #[oai(default, validator(max_items = 20))]
+    pub image_urls: Vec<String>,
+}
+
+/// A new price.
+#[derive(Object)]
+pub struct PriceDto {
+    /// Price in minor units of the shop's currency.
+    #[oai(validator(minimum(value = "1")))]
+    pub price_minor: i64,
+}
+
+/// Received stock.
+#[derive(Object)]
+pub struct StockDto {
+    /// Units received.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub quantity: u32,
+}
+
+/// How many units of a product the cart should hold.
+#[derive(Object)]
+pub struct QuantityDto {
+    /// Units; 0 removes the line.
+    #[oai(validator(maximum(value = "99")))]
+    pub quantity: u32,
+}
+
+/// A postal address.
+#[derive(Object)]
+pub struct AddressDto {
+    /// Recipient.
+    #[oai(validator(max_length = 200))]
+    pub name: String,
+    /// Street and number.
+    #[oai(validator(max_length = 200))]
+    pub line1: String,
+    /// More of the address.
+    #[oai(default, validator(max_length = 200))]
+    pub line2: String,
+    /// City.
+    #[oai(validator(max_length = 200))]
+    pub city: String,
+    /// Postal code.
+    #[oai(validator(max_length = 200))]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code, e.g. `DE`.
+    #[oai(validator(min_length = 2, max_length = 2))]
+    pub country: String,
+}
+
+impl From<AddressDto> for Address {
+    fn from(a: AddressDto) -> Self {
+        Address {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+impl From<Address> for AddressDto {
+    fn from(a: Address) -> Self {
+        AddressDto {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+/// Checkout details.
+#[derive(Object)]
+pub struct CheckoutDto {
+    /// Where the order goes.
+    pub shipping_address: AddressDto,
+    /// The payment provider's token for the shopper's payment method. The built-in simulator
+    /// approves `tok_visa`, declines `tok_declined` (see the README).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub payment_token: String,
+}
+
+/// Why an order is cancelled.
+#[derive(Object)]
+pub struct CancelDto {
+    /// Reason, for the record.
+    #[oai(default, validator(max_length = 500))]
+    pub reason: String,
+}
+
+/// Shipment details.
+#[derive(Object)]
+pub struct ShipDto {
+    /// Carrier.
+    #[oai(validator(max_length = 100))]
+    pub carrier: String,
+    /// Tracking number.
+    #[oai(validator(max_length = 100))]
+    pub tracking: String,
+}
+
+/// A refund.
+#[derive(Object)]
+pub struct RefundDto {
+    /// Amount in minor units of the order's currency.
+    #[oai(validator(minimum(value = "1")))]
+    pub amount_minor: i64,
+}
+
+/// A guest session.
+#[derive(Object)]
+pub struct SessionDto {
+    /// Bearer token for the `Authorization` header.
+    pub token: String,
+    /// The guest's customer id (the token's subject).
+    pub customer_id: String,
+    /// When the token expires (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A line in a cart.
+#[derive(Object)]
+pub struct CartLineDto {
+    /// Product.
+    pub sku: String,
+    /// Units (held for the cart until it expires).
+    pub quantity: u32,
+    /// Unit price when added, minor units.
+    pub unit_price_minor: i64,
+    /// Line total, minor units.
+    pub line_total_minor: i64,
+}
+
+/// A cart.
+#[derive(Object)]
+pub struct CartDto {
+    /// Cart id.
+    pub cart_id: String,
+    /// Owner.
+    pub customer_id: String,
+    /// open, checked_out or expired.
+    pub status: String,
+    /// The order it became, once checked out.
+    pub order_id: Option<String>,
+    /// Lines.
+    pub lines: Vec<CartLineDto>,
+    /// Total, minor units.
+    pub total_minor: i64,
+    /// ISO currency (empty while the cart is empty).
+    pub currency: String,
+    /// When the cart and its holds expire unless changed (Unix ms).
+    pub expires_at: i64,
+    /// Stream version the view reflects.
+    pub version: u64,
+}
+
+impl From<CartView> for CartDto {
+    fn from(c: CartView) -> Self {
+        CartDto {
+            cart_id: c.cart_id,
+            customer_id: c.customer_id,
+            status: c.status,
+            order_id: Some(c.order_id).filter(|o| !o.is_empty()),
+            lines: c
+                .lines
+                .into_iter()
+                .map(|l| CartLineDto {
+                    sku: l.sku,
+                    quantity: l.quantity,
+                    unit_price_minor: l.unit_price_minor,
+                    line_total_minor: l.line_total_minor,
+                })
+                .collect(),
+            total_minor: c.total_minor,
+            currency: c.currency,
+            expires_at: c.expires_at,
+            version: c.version,
+        }
+    }
+}
+
+/// A line of an order.
+#[derive(Object)]
+pub struct OrderLineDto {
+    /// Product.
+    pub sku: String,
+    /// Name at order time.
+    pub name: String,
+    /// Units.
+    pub quantity: u32,
+    /// Unit price, minor units.
+    pub unit_price_minor: i64,
+    /// Line total, minor units.
+    pub line_total_minor: i64,
+}
+
+/// An order.
+#[derive(Object)]
+pub struct OrderDto {
+    /// Order id.
+    pub order_id: String,
+    /// Customer.
+    pub customer_id: String,
+    /// placed, confirmed, shipped, delivered or cancelled.
+    pub status: String,
+    /// pending, authorized, declined, partially_refunded or refunded.
+    pub payment_status: String,
+    /// Lines.
+    pub lines: Vec<OrderLineDto>,
+    /// Total, minor units.
+    pub total_minor: i64,
+    /// Refunded so far, minor units.
+    pub refunded_minor: i64,
+    /// ISO currency.
+    pub currency: String,
+    /// Shipping address.
+    pub shipping_address: AddressDto,
+    /// Unix ms.
+    pub placed_at: i64,
+    /// Unix ms.
+    pub confirmed_at: Option<i64>,
+    /// Unix ms.
+    pub shipped_at: Option<i64>,
+    /// Unix ms.
+    pub delivered_at: Option<i64>,
+    /// Unix ms.
+    pub cancelled_at: Option<i64>,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
+    /// customer, admin or system.
+    pub cancelled_by: Option<String>,
+    /// Carrier, once shipped.
+    pub carrier: Option<String>,
+    /// Tracking number, once shipped.
+    pub tracking: Option<String>,
+    /// Stream version the view reflects.
+    pub version: u64,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+impl From<OrderView> for OrderDto {
+    fn from(o: OrderView) -> Self {
+        OrderDto {
+            order_id: o.order_id,
+            customer_id: o.customer_id,
+            status: o.status,
+            payment_status: o.payment_status,
+            lines: o
+                .lines
+                .into_iter()
+                .map(|l| OrderLineDto {
+                    sku: l.sku,
+                    name: l.name,
+                    quantity: l.quantity,
+                    unit_price_minor: l.unit_price_minor,
+                    line_total_minor: l.line_total_minor,
+                })
+                .collect(),
+            total_minor: o.total_minor,
+            refunded_minor: o.refunded_minor,
+            currency: o.currency,
+            shipping_address: o.address.into(),
+            placed_at: o.placed_at,
+            confirmed_at: o.confirmed_at,
+            shipped_at: o.shipped_at,
+            delivered_at: o.delivered_at,
+            cancelled_at: o.cancelled_at,
+            cancel_reason: non_empty(o.cancel_reason),
+            cancelled_by: non_empty(o.cancelled_by),
+            carrier: non_empty(o.carrier),
+            tracking: non_empty(o.tracking),
+            version: o.version,
+        }
+    }
+}
+
+/// A page of order history, newest first.
+#[derive(Object)]
+pub struct OrderPageDto {
+    /// Orders on this page.
+    pub orders: Vec<OrderDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<HistoryPage> for OrderPageDto {
+    fn from(p: HistoryPage) -> Self {
+        OrderPageDto {
+            orders: p.orders.into_iter().map(OrderDto::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+/// Order status, for filtering history.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum OrderStatusFilter {
+    /// Placed, payment pending.
+    Placed,
+    /// Paid; stock committed.
+    Confirmed,
+    /// On its way.
+    Shipped,
+    /// Arrived.
+    Delivered,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl OrderStatusFilter {
+    /// The status as the read model stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::Confirmed => "confirmed",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `Idempotency-Key` on POST: a retried request gets the first response and changes nothing.
+//!
+//! The middleware sits in front of every operation. For a POST carrying the header it
+//! fingerprints the request (method, path and query, body) under the caller's scope (the
+//! token's subject), then:
+//! - a key whose first request succeeded (2xx) answers with that stored response, marked
+//!   `Idempotent-Replayed: true`, if the fingerprint matches, and with 422 if it does not;
+//! - a key whose request is still running answers 409 (the client retried too early);
+//! - otherwise the request runs, and a 2xx response is stored for 24 hours.
+//!
+//! Refusals (4xx) are not stored: a refused command changed nothing, so retrying it under the
+//! same key is safe and may succeed later (stock arrives, a typo is fixed). Stored responses
+//! live in their own redb file beside the event store (`requests.redb`), so they survive
+//! restarts. A crash after the command's events are appended but before its response is
+//! stored is covered one level down: the key also fixes the command's event ids, so the store
+//! recognises the re-sent events (see `docs/adr/0008-auth-and-idempotency.md`).
+
+use super::problem::Problem;
+use crate::auth::Keys;
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use redb::{ReadableDatabase, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// Longest key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+/// How long a stored response is replayed.
+pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Record key (SHA-256 of scope and key) -> postcard-encoded [`Stored`].
+const RESPONSES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses");
+
+/// A stored first response.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    created_ms: u64,
+    fingerprint: [u8; 32],
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+/// Why the response store failed.
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency store: {0}")]
+pub struct StoreFailure(String);
+
+fn failure(e: impl std::fmt::Display) -> StoreFailure {
+    StoreFailure(e.to_string())
+}
+
+/// The stored responses and the keys in flight.
+pub struct Idempotency {
+    db: Arc<redb::Database>,
+    in_flight: Mutex<HashSet<[u8; 32]>>,
+    keys: Keys,
+}
+
+impl Idempotency {
+    /// Opens (or creates) the response store at `path`; `keys` identify callers.
+    pub fn open(path: &Path, keys: Keys) -> Result<Self, StoreFailure> {
+        let db = redb::Database::create(path).map_err(failure)?;
+        let write = db.begin_write().map_err(failure)?;
+        write.open_table(RESPONSES).map_err(failure)?;
+        write.commit().map_err(failure)?;
+        Ok(Self { db: Arc::new(db), in_flight: Mutex::new(HashSet::new()), keys })
+    }
+
+    /// Deletes responses older than [`RETENTION`]; returns how many.
+    pub async fn purge(&self) -> Result<u64, StoreFailure> {
+        let db = self.db.clone();
+        let cutoff = unix_ms().saturating_sub(RETENTION.as_millis() as u64);
+        tokio::task::spawn_blocking(move || {
+            let write = db.begin_write().map_err(failure)?;
+            let mut removed = 0;
+            {
+                let mut table = write.open_table(RESPONSES).map_err(failure)?;
+                table
+                    .retain(|_, value| {
+                        let keep = postcard::from_bytes::<Stored>(value)
+                            .is_ok_and(|s| s.created_ms >= cutoff);
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(failure)?;
+            }
+            write.commit().map_err(failure)?;
+            Ok(removed)
+        })
+        .await
+        .map_err(failure)?
+    }
+
+    async fn load(&self, record: [u8; 32]) -> Result<Option<Stored>, StoreFailure> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let read = db.begin_read().map_err(failure)?;
+            let table = read.open_table(RESPONSES).map_err(failure)?;
+            let Some(value) = table.get(record.as_slice()).map_err(failure)? else {
+                return Ok(None);
+            };
+            postcard::from_bytes(value.value()).map(Some).map_err(failure)
+        })
+        .await
+        .map_err(failure)?
+    }
+
+    async fn save(&self, record: [u8; 32], stored: Stored) -> Result<(), StoreFailure> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = postcard::to_stdvec(&stored).map_err(failure)?;
+            let write = db.begin_write().map_err(failure)?;
+            write
+                .open_table(RESPONSES)
+                .map_err(failure)?
+                .insert(record.as_slice(), bytes.as_slice())
+                .map_err(failure)?;
+            write.commit().map_err(failure)
+        })
+        .await
+        .map_err(failure)?
+    }
+
+    /// Whose keys these are: the token's subject, so one client's keys never collide with
+    /// another's (and a refreshed token keeps its keys).
+    fn scope(&self, req: &Request) -> String {
+        let token = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+        match token.map(|t| self.keys.verify(t)) {
+            Some(Ok(caller)) => format!("subject:{}", caller.subject),
+            Some(Err(_)) => format!("token:{}", token.unwrap_or_default()),
+            None => "anonymous".to_owned(),
+        }
+    }
+}
+
+/// The UUID a command derives its event ids from, for `key` sent by `subject`.
+pub fn key_uuid(subject: &str, key: &str) -> uuid::Uuid {
+    crate::shop::name_uuid(&format!("idempotency\0subject:{subject}\0{key}"))
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn problem(status: u16, kind: &str, title: &str, detail: impl Into<String>) -> Response {
+    Problem::new(status, kind, title, detail).into_response()
+}
+
+/// Removes the key from the in-flight set however the request ends (even if cancelled).
+struct InFlight<'a>(&'a Idempotency, [u8; 32]);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
+    }
+}
+
+/// The middleware (see the module documentation).
+pub async fn around<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    store: Arc<Idempotency>,
+) -> poem::Result<Response> {
+    let key = match req.header(HEADER) {
+        Some(key) if req.method() == Method::POST => key.to_owned(),
+        _ => return Ok(next.get_response(req).await),
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Ok(problem(
+            400,
+            "bad-request",
+            "The request is not valid",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} characters"),
+        ));
+    }
+    let body = req.take_body().into_bytes().await?;
+    let scope = store.scope(&req);
+    let record: [u8; 32] = Sha256::new()
+        .chain_update(scope.as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_bytes())
+        .finalize()
+        .into();
+    let fingerprint: [u8; 32] = Sha256::new()
+        .chain_update(req.method().as_str())
+        .chain_update([0])
+        .chain_update(req.uri().path_and_query().map_or("", |p| p.as_str()))
+        .chain_update([0])
+        .chain_update(&body)
+        .finalize()
+        .into();
+
+    if !store.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(record) {
+        return Ok(problem(
+            409,
+            "request-in-progress",
+            "A request with this Idempotency-Key is still in progress",
+            "retry after the first request has answered",
+        ));
+    }
+    let _guard = InFlight(&store, record);
+    match store.load(record).await {
+        Ok(Some(stored)) if stored.fingerprint == fingerprint => {
+            let mut response = Response::builder()
+                .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+                .header("idempotent-replayed", "true")
+                .body(stored.body);
+            if let Ok(value) = HeaderValue::from_str(&stored.content_type) {
+                response.headers_mut().insert("content-type", value);
+            }
+            return Ok(response);
+        }
+        Ok(Some(_)) => {
+            return Ok(problem(
+                422,
+                "idempotency-key-reused",
+                "This Idempotency-Key was used for a different request",
+                "send a new key for a new request; a retry must repeat the first request exactly",
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "idempotency store unavailable");
+            return Ok(problem(
+                503,
+                "unavailable",
+                "The service is unavailable",
+                "idempotent requests cannot be recorded right now; retry shortly",
+            ));
+        }
+    }
+
+    req.set_body(body);
+    let response = next.get_response(req).await;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let body = body.into_vec().await?;
+    let stored = Stored {
+        created_ms: unix_ms(),
+        fingerprint,
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned(),
+        body: body.clone(),
+    };
+    if let Err(e) = store.save(record, stored).await {
+        // The command took effect; the client has its answer. A retry with this key re-runs the
+        // command, which the store turns into a no-op by its derived event ids.
+        tracing::error!(error = %e, "could not store an idempotent response");
+    }
+    Ok(Response::from_parts(parts, body.into()))
+}

@@ -1,0 +1,92 @@
+//! What every operation shares: the command side, the read models, the token keys.
+
+use super::problem::Problem;
+use crate::auth::{Caller, Keys};
+use crate::shop::{Request, Shop};
+use ordo_eventstore::EmbeddedStore;
+use ordo_projections::query::{QueryError, ReadModels, DEFAULT_WAIT};
+use poem_openapi::auth::Bearer;
+use poem_openapi::{SecurityScheme, Tags};
+use std::sync::Arc;
+
+/// Groups in the API document.
+#[derive(Tags)]
+pub enum Tag {
+    /// Guest sessions: a token for an anonymous shopper.
+    Sessions,
+    /// Products and search (readable by anyone) and catalogue administration.
+    Catalogue,
+    /// Carts: items reserve stock; checkout turns a cart into an order.
+    Carts,
+    /// Orders and order history.
+    Orders,
+    /// Audit and operations endpoints for staff.
+    Admin,
+    /// Health checks and metrics for load balancers, orchestrators and monitoring.
+    Operations,
+}
+
+/// The application state.
+pub struct App {
+    /// The event store (readiness checks); `None` only while printing the API document.
+    pub store: Option<Arc<EmbeddedStore>>,
+    /// The command side; `None` only while printing the API document.
+    pub shop: Option<Shop<EmbeddedStore>>,
+    /// Queries over Redis.
+    pub reads: Arc<ReadModels>,
+    /// Redis, for readiness checks.
+    pub redis: redis::Client,
+    /// Renders the metrics; `None` only while printing the API document.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Signs and checks bearer tokens.
+    pub keys: Keys,
+}
+
+impl App {
+    /// The command side.
+    pub fn shop(&self) -> Result<&Shop<EmbeddedStore>, Problem> {
+        self.shop.as_ref().ok_or_else(|| Problem::unavailable("no event store is open"))
+    }
+
+    /// Waits (bounded) until `projection` has applied `min_position`, if one was given.
+    pub async fn caught_up(
+        &self,
+        projection: &'static str,
+        min_position: Option<u64>,
+    ) -> Result<(), QueryError> {
+        match min_position {
+            Some(position) => self.reads.wait_for(projection, position, DEFAULT_WAIT).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A bearer token (JWT, HS256) from `POST /v1/sessions` or `ordo token`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_token")]
+pub struct BearerAuth(pub Caller);
+
+async fn check_token(req: &poem::Request, bearer: Bearer) -> poem::Result<Caller> {
+    let keys = req.data::<Keys>().ok_or_else(|| {
+        poem::Error::from_string("no token keys", poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+    })?;
+    keys.verify(&bearer.token)
+        .map_err(|e| poem::Error::from_string(e.to_string(), poem::http::StatusCode::UNAUTHORIZED))
+}
+
+impl BearerAuth {
+    /// The command request of this caller, with its idempotency key if sent.
+    pub fn request(&self, idempotency_key: Option<&str>, req: &poem::Request) -> Request {
+        // The request id (generated or the caller's own) joins the events to the logs.
+        let correlation_id = req.data::<poem::middleware::ReqId>().map(|id| {
+            let id = id.to_string();
+            uuid::Uuid::parse_str(&id).unwrap_or_else(|_| crate::shop::name_uuid(&id))
+        });
+        Request {
+            caller: self.0.clone(),
+            idempotency_key: idempotency_key
+                .map(|key| super::idempotency::key_uuid(&self.0.subject, key)),
+            correlation_id,
+        }
+    }
+}
