@@ -55,3 +55,8 @@ test-kurrentdb:
 bench:
     cargo run --release -p ordo-api --bin ordo -- bench store --json
     cargo run --release -p ordo-api --bin ordo -- bench projections --json
+    cargo run --release -p ordo-api --bin ordo -- bench http --json
+
+# Fuzz the HTTP API with schemathesis (from PyPI) against its own /openapi.json.
+fuzz-api *ARGS:
+    scripts/fuzz-api.sh {{ARGS}}

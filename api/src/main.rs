@@ -3,6 +3,11 @@
 use clap::{Parser, Subcommand};
 use ordo_api::{audit, auth, bench, rebuild, server};
 
+/// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
+/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Ordo, an event-sourced order backend for online shops.
 #[derive(Parser)]
 #[command(name = "ordo", version, about)]
@@ -49,6 +54,8 @@ enum AuditCheck {
 enum BenchTarget {
     /// Event store: appends (1 writer, 64 writers, batches of 100), read_all and catch-up.
     Store(bench::store::StoreBenchArgs),
+    /// The whole service over HTTP: a shop-like mix from many clients, and the ceiling.
+    Http(bench::http::HttpBenchArgs),
     /// Read side: rebuild every projection from N generated events, then time history and search.
     Projections(bench::projections::ProjectionsBenchArgs),
 }
@@ -80,6 +87,7 @@ fn main() {
         Command::Import(args) => audit::import(&args),
         Command::Bench { target: BenchTarget::Store(args) } => bench::store::run(&args),
         Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
+        Command::Bench { target: BenchTarget::Http(args) } => bench::http::run(&args),
     };
     if let Err(error) = result {
         eprintln!("ordo: {}", one_line(&error));

@@ -140,7 +140,10 @@ pub struct ProjectionStatus {
 
 /// Queries over the active read models.
 pub struct ReadModels {
-    redis: ConnectionManager,
+    /// Multiplexed connections, used in turn: one connection's reader task parses every
+    /// reply on one thread, which caps a busy server at one core's worth of Redis replies.
+    connections: Vec<ConnectionManager>,
+    next: std::sync::atomic::AtomicUsize,
     active: Mutex<HashMap<&'static str, (u32, Instant)>>,
     search: redis::Script,
 }
@@ -148,11 +151,24 @@ pub struct ReadModels {
 impl ReadModels {
     /// Queries over `redis`.
     pub fn new(redis: ConnectionManager) -> Self {
+        Self::pooled(vec![redis])
+    }
+
+    /// Queries spread over several connections to the same Redis (at least one).
+    pub fn pooled(connections: Vec<ConnectionManager>) -> Self {
+        assert!(!connections.is_empty(), "ReadModels needs a connection");
         Self {
-            redis,
+            connections,
+            next: std::sync::atomic::AtomicUsize::new(0),
             active: Mutex::new(HashMap::new()),
             search: redis::Script::new(include_str!("search.lua")),
         }
+    }
+
+    /// The next connection to use.
+    fn redis(&self) -> ConnectionManager {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.connections[i % self.connections.len()].clone()
     }
 
     /// The namespace queries of `projection` read: its active version, cached briefly.
@@ -163,7 +179,7 @@ impl ReadModels {
         }
         let version: Option<u32> = redis::cmd("GET")
             .arg(active_version_key(projection))
-            .query_async(&mut self.redis.clone())
+            .query_async(&mut self.redis())
             .await?;
         let version = version.unwrap_or(1);
         if let Ok(mut active) = self.active.lock() {
@@ -184,7 +200,7 @@ impl ReadModels {
         loop {
             let ns = self.namespace(projection).await?;
             let applied: Option<u64> =
-                redis::cmd("GET").arg(ns.checkpoint()).query_async(&mut self.redis.clone()).await?;
+                redis::cmd("GET").arg(ns.checkpoint()).query_async(&mut self.redis()).await?;
             if applied.is_some_and(|a| a >= position) {
                 return Ok(());
             }
@@ -199,7 +215,7 @@ impl ReadModels {
     async fn document<V: View>(&self, id: &str) -> Result<Option<V>, QueryError> {
         let ns = self.namespace(V::PROJECTION).await?;
         let fields: HashMap<String, String> =
-            redis::cmd("HGETALL").arg(V::key(&ns, id)).query_async(&mut self.redis.clone()).await?;
+            redis::cmd("HGETALL").arg(V::key(&ns, id)).query_async(&mut self.redis()).await?;
         Ok(if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) })
     }
 
@@ -214,7 +230,7 @@ impl ReadModels {
                 .arg(building_version_key(projection))
                 .cmd("HGETALL")
                 .arg(status_key(projection))
-                .query_async(&mut self.redis.clone())
+                .query_async(&mut self.redis())
                 .await?;
         let number = |name: &str| fields.get(name).and_then(|v| v.parse::<f64>().ok());
         Ok(ProjectionStatus {
@@ -272,7 +288,7 @@ impl ReadModels {
                 .arg("LIMIT")
                 .arg(0)
                 .arg(fetch)
-                .query_async(&mut self.redis.clone())
+                .query_async(&mut self.redis())
                 .await?;
             let full = raw.len() == fetch;
             // Equal scores come in descending member order; skip what the cursor already showed.
@@ -295,11 +311,8 @@ impl ReadModels {
         for (order_id, _) in page {
             pipe.cmd("HGETALL").arg(OrderView::key(&ns, order_id));
         }
-        let docs: Vec<HashMap<String, String>> = if page.is_empty() {
-            Vec::new()
-        } else {
-            pipe.query_async(&mut self.redis.clone()).await?
-        };
+        let docs: Vec<HashMap<String, String>> =
+            if page.is_empty() { Vec::new() } else { pipe.query_async(&mut self.redis()).await? };
         let orders: Vec<OrderView> =
             docs.into_iter().filter_map(|f| OrderView::from_fields(&Fields(f))).collect();
         let next_cursor = has_more.then(|| page.last().map(|(m, s)| format!("{s}:{m}"))).flatten();
@@ -340,7 +353,7 @@ impl ReadModels {
             })
             .arg(offset)
             .arg(limit);
-        let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis()).await?;
         let mut items = reply.into_iter();
         let mut number = || -> Result<u64, QueryError> {
             let value = items

@@ -38,6 +38,8 @@ use tokio::sync::watch;
 
 /// Largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Redis connections queries spread over.
+const READ_CONNECTIONS: usize = 4;
 /// How long in-flight requests may take to finish on shutdown.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
@@ -143,8 +145,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     spawn_projection::<CartView>(&mut projections, &store, &redis, &stopping);
     let purge = tokio::spawn(purge_requests(requests.clone()));
 
-    let reads =
-        ReadModels::new(redis.get_connection_manager().await.context("connecting to Redis")?);
+    let mut connections = Vec::with_capacity(READ_CONNECTIONS);
+    for _ in 0..READ_CONNECTIONS {
+        connections.push(redis.get_connection_manager().await.context("connecting to Redis")?);
+    }
+    let reads = ReadModels::pooled(connections);
     let app = Arc::new(App {
         store: Some(store.clone()),
         shop: Some(Shop::new(store.clone(), config)),

@@ -1,0 +1,380 @@
+//! `ordo bench http`: the whole service under a shop-like mix, over real HTTP.
+//!
+//! Without `--url` it starts `ordo serve` (this binary) on a temporary data directory with
+//! its private Redis and seeds a catalogue; with `--url` and an admin `--token` it seeds a
+//! catalogue of its own (SKUs prefixed with the run id) into an existing server.
+//!
+//! Each client is a shopper with a guest session and a cart. The mix, per request: 80%
+//! queries (40% search, 20% product page, 20% the shopper's order history) and 20% commands
+//! (15% set a cart line, 5% check out and open a new cart). One in ten cart changes is
+//! followed by a read of the cart at the receipt's `min_position`: that read's latency is the
+//! read-side lag sample (an upper bound: it includes a query's round trip). Last, the same
+//! clients hammer `/health/live` for a few seconds: the server's ceiling on this machine with
+//! this client, measured in the same run.
+
+use super::{percentile_ms, print};
+use crate::auth::{Keys, Role};
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `ordo bench http`.
+#[derive(clap::Args, Debug)]
+pub struct HttpBenchArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Drive this server instead of starting one, e.g. `http://127.0.0.1:8080`.
+    #[arg(long, requires = "token")]
+    pub url: Option<String>,
+    /// Admin token for `--url` (from `ordo token`), to seed the catalogue.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Concurrent clients (shoppers).
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// How long the mixed workload runs, e.g. `10s`.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// How long the `/health/live` ceiling runs.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub ceiling_duration: Duration,
+    /// Products seeded.
+    #[arg(long, default_value_t = 500)]
+    pub products: usize,
+    /// Directory for the started server's data (default: the system temp dir).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+const WORDS: [&str; 12] = [
+    "mug", "tea", "linen", "oak", "steel", "wool", "cotton", "glass", "clay", "brass", "cedar",
+    "slate",
+];
+const KINDS: [&str; 6] = ["cup", "bowl", "lamp", "towel", "board", "vase"];
+
+/// The server the benchmark talks to (and, if it started it, owns).
+struct Target {
+    base: String,
+    admin: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_server(dir: Option<&std::path::Path>) -> anyhow::Result<Target> {
+    let dir = super::temp_dir(dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let secret = format!("bench-secret-{}", uuid::Uuid::now_v7());
+    let child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("ORDO_JWT_SECRET", &secret)
+        .env("RUST_LOG", "warn")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting ordo serve")?;
+    let (admin, _) =
+        Keys::new(secret.as_bytes()).mint("bench", Role::Admin, Duration::from_secs(3600));
+    Ok(Target {
+        base: format!("http://127.0.0.1:{port}"),
+        admin,
+        child: Some(child),
+        _dir: Some(dir),
+    })
+}
+
+/// Latency samples of one client.
+#[derive(Default)]
+struct Samples {
+    query: Vec<Duration>,
+    command: Vec<Duration>,
+    lag: Vec<Duration>,
+    errors: u64,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    cart: String,
+    items: u32,
+    seed: u64,
+}
+
+impl Client {
+    fn next(&mut self, n: u64) -> u64 {
+        // xorshift: cheap, deterministic per client.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        self.seed % n
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "{path}: {status} {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn open_cart(&mut self) -> anyhow::Result<()> {
+        let receipt = self.send(reqwest::Method::POST, "/v1/carts", None).await?;
+        self.cart = receipt["id"].as_str().context("cart id")?.to_owned();
+        self.items = 0;
+        Ok(())
+    }
+
+    /// One request of the mix.
+    async fn step(&mut self, skus: &[String], samples: &mut Samples) -> anyhow::Result<()> {
+        let roll = self.next(100);
+        let started = Instant::now();
+        if roll < 80 {
+            let path = match roll {
+                0..40 => {
+                    let word = WORDS[self.next(WORDS.len() as u64) as usize];
+                    format!("/v1/products?q={word}&limit=20")
+                }
+                40..60 => format!("/v1/products/{}", skus[self.next(skus.len() as u64) as usize]),
+                _ => "/v1/me/orders?limit=20".to_owned(),
+            };
+            self.send(reqwest::Method::GET, &path, None).await?;
+            samples.query.push(started.elapsed());
+            return Ok(());
+        }
+        if roll < 95 || self.items == 0 {
+            let sku = &skus[self.next(skus.len() as u64) as usize];
+            let quantity = 1 + self.next(3);
+            let path = format!("/v1/carts/{}/items/{sku}", self.cart);
+            let receipt = self
+                .send(reqwest::Method::PUT, &path, Some(json!({ "quantity": quantity })))
+                .await?;
+            samples.command.push(started.elapsed());
+            self.items += 1;
+            if self.next(10) == 0 {
+                let acknowledged = Instant::now();
+                let position = receipt["position"].as_u64().unwrap_or(0);
+                let path = format!("/v1/carts/{}?min_position={position}", self.cart);
+                self.send(reqwest::Method::GET, &path, None).await?;
+                samples.lag.push(acknowledged.elapsed());
+            }
+            return Ok(());
+        }
+        let body = json!({
+            "shipping_address": { "name": "Bench", "line1": "1 Load St", "city": "Berlin",
+                                  "postal_code": "10115", "country": "DE" },
+            "payment_token": "tok_visa",
+        });
+        let path = format!("/v1/carts/{}/checkout", self.cart);
+        self.send(reqwest::Method::POST, &path, Some(body)).await?;
+        samples.command.push(started.elapsed());
+        let started = Instant::now();
+        self.open_cart().await?;
+        samples.command.push(started.elapsed());
+        Ok(())
+    }
+}
+
+async fn wait_until_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "{base} never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn seed(
+    http: &reqwest::Client,
+    target: &Target,
+    count: usize,
+) -> anyhow::Result<(Vec<String>, u64)> {
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let run = run[run.len() - 8..].to_uppercase();
+    let mut skus = Vec::with_capacity(count);
+    let mut last = 0;
+    for i in 0..count {
+        let sku = format!("B{run}-{i}");
+        let name = format!("{} {} {i}", WORDS[i % WORDS.len()], KINDS[i % KINDS.len()]);
+        let product = json!({
+            "sku": sku, "name": name, "category": KINDS[i % KINDS.len()], "brand": "Bench",
+            "description": format!("A {} made for load tests.", WORDS[(i / 3) % WORDS.len()]),
+            "price_minor": 500 + (i as i64 * 37) % 20_000,
+        });
+        for (path, body) in [
+            ("/v1/products".to_owned(), product),
+            (format!("/v1/products/{sku}/stock"), json!({ "quantity": 1_000_000 })),
+        ] {
+            let response = http
+                .post(format!("{}{path}", target.base))
+                .bearer_auth(&target.admin)
+                .json(&body)
+                .send()
+                .await?;
+            let status = response.status();
+            if !status.is_success() {
+                anyhow::bail!("seeding {path}: {status} {}", response.text().await?);
+            }
+            let receipt: Value = response.json().await?;
+            last = receipt["position"].as_u64().unwrap_or(last);
+        }
+        skus.push(sku);
+    }
+    Ok((skus, last))
+}
+
+/// Runs `ordo bench http`.
+pub fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
+    let target = match (&args.url, &args.token) {
+        (Some(url), Some(token)) => Target {
+            base: url.trim_end_matches('/').to_owned(),
+            admin: token.clone(),
+            child: None,
+            _dir: None,
+        },
+        _ => start_server(args.dir.as_deref())?,
+    };
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    wait_until_ready(&http, &target.base).await?;
+    let (skus, seeded) = seed(&http, &target, args.products).await?;
+    // Wait until the catalogue is searchable before measuring.
+    let probe = format!("{}/v1/products/{}?min_position={seeded}", target.base, skus[0]);
+    for _ in 0..100 {
+        if http.get(&probe).send().await?.status().is_success() {
+            break;
+        }
+    }
+    let skus = Arc::new(skus);
+
+    let mut clients = Vec::with_capacity(args.clients);
+    for i in 0..args.clients {
+        let session: Value =
+            http.post(format!("{}/v1/sessions", target.base)).send().await?.json().await?;
+        let mut client = Client {
+            http: http.clone(),
+            base: target.base.clone(),
+            token: session["token"].as_str().context("session token")?.to_owned(),
+            cart: String::new(),
+            items: 0,
+            seed: 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1),
+        };
+        client.open_cart().await?;
+        clients.push(client);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut client in clients {
+        let (stop, skus) = (stop.clone(), skus.clone());
+        tasks.spawn(async move {
+            let mut samples = Samples::default();
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = client.step(&skus, &mut samples).await {
+                    samples.errors += 1;
+                    if samples.errors <= 3 {
+                        tracing::warn!(error = %e, "request failed");
+                    }
+                }
+            }
+            (client, samples)
+        });
+    }
+    tokio::time::sleep(args.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Samples::default();
+    let mut clients = Vec::new();
+    for (client, s) in tasks.join_all().await {
+        all.query.extend(s.query);
+        all.command.extend(s.command);
+        all.lag.extend(s.lag);
+        all.errors += s.errors;
+        clients.push(client);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // The ceiling: the same clients on the cheapest endpoint.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ceiling_started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let mut done = 0u64;
+            let url = format!("{}/health/live", client.base);
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = client.http.get(&url).send().await {
+                    if r.bytes().await.is_ok() {
+                        done += 1;
+                    }
+                }
+            }
+            done
+        });
+    }
+    tokio::time::sleep(args.ceiling_duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let live: u64 = tasks.join_all().await.into_iter().sum();
+    let ceiling_rps = live as f64 / ceiling_started.elapsed().as_secs_f64();
+
+    let (queries, commands) = (all.query.len(), all.command.len());
+    let figures = json!({
+        "clients": args.clients,
+        "duration_s": (elapsed * 10.0).round() / 10.0,
+        "total_rps": ((queries + commands + all.lag.len()) as f64 / elapsed).round(),
+        "query_rps": (queries as f64 / elapsed).round(),
+        "command_rps": (commands as f64 / elapsed).round(),
+        "query_p50_ms": round3(percentile_ms(&mut all.query, 50.0)),
+        "query_p99_ms": round3(percentile_ms(&mut all.query, 99.0)),
+        "command_p50_ms": round3(percentile_ms(&mut all.command, 50.0)),
+        "command_p99_ms": round3(percentile_ms(&mut all.command, 99.0)),
+        "lag_p50_ms": round3(percentile_ms(&mut all.lag, 50.0)),
+        "lag_p99_ms": round3(percentile_ms(&mut all.lag, 99.0)),
+        "lag_samples": all.lag.len(),
+        "errors": all.errors,
+        "ceiling_rps": ceiling_rps.round(),
+        "products": args.products,
+    });
+    drop(target);
+    print(&figures, args.json)
+}
+
+fn round3(ms: f64) -> f64 {
+    (ms * 1_000.0).round() / 1_000.0
+}
