@@ -5,6 +5,11 @@
 # so the catalogue is not empty, and lets schemathesis generate requests for every operation
 # with an admin token (so authorization does not hide the endpoints' behaviour). Fails on any
 # 5xx, any response that does not match the document, and any other failed check.
+#
+# Left out: `positive_data_acceptance` (schema-valid input must get 2xx). Three refusals are
+# correct and beyond what a schema can say: a `min_position` past the end of the event log,
+# a `cursor` the service never issued, an image URL that is not http(s) (400 each). Run
+# `scripts/fuzz-api.sh --checks positive_data_acceptance` to see them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +37,10 @@ curl -fsS -X POST "$base/v1/products" -H "authorization: Bearer $token" \
     -H 'content-type: application/json' \
     -d '{"sku":"MUG-1","name":"Stoneware mug","category":"kitchen","brand":"Potter","price_minor":1250}' >/dev/null
 
-"$venv/bin/schemathesis" run "$base/openapi.json" \
+"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks all \
+    --exclude-checks positive_data_acceptance \
     --max-examples "${FUZZ_EXAMPLES:-50}" \
     --workers 2 \
     "$@"

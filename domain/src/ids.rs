@@ -7,10 +7,12 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     /// The id was empty or longer than its limit.
-    #[error("{kind} must be 1 to {max} characters long, got {len}")]
+    #[error("{kind} must be {min} to {max} characters long, got {len}")]
     Length {
         /// Which kind of id.
         kind: &'static str,
+        /// The shortest accepted.
+        min: usize,
         /// The limit.
         max: usize,
         /// The length received.
@@ -37,7 +39,7 @@ fn check(
 ) -> Result<(), IdError> {
     let len = value.chars().count();
     if len == 0 || len > max {
-        return Err(IdError::Length { kind, max, len });
+        return Err(IdError::Length { kind, min: 1, max, len });
     }
     if !value.chars().all(ok) {
         return Err(IdError::Characters { kind, value: value.to_owned(), allowed });
@@ -123,7 +125,12 @@ impl Sku {
             c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'
         })?;
         if value.len() < 3 {
-            return Err(IdError::Length { kind: "SKU", max: Self::MAX_LEN, len: value.len() });
+            return Err(IdError::Length {
+                kind: "SKU",
+                min: 3,
+                max: Self::MAX_LEN,
+                len: value.len(),
+            });
         }
         if value.starts_with('-') {
             return Err(IdError::Characters { kind: "SKU", value, allowed });

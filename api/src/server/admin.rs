@@ -19,6 +19,7 @@ pub struct Admin(pub Arc<App>);
 
 /// One recorded event, as stored and as decoded by today's code.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventDto {
     /// Event id (unique; the store's de-duplication key).
     pub id: String,
@@ -63,6 +64,7 @@ impl From<&RecordedEvent> for EventDto {
 
 /// A page of a stream's events, oldest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPageDto {
     /// The stream.
     pub stream: String,
@@ -74,6 +76,7 @@ pub struct EventPageDto {
 
 /// A projection's progress.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProjectionDto {
     /// Projection name.
     pub name: String,
@@ -97,6 +100,7 @@ pub struct ProjectionDto {
 
 /// Every projection.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProjectionsDto {
     /// One entry per projection.
     pub projections: Vec<ProjectionDto>,
@@ -125,8 +129,10 @@ impl Admin {
         &self,
         auth: BearerAuth,
         /// The stream, e.g. `order-0193...`.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_.:@-]{1,200}$"))]
         stream: Path<String>,
         /// First version to return.
+        #[oai(validator(minimum(value = "0")))]
         from_version: Query<Option<u64>>,
         /// Page size.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]

@@ -62,8 +62,10 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         cart_id: Path<String>,
         /// Wait (up to 2 s) until the read side has applied this global position.
+        #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Private<CartDto> {
         if let Err(e) = self.0.caught_up(CartView::PROJECTION, min_position.0).await {
@@ -90,8 +92,10 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         cart_id: Path<String>,
         /// The product.
+        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
         sku: Path<String>,
         body: Json<QuantityDto>,
         req: &poem::Request,
@@ -113,8 +117,10 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         cart_id: Path<String>,
         /// The product.
+        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
         sku: Path<String>,
         req: &poem::Request,
     ) -> Command<ReceiptDto> {
@@ -134,6 +140,7 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         cart_id: Path<String>,
         body: Json<CheckoutDto>,
         /// Makes a retry safe: the same key and body answer with the first response.

@@ -51,6 +51,7 @@ impl Catalogue {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// Wait (up to 2 s) until the read side has applied this global position.
+        #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Public<SearchPageDto> {
         if let Err(e) = self.0.caught_up(ProductView::PROJECTION, min_position.0).await {
@@ -68,7 +69,7 @@ impl Catalogue {
                 Sort::PriceAsc => SearchSort::PriceAsc,
                 Sort::PriceDesc => SearchSort::PriceDesc,
             },
-            cursor: cursor.0,
+            cursor: cursor.0.filter(|c| !c.is_empty()),
             limit: limit.0.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
         match self.0.reads.search(&query).await {
@@ -77,7 +78,8 @@ impl Catalogue {
         }
     }
 
-    /// One product by SKU, listed or delisted.
+    /// One listed product by SKU (a delisted one is gone from the catalogue: 404; its
+    /// history stays in orders and the event log).
     #[oai(
         path = "/v1/products/:sku",
         method = "get",
@@ -87,16 +89,18 @@ impl Catalogue {
     async fn product(
         &self,
         /// The product's SKU.
+        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
         sku: Path<String>,
         /// Wait (up to 2 s) until the read side has applied this global position.
+        #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Public<ProductDto> {
         if let Err(e) = self.0.caught_up(ProductView::PROJECTION, min_position.0).await {
             return e.into();
         }
         match self.0.reads.product(&sku.0).await {
-            Ok(Some(product)) => Public::Ok(Json(product.into())),
-            Ok(None) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
+            Ok(Some(product)) if product.listed => Public::Ok(Json(product.into())),
+            Ok(_) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
             Err(e) => e.into(),
         }
     }
@@ -141,6 +145,7 @@ impl Catalogue {
         &self,
         auth: BearerAuth,
         /// The product's SKU.
+        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
         sku: Path<String>,
         body: Json<PriceDto>,
         req: &poem::Request,
@@ -160,6 +165,7 @@ impl Catalogue {
         &self,
         auth: BearerAuth,
         /// The product's SKU.
+        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
         sku: Path<String>,
         body: Json<StockDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
@@ -182,6 +188,7 @@ impl Catalogue {
         &self,
         auth: BearerAuth,
         /// The product's SKU.
+        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
         sku: Path<String>,
         req: &poem::Request,
     ) -> Command<ReceiptDto> {

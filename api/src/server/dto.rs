@@ -9,6 +9,7 @@ use poem_openapi::{Enum, Object};
 
 /// An amount of money.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MoneyDto {
     /// Minor units (cents).
     pub minor: i64,
@@ -18,6 +19,7 @@ pub struct MoneyDto {
 
 /// A product in the catalogue.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProductDto {
     /// Stock-keeping unit.
     pub sku: String,
@@ -58,6 +60,7 @@ impl From<ProductView> for ProductDto {
 
 /// A page of search results.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchPageDto {
     /// Matches: exact when `total_is_exact`, otherwise at least this many.
     pub total: u64,
@@ -94,6 +97,7 @@ pub enum Sort {
 
 /// What a command did. Pass `position` as `min_position` to a query to read your own write.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReceiptDto {
     /// The product, cart or order the command concerned.
     pub id: String,
@@ -113,32 +117,34 @@ impl From<Done> for ReceiptDto {
 
 /// A new product.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewProductDto {
-    /// Stock-keeping unit: 1 to 64 of A-Z, a-z, 0-9, `-`, `_`, `.`.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    /// Stock-keeping unit: 3 to 32 upper-case letters, digits and `-`, not starting with `-`.
+    #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
     pub sku: String,
     /// Display name.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(max_length = 120, pattern = r"\S"))]
     pub name: String,
     /// Description.
-    #[oai(default, validator(max_length = 5000))]
+    #[oai(default, validator(max_length = 4000))]
     pub description: String,
     /// Category, for filtering.
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(max_length = 60, pattern = r"\S"))]
     pub category: String,
     /// Brand, for filtering.
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(max_length = 60, pattern = r"\S"))]
     pub brand: String,
     /// Price in minor units of the shop's currency.
     #[oai(validator(minimum(value = "1")))]
     pub price_minor: i64,
-    /// Image URLs (http or https).
-    #[oai(default, validator(max_items = 20))]
+    /// Image URLs (http or https, at most 2048 characters, no spaces).
+    #[oai(default, validator(max_items = 10))]
     pub image_urls: Vec<String>,
 }
 
 /// A new price.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PriceDto {
     /// Price in minor units of the shop's currency.
     #[oai(validator(minimum(value = "1")))]
@@ -147,6 +153,7 @@ pub struct PriceDto {
 
 /// Received stock.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StockDto {
     /// Units received.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
@@ -155,32 +162,34 @@ pub struct StockDto {
 
 /// How many units of a product the cart should hold.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QuantityDto {
     /// Units; 0 removes the line.
-    #[oai(validator(maximum(value = "99")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "99")))]
     pub quantity: u32,
 }
 
 /// A postal address.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AddressDto {
     /// Recipient.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(max_length = 200, pattern = r"\S"))]
     pub name: String,
     /// Street and number.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(max_length = 200, pattern = r"\S"))]
     pub line1: String,
     /// More of the address.
     #[oai(default, validator(max_length = 200))]
     pub line2: String,
     /// City.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(max_length = 200, pattern = r"\S"))]
     pub city: String,
     /// Postal code.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(max_length = 200, pattern = r"\S"))]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code, e.g. `DE`.
-    #[oai(validator(min_length = 2, max_length = 2))]
+    #[oai(validator(pattern = "^[A-Z]{2}$"))]
     pub country: String,
 }
 
@@ -212,17 +221,19 @@ impl From<Address> for AddressDto {
 
 /// Checkout details.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CheckoutDto {
     /// Where the order goes.
     pub shipping_address: AddressDto,
     /// The payment provider's token for the shopper's payment method. The built-in simulator
     /// approves `tok_visa`, declines `tok_declined` (see the README).
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(max_length = 200, pattern = r"\S"))]
     pub payment_token: String,
 }
 
 /// Why an order is cancelled.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CancelDto {
     /// Reason, for the record.
     #[oai(default, validator(max_length = 500))]
@@ -231,17 +242,19 @@ pub struct CancelDto {
 
 /// Shipment details.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ShipDto {
     /// Carrier.
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(max_length = 100, pattern = r"\S"))]
     pub carrier: String,
     /// Tracking number.
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(max_length = 100, pattern = r"\S"))]
     pub tracking: String,
 }
 
 /// A refund.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RefundDto {
     /// Amount in minor units of the order's currency.
     #[oai(validator(minimum(value = "1")))]
@@ -250,6 +263,7 @@ pub struct RefundDto {
 
 /// A guest session.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionDto {
     /// Bearer token for the `Authorization` header.
     pub token: String,
@@ -261,6 +275,7 @@ pub struct SessionDto {
 
 /// A line in a cart.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CartLineDto {
     /// Product.
     pub sku: String,
@@ -274,6 +289,7 @@ pub struct CartLineDto {
 
 /// A cart.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CartDto {
     /// Cart id.
     pub cart_id: String,
@@ -322,6 +338,7 @@ impl From<CartView> for CartDto {
 
 /// A line of an order.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrderLineDto {
     /// Product.
     pub sku: String,
@@ -337,6 +354,7 @@ pub struct OrderLineDto {
 
 /// An order.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrderDto {
     /// Order id.
     pub order_id: String,
@@ -420,6 +438,7 @@ impl From<OrderView> for OrderDto {
 
 /// A page of order history, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrderPageDto {
     /// Orders on this page.
     pub orders: Vec<OrderDto>,

@@ -160,6 +160,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     });
     let base = format!("http://{}", args.listen);
     let service = service(app, &base);
+    let routes = Arc::new(Routes::from_spec(&service.spec())?);
     let api = Route::new()
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", service.spec_endpoint())
@@ -168,6 +169,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .catch_all_error(|error| async move { problem_for(&error).into_response() })
         .around(move |next, req| idempotency::around(next, req, requests.clone()))
         .around(limit_body)
+        .around(move |next, req| allow_header(next, req, routes.clone()))
         .data(keys)
         .around(observe);
     let app = api
@@ -221,6 +223,62 @@ fn problem_for(error: &poem::Error) -> Problem {
     };
     let title = status.canonical_reason().unwrap_or("Error");
     Problem::new(status.as_u16(), kind, title, error.to_string())
+}
+
+/// Which methods each documented path template answers, for `Allow` on 405 (RFC 9110).
+struct Routes(Vec<(Vec<String>, String)>);
+
+impl Routes {
+    fn from_spec(spec: &str) -> anyhow::Result<Self> {
+        let spec: serde_json::Value = serde_json::from_str(spec)?;
+        let paths = spec["paths"].as_object().context("the API document has no paths")?;
+        let mut routes: Vec<(Vec<String>, String)> = paths
+            .iter()
+            .map(|(template, operations)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let mut methods: Vec<String> = operations
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                methods.sort();
+                (segments, methods.join(", "))
+            })
+            .collect();
+        // Literal segments before parameters, so `/v1/me/orders` wins over `/v1/{x}/orders`.
+        routes.sort_by_key(|(segments, _)| segments.iter().filter(|s| s.starts_with('{')).count());
+        Ok(Self(routes))
+    }
+
+    fn allowed(&self, path: &str) -> Option<&str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(segments, methods)| {
+            let matches = segments.len() == parts.len()
+                && segments.iter().zip(&parts).all(|(s, p)| {
+                    if s.starts_with('{') {
+                        !p.is_empty()
+                    } else {
+                        s == p
+                    }
+                });
+            matches.then_some(methods.as_str())
+        })
+    }
+}
+
+/// Adds `Allow` to 405 answers.
+async fn allow_header<E: poem::Endpoint>(
+    next: Arc<E>,
+    req: poem::Request,
+    routes: Arc<Routes>,
+) -> poem::Result<poem::Response> {
+    let path = req.uri().path().to_owned();
+    let mut response = next.get_response(req).await;
+    if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(value) = routes.allowed(&path).and_then(|m| m.parse().ok()) {
+            response.headers_mut().insert(poem::http::header::ALLOW, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, by declared length or while reading, so

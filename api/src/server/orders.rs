@@ -36,7 +36,7 @@ impl Orders {
             status: h.status.map(|s| s.as_str().to_owned()),
             from: h.from,
             to: h.to,
-            cursor: h.cursor,
+            cursor: h.cursor.filter(|c| !c.is_empty()),
             limit: h.limit.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
         match self.0.reads.order_history(customer_id, &query).await {
@@ -59,8 +59,10 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         order_id: Path<String>,
         /// Wait (up to 2 s) until the read side has applied this global position.
+        #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Private<OrderDto> {
         if let Err(e) = self.0.caught_up(OrderView::PROJECTION, min_position.0).await {
@@ -89,6 +91,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The customer.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         customer_id: Path<String>,
         /// Only orders in this status.
         status: Query<Option<OrderStatusFilter>>,
@@ -102,6 +105,7 @@ impl Orders {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// Wait (up to 2 s) until the read side has applied this global position.
+        #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Private<OrderPageDto> {
         if !auth.0.may_act_for(&customer_id.0) {
@@ -138,6 +142,7 @@ impl Orders {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// Wait (up to 2 s) until the read side has applied this global position.
+        #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Private<OrderPageDto> {
         let h = History {
@@ -163,6 +168,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         order_id: Path<String>,
         body: Json<CancelDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
@@ -186,6 +192,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         order_id: Path<String>,
         body: Json<ShipDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
@@ -209,6 +216,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         order_id: Path<String>,
         /// Makes a retry safe: the same key answers with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -230,6 +238,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         order_id: Path<String>,
         body: Json<RefundDto>,
         /// Makes a retry safe: the same key and body answer with the first response.

@@ -149,3 +149,11 @@ impl From<QueryError> for QueryFailure {
         }
     }
 }
+
+impl From<QueryError> for Problem {
+    fn from(error: QueryError) -> Self {
+        match QueryFailure::from(error) {
+            QueryFailure::BadRequest(p) | QueryFailure::Unavailable(p) => p,
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The response types of the operations: one success shape each, and every problem an
 //! operation can answer with, so the API document lists them all.
 
-use super::problem::{Problem, QueryFailure, RETRY_AFTER_SECONDS};
+use super::problem::{Problem, RETRY_AFTER_SECONDS};
 use ordo_projections::query::QueryError;
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
@@ -137,9 +137,13 @@ impl<T: ToJSON> FromProblem for Private<T> {
 
 impl<T: ToJSON> From<QueryError> for Private<T> {
     fn from(error: QueryError) -> Self {
-        match QueryFailure::from(error) {
-            QueryFailure::BadRequest(p) | QueryFailure::Unavailable(p) => Self::from_problem(p),
-        }
+        Self::from_problem(error.into())
+    }
+}
+
+impl<T: ToJSON> From<Problem> for Private<T> {
+    fn from(problem: Problem) -> Self {
+        Self::from_problem(problem)
     }
 }
 
@@ -173,8 +177,12 @@ impl<T: ToJSON> FromProblem for Public<T> {
 
 impl<T: ToJSON> From<QueryError> for Public<T> {
     fn from(error: QueryError) -> Self {
-        match QueryFailure::from(error) {
-            QueryFailure::BadRequest(p) | QueryFailure::Unavailable(p) => Self::from_problem(p),
-        }
+        Self::from_problem(error.into())
+    }
+}
+
+impl<T: ToJSON> From<Problem> for Public<T> {
+    fn from(problem: Problem) -> Self {
+        Self::from_problem(problem)
     }
 }

@@ -4,7 +4,8 @@ use super::problem::Problem;
 use crate::auth::{Caller, Keys};
 use crate::shop::{Request, Shop};
 use ordo_eventstore::EmbeddedStore;
-use ordo_projections::query::{QueryError, ReadModels, DEFAULT_WAIT};
+use ordo_eventstore::EventStore;
+use ordo_projections::query::{ReadModels, DEFAULT_WAIT};
 use poem_openapi::auth::Bearer;
 use poem_openapi::{SecurityScheme, Tags};
 use std::sync::Arc;
@@ -48,16 +49,24 @@ impl App {
         self.shop.as_ref().ok_or_else(|| Problem::unavailable("no event store is open"))
     }
 
-    /// Waits (bounded) until `projection` has applied `min_position`, if one was given.
+    /// Waits (bounded) until `projection` has applied `min_position`, if one was given. A
+    /// position past the end of the log was never handed out: 400, not a wait.
     pub async fn caught_up(
         &self,
         projection: &'static str,
         min_position: Option<u64>,
-    ) -> Result<(), QueryError> {
-        match min_position {
-            Some(position) => self.reads.wait_for(projection, position, DEFAULT_WAIT).await,
-            None => Ok(()),
+    ) -> Result<(), Problem> {
+        let Some(position) = min_position else { return Ok(()) };
+        if let Some(store) = &self.store {
+            let head = store.last_position().await.ok().flatten().map(|p| p.0);
+            if head.is_none_or(|head| position > head) {
+                return Err(Problem::bad_request(format!(
+                    "min_position {position} is past the end of the event log ({})",
+                    head.map_or("empty".to_owned(), |h| h.to_string())
+                )));
+            }
         }
+        Ok(self.reads.wait_for(projection, position, DEFAULT_WAIT).await?)
     }
 }
 
