@@ -67,7 +67,9 @@ async fn a_shopper_finds_a_product_buys_it_sees_the_order_in_history_and_cancels
     assert_eq!(history["orders"][0]["customer_id"], customer.as_str());
     let (status, order) =
         server.call("GET", &format!("/v1/orders/{order_id}"), Some(&guest), None).await;
-    assert_eq!((status, &order["status"]), (200, &json!("placed")), "{order}");
+    assert_eq!(status, 200, "{order}");
+    // Placed, or already confirmed if the payment process was quicker than this request.
+    assert!(order["status"] == "placed" || order["status"] == "confirmed", "{order}");
     assert_eq!(order["lines"][0]["name"], "Stoneware mug");
     assert_eq!(order["shipping_address"]["city"], "Berlin");
 

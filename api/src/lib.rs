@@ -9,6 +9,8 @@
 //! - [`progress`]: progress bars for long commands.
 //! - [`auth`]: bearer tokens (JWT) and `ordo token`.
 //! - [`shop`]: the write side's use cases, shared by the HTTP API and the processes.
+//! - [`processes`], [`payments`], [`outbox`]: checkout and cart expiry after the request,
+//!   the payment provider, integration events.
 //! - [`server`]: `ordo serve` (HTTP API, projections, graceful shutdown) and `ordo openapi`.
 //!
 //! The binary in `src/main.rs` only parses arguments and calls into these modules.
@@ -19,6 +21,9 @@ pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod environment;
+pub mod outbox;
+pub mod payments;
+pub mod processes;
 pub mod progress;
 pub mod rebuild;
 pub mod server;

@@ -16,6 +16,7 @@
 use crate::auth::Caller;
 use ordo_domain::cart::{self, Cart, CartCommand, CartError, CartState, CartStatus};
 use ordo_domain::order::{self, Actor, Address, Order, OrderCommand, OrderError, OrderState};
+use ordo_domain::payment::Payment;
 use ordo_domain::product::{self, Product, ProductCommand, ProductError, ProductState};
 use ordo_domain::{
     CartId, Currency, CustomerId, IdError, Money, OrderId, ReservationId, Sku, Timestamp,
@@ -271,6 +272,7 @@ pub struct Shop<S> {
     products: Repository<Product, S>,
     carts: Repository<Cart, S>,
     orders: Repository<Order, S>,
+    payments: Repository<Payment, S>,
     config: ShopConfig,
 }
 
@@ -281,6 +283,7 @@ impl<S: EventStore> Shop<S> {
             products: Repository::new(store.clone(), CACHE),
             carts: Repository::new(store.clone(), CACHE),
             orders: Repository::new(store.clone(), CACHE),
+            payments: Repository::new(store.clone(), CACHE),
             store,
             config,
         }
@@ -289,6 +292,31 @@ impl<S: EventStore> Shop<S> {
     /// The settings.
     pub fn config(&self) -> &ShopConfig {
         &self.config
+    }
+
+    /// Products, for the processes (which share the command path and its cache).
+    pub fn products(&self) -> &Repository<Product, S> {
+        &self.products
+    }
+
+    /// Carts.
+    pub fn carts(&self) -> &Repository<Cart, S> {
+        &self.carts
+    }
+
+    /// Orders.
+    pub fn orders(&self) -> &Repository<Order, S> {
+        &self.orders
+    }
+
+    /// Payments (stream `payment-<order id>`).
+    pub fn payments(&self) -> &Repository<Payment, S> {
+        &self.payments
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
     }
 
     /// The receipt of a use case whose main command gave `last`; `also` are the positions

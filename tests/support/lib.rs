@@ -211,6 +211,31 @@ impl Server {
         body["id"].as_str().expect("cart id").to_owned()
     }
 
+    /// Kills the server outright (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+    }
+
+    /// Polls `GET path` until `done` holds for its JSON body (10 s at most); returns the body.
+    pub async fn eventually(
+        &self,
+        path: &str,
+        token: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.call("GET", path, Some(token), None).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{path} never got there: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");

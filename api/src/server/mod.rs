@@ -18,6 +18,9 @@ mod state;
 
 use crate::auth::Keys;
 use crate::environment::{redis_for, DataDir};
+use crate::outbox;
+use crate::payments::Simulator;
+use crate::processes::{ProcessConfig, ProcessState, Processes};
 use crate::shop::{Shop, ShopConfig};
 use anyhow::Context;
 use idempotency::Idempotency;
@@ -65,6 +68,9 @@ pub struct ServeArgs {
     /// How long a cart and its stock holds live without changes, e.g. `15m`.
     #[arg(long, env = "ORDO_CART_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
     pub cart_ttl: Duration,
+    /// How long one payment authorization attempt may take.
+    #[arg(long, env = "ORDO_PAYMENT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub payment_timeout: Duration,
 }
 
 type Operations =
@@ -144,6 +150,22 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     spawn_projection::<ProductView>(&mut projections, &store, &redis, &stopping);
     spawn_projection::<CartView>(&mut projections, &store, &redis, &stopping);
     let purge = tokio::spawn(purge_requests(requests.clone()));
+    let shop = Arc::new(Shop::new(store.clone(), config));
+    let process_state = Arc::new(
+        ProcessState::open(&args.data.data_dir.join("processes.redb"))
+            .context("opening the process state")?,
+    );
+    let process_config =
+        ProcessConfig { payment_timeout: args.payment_timeout, ..ProcessConfig::default() };
+    let processes = Arc::new(Processes::new(
+        shop.clone(),
+        Arc::new(Simulator::default()),
+        process_state.clone(),
+        process_config,
+    )?);
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(processes.run(stopping.clone()));
+    background.spawn(outbox::run(store.clone(), redis.clone(), process_state, stopping.clone()));
 
     let mut connections = Vec::with_capacity(READ_CONNECTIONS);
     for _ in 0..READ_CONNECTIONS {
@@ -152,7 +174,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let reads = ReadModels::pooled(connections);
     let app = Arc::new(App {
         store: Some(store.clone()),
-        shop: Some(Shop::new(store.clone(), config)),
+        shop: Some(shop),
         reads: Arc::new(reads),
         redis: redis.clone(),
         metrics: Some(metrics),
@@ -190,6 +212,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     while let Some(result) = projections.join_next().await {
         if let Ok(Err(error)) = result {
             tracing::warn!(%error, "projection stopped with an error");
+        }
+    }
+    while let Some(result) = background.join_next().await {
+        if let Ok(Err(error)) = result {
+            tracing::warn!(%error, "a process stopped with an error");
         }
     }
     store.close();

@@ -32,7 +32,7 @@ pub struct App {
     /// The event store (readiness checks); `None` only while printing the API document.
     pub store: Option<Arc<EmbeddedStore>>,
     /// The command side; `None` only while printing the API document.
-    pub shop: Option<Shop<EmbeddedStore>>,
+    pub shop: Option<Arc<Shop<EmbeddedStore>>>,
     /// Queries over Redis.
     pub reads: Arc<ReadModels>,
     /// Redis, for readiness checks.
@@ -46,7 +46,7 @@ pub struct App {
 impl App {
     /// The command side.
     pub fn shop(&self) -> Result<&Shop<EmbeddedStore>, Problem> {
-        self.shop.as_ref().ok_or_else(|| Problem::unavailable("no event store is open"))
+        self.shop.as_deref().ok_or_else(|| Problem::unavailable("no event store is open"))
     }
 
     /// Waits (bounded) until `projection` has applied `min_position`, if one was given. A

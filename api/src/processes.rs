@@ -1,0 +1,473 @@
+//! The shop's processes: what happens after a request returns.
+//!
+//! One runtime follows the event log from a durable checkpoint and, for each event, asks the
+//! pure reaction logic in `ordo_domain::process` what should follow: authorize the payment,
+//! confirm the order and commit its stock, cancel it and release the stock, void or refund.
+//! Reactions go through the normal command path. Delivery is at least once: the checkpoint
+//! moves only after an event's reactions are done, and every command a reaction sends carries
+//! ids derived from the triggering event, so a repeat after a crash is a no-op in the store.
+//!
+//! Cart expiry is driven from the same log: the runtime keeps each open cart's due time in
+//! the same file and transaction as its checkpoint, and a timer sends `ExpireCart` when one
+//! falls due, including carts that fell due while the server was down. No Redis keyspace
+//! notifications: they are lost while nobody listens.
+//!
+//! A second follower, the outbox, publishes the public order events to a Redis Stream (see
+//! `docs/integration-events.md`).
+
+use crate::payments::{GatewayError, PaymentGateway};
+use crate::shop::{name_uuid, now, Shop};
+use ordo_domain::cart::{Cart, CartCommand, CartEvent, CartState, ExpireCart};
+use ordo_domain::order::{Order, OrderEvent, OrderState};
+use ordo_domain::payment::{PaymentCommand, PaymentEvent, RecordAuthorized, RecordDeclined};
+use ordo_domain::process::{
+    expiry_due_at, react_to_cart, react_to_order, react_to_payment, Reaction,
+};
+use ordo_domain::{CartId, Decider, OrderId};
+use ordo_eventstore::codec::{CodecError, DomainEvent};
+use ordo_eventstore::command::{derived_id, CommandContext, CommandError};
+use ordo_eventstore::{
+    Direction, EventFilter, EventStore, Position, RecordedEvent, StoreError, StreamName,
+    SubscribeFrom, Subscription,
+};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Process name -> last handled global position.
+const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
+/// Open cart -> when it falls due (Unix ms).
+const CART_DUE: TableDefinition<&str, i64> = TableDefinition::new("cart_due");
+
+/// Why a process step or the runtime failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The checkpoint file failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A stream kept changing concurrently.
+    #[error("{0} kept changing concurrently")]
+    Contention(String),
+    /// A stream name that is not an aggregate's.
+    #[error("unexpected stream {0}")]
+    Stream(String),
+}
+
+/// Events handled per checkpoint write.
+const BATCH: usize = 256;
+
+/// Why the process state file failed.
+#[derive(Debug, thiserror::Error)]
+#[error("process state: {0}")]
+pub struct StateError(String);
+
+impl From<tokio::task::JoinError> for StateError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        state_error(e)
+    }
+}
+
+fn state_error(e: impl std::fmt::Display) -> StateError {
+    StateError(e.to_string())
+}
+
+/// Checkpoints and cart due times, in `<data dir>/processes.redb`.
+pub struct ProcessState {
+    db: redb::Database,
+}
+
+impl ProcessState {
+    /// Opens or creates the file.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let db = redb::Database::create(path).map_err(state_error)?;
+        let write = db.begin_write().map_err(state_error)?;
+        write.open_table(CHECKPOINTS).map_err(state_error)?;
+        write.open_table(CART_DUE).map_err(state_error)?;
+        write.commit().map_err(state_error)?;
+        Ok(Self { db })
+    }
+
+    /// The last position `process` handled.
+    pub fn checkpoint(&self, process: &str) -> Result<Option<u64>, StateError> {
+        let read = self.db.begin_read().map_err(state_error)?;
+        let table = read.open_table(CHECKPOINTS).map_err(state_error)?;
+        Ok(table.get(process).map_err(state_error)?.map(|v| v.value()))
+    }
+
+    /// Every open cart's due time.
+    pub fn carts_due(&self) -> Result<BTreeMap<String, i64>, StateError> {
+        let read = self.db.begin_read().map_err(state_error)?;
+        let table = read.open_table(CART_DUE).map_err(state_error)?;
+        let mut due = BTreeMap::new();
+        for entry in table.iter().map_err(state_error)? {
+            let (cart, at) = entry.map_err(state_error)?;
+            due.insert(cart.value().to_owned(), at.value());
+        }
+        Ok(due)
+    }
+
+    /// Stores `process`'s checkpoint and the cart due changes (`None`: no longer due) in one
+    /// transaction.
+    pub fn save(
+        &self,
+        process: &str,
+        position: u64,
+        due: &HashMap<String, Option<i64>>,
+    ) -> Result<(), StateError> {
+        let write = self.db.begin_write().map_err(state_error)?;
+        {
+            let mut checkpoints = write.open_table(CHECKPOINTS).map_err(state_error)?;
+            checkpoints.insert(process, position).map_err(state_error)?;
+            let mut carts = write.open_table(CART_DUE).map_err(state_error)?;
+            for (cart, at) in due {
+                match at {
+                    Some(at) => carts.insert(cart.as_str(), *at).map_err(state_error)?,
+                    None => carts.remove(cart.as_str()).map_err(state_error)?,
+                };
+            }
+        }
+        write.commit().map_err(state_error)
+    }
+}
+
+/// Settings of the processes.
+#[derive(Clone, Debug)]
+pub struct ProcessConfig {
+    /// How long one authorization attempt may take before it counts as failed.
+    pub payment_timeout: Duration,
+    /// Attempts per authorization while the provider fails transiently.
+    pub payment_attempts: u32,
+    /// How often the expiry timer looks for due carts.
+    pub expiry_tick: Duration,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        Self {
+            payment_timeout: Duration::from_secs(10),
+            payment_attempts: 5,
+            expiry_tick: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The process runtime.
+pub struct Processes<S, G> {
+    shop: Arc<Shop<S>>,
+    gateway: Arc<G>,
+    state: Arc<ProcessState>,
+    config: ProcessConfig,
+    /// Open carts and when they fall due, shared with the expiry timer.
+    due: Arc<Mutex<BTreeMap<String, i64>>>,
+}
+
+/// The id part of an aggregate stream name (`order-abc` -> `abc`).
+fn aggregate_id(stream: &StreamName) -> &str {
+    let name = stream.as_str();
+    name.split_once('-').map_or(name, |(_, id)| id)
+}
+
+impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
+    /// The runtime over `shop`'s command path.
+    pub fn new(
+        shop: Arc<Shop<S>>,
+        gateway: Arc<G>,
+        state: Arc<ProcessState>,
+        config: ProcessConfig,
+    ) -> Result<Self, StateError> {
+        let due = Arc::new(Mutex::new(state.carts_due()?));
+        Ok(Self { shop, gateway, state, config, due })
+    }
+
+    /// Follows the log and reacts until `stopping` turns true.
+    pub async fn run(
+        self: Arc<Self>,
+        mut stopping: watch::Receiver<bool>,
+    ) -> Result<(), ProcessError> {
+        let expiry = tokio::spawn(self.clone().expire_due_carts(stopping.clone()));
+        let from = match self.state.checkpoint("checkout")? {
+            Some(p) => SubscribeFrom::After(Position(p)),
+            None => SubscribeFrom::Start,
+        };
+        let filter = EventFilter::streams_starting_with(["order-", "payment-", "cart-"]);
+        let mut subscription = self.shop.store().subscribe_all(from, filter).await?;
+        let result = loop {
+            let batch = tokio::select! {
+                batch = subscription.next_batch(BATCH) => batch,
+                _ = stopping.wait_for(|stop| *stop) => break Ok(()),
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => break Err(e.into()),
+            };
+            let mut due_changes = HashMap::new();
+            let mut last = None;
+            for event in &batch {
+                // Transient failures (store, contention) retry the same event; the checkpoint
+                // stays before it, so a crash here repeats it too.
+                let mut pause = Duration::from_millis(50);
+                loop {
+                    match self.handle(event, &mut due_changes).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, position = event.position.0, "process step failed; retrying");
+                            if *stopping.borrow() {
+                                return Ok(());
+                            }
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+                last = Some(event.position.0);
+            }
+            if let Some(position) = last {
+                let state = self.state.clone();
+                tokio::task::spawn_blocking(move || state.save("checkout", position, &due_changes))
+                    .await
+                    .map_err(StateError::from)??;
+            }
+        };
+        expiry.abort();
+        result
+    }
+
+    async fn fold<D: Decider>(&self, event: &RecordedEvent) -> Result<D::State, ProcessError>
+    where
+        D::Event: DomainEvent,
+    {
+        let history = self
+            .shop
+            .store()
+            .read_stream(&event.stream, 0, Direction::Forward, event.version as usize + 1)
+            .await?;
+        let mut state = D::initial_state();
+        for recorded in &history {
+            state = D::evolve(state, &D::Event::from_recorded(recorded)?);
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        event: &RecordedEvent,
+        due: &mut HashMap<String, Option<i64>>,
+    ) -> Result<(), ProcessError> {
+        let at = now();
+        let reactions = match event.stream.category() {
+            "order" => {
+                let e = OrderEvent::from_recorded(event)?;
+                let OrderState(Some(order)) = self.fold::<Order>(event).await? else {
+                    return Ok(());
+                };
+                react_to_order(&e, &order, at)
+            }
+            "payment" => {
+                let e = PaymentEvent::from_recorded(event)?;
+                let order_id = OrderId::parse(aggregate_id(&event.stream))
+                    .map_err(|_| ProcessError::Stream(event.stream.to_string()))?;
+                react_to_payment(&e, &order_id, at)
+            }
+            "cart" => {
+                let e = CartEvent::from_recorded(event)?;
+                let state: CartState = self.fold::<Cart>(event).await?;
+                let cart_id = aggregate_id(&event.stream).to_owned();
+                let due_at = expiry_due_at(&state);
+                due.insert(cart_id.clone(), due_at.map(|t| t.0));
+                {
+                    let mut open = self.due.lock().unwrap_or_else(|p| p.into_inner());
+                    match due_at {
+                        Some(t) => open.insert(cart_id, t.0),
+                        None => open.remove(&cart_id),
+                    };
+                }
+                match &state.0 {
+                    Some(cart) => react_to_cart(&e, cart, at),
+                    None => vec![],
+                }
+            }
+            _ => vec![],
+        };
+        for (index, reaction) in reactions.into_iter().enumerate() {
+            self.react(reaction, event, index).await?;
+        }
+        Ok(())
+    }
+
+    fn context(cause: &RecordedEvent, index: usize) -> CommandContext {
+        let mut headers = BTreeMap::new();
+        headers.insert("actor".to_owned(), "process".to_owned());
+        headers.insert("role".to_owned(), "system".to_owned());
+        CommandContext {
+            correlation_id: cause.metadata.correlation_id,
+            causation_id: Some(cause.id),
+            idempotency_key: Some(derived_id(cause.id, index)),
+            headers,
+        }
+    }
+
+    async fn react(
+        &self,
+        reaction: Reaction,
+        cause: &RecordedEvent,
+        index: usize,
+    ) -> Result<(), ProcessError> {
+        let context = Self::context(cause, index);
+        let outcome = match reaction {
+            Reaction::Order { order_id, command } => {
+                settle(self.shop.orders().execute(order_id.as_str(), &command, &context).await)
+            }
+            Reaction::Product { sku, command } => {
+                settle(self.shop.products().execute(sku.as_str(), &command, &context).await)
+            }
+            Reaction::Cart { cart_id, command } => {
+                settle(self.shop.carts().execute(cart_id.as_str(), &command, &context).await)
+            }
+            Reaction::Payment { order_id, command } => {
+                let receipt =
+                    self.shop.payments().execute(order_id.as_str(), &command, &context).await;
+                let changed = matches!(&receipt, Ok(r) if !r.events.is_empty());
+                let outcome = settle(receipt);
+                if changed {
+                    self.tell_provider(&order_id, &command, cause).await;
+                }
+                outcome
+            }
+            Reaction::AuthorizeWithProvider { order_id, amount, token } => {
+                let command = match self.authorize(&order_id, amount, &token).await {
+                    Ok(provider_ref) => PaymentCommand::RecordAuthorized(RecordAuthorized {
+                        provider_ref,
+                        at: now(),
+                    }),
+                    Err(reason) => {
+                        PaymentCommand::RecordDeclined(RecordDeclined { reason, at: now() })
+                    }
+                };
+                settle(self.shop.payments().execute(order_id.as_str(), &command, &context).await)
+            }
+        };
+        match outcome {
+            Outcome::Done => Ok(()),
+            Outcome::Refused(reason) => {
+                // A rule refused the step: the state already moved on (a repeat after a crash,
+                // a hold that lapsed and was cleaned up). Nothing to retry.
+                tracing::info!(%reason, cause = %cause.id, "process step refused; skipped");
+                Ok(())
+            }
+            Outcome::Retry(e) => Err(e),
+        }
+    }
+
+    /// Authorizes with retries on transient failures and a timeout per attempt; the reason
+    /// when it does not succeed.
+    async fn authorize(
+        &self,
+        order_id: &OrderId,
+        amount: ordo_domain::Money,
+        token: &str,
+    ) -> Result<String, String> {
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1..=self.config.payment_attempts {
+            let call = self.gateway.authorize(order_id, amount, token);
+            match tokio::time::timeout(self.config.payment_timeout, call).await {
+                Ok(Ok(reference)) => return Ok(reference),
+                Ok(Err(GatewayError::Declined(reason))) => return Err(reason),
+                Ok(Err(GatewayError::Transient(reason))) => {
+                    tracing::info!(%order_id, attempt, %reason, "payment provider failed transiently");
+                }
+                Err(_) => tracing::info!(%order_id, attempt, "payment provider timed out"),
+            }
+            if attempt < self.config.payment_attempts {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+        Err(format!(
+            "payment provider did not answer after {} attempts",
+            self.config.payment_attempts
+        ))
+    }
+
+    /// Voids and refunds recorded on the payment go to the provider too (keyed, idempotent).
+    async fn tell_provider(
+        &self,
+        order_id: &OrderId,
+        command: &PaymentCommand,
+        cause: &RecordedEvent,
+    ) {
+        let result = match command {
+            PaymentCommand::Void(_) => self.gateway.void(order_id).await,
+            PaymentCommand::Refund(r) => {
+                self.gateway.refund(order_id, &cause.id.to_string(), r.amount).await
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::error!(%order_id, error = %e, "payment provider refused a void or refund; needs a person");
+        }
+    }
+
+    /// Sends `ExpireCart` to every cart whose due time has passed.
+    async fn expire_due_carts(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.config.expiry_tick);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+            let at = now();
+            let due: Vec<(String, i64)> = {
+                let open = self.due.lock().unwrap_or_else(|p| p.into_inner());
+                open.iter().filter(|(_, t)| **t <= at.0).map(|(c, t)| (c.clone(), *t)).collect()
+            };
+            for (cart, due_at) in due {
+                let Ok(cart_id) = CartId::parse(cart.clone()) else { continue };
+                let context = CommandContext {
+                    idempotency_key: Some(name_uuid(&format!("expire:{cart_id}:{due_at}"))),
+                    ..CommandContext::default()
+                };
+                let command = CartCommand::Expire(ExpireCart { now: at });
+                match self.shop.carts().execute(cart_id.as_str(), &command, &context).await {
+                    // The log will confirm (CartExpired, or a later change that moved the due
+                    // time); until then, do not send it again.
+                    Ok(_) | Err(CommandError::Domain(_)) => {
+                        let mut open = self.due.lock().unwrap_or_else(|p| p.into_inner());
+                        if open.get(&cart) == Some(&due_at) {
+                            open.remove(&cart);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%cart_id, error = %e, "expiring a cart failed; retrying")
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Refused(String),
+    Retry(ProcessError),
+}
+
+fn settle<T, E: std::error::Error + 'static>(result: Result<T, CommandError<E>>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Done,
+        Err(CommandError::Domain(e)) => Outcome::Refused(e.to_string()),
+        Err(CommandError::Conflict { stream, .. }) => {
+            Outcome::Retry(ProcessError::Contention(stream))
+        }
+        Err(CommandError::Store(e)) => Outcome::Retry(e.into()),
+        Err(CommandError::Codec(e)) => Outcome::Retry(e.into()),
+    }
+}
