@@ -209,36 +209,64 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
                 Ok(batch) => batch,
                 Err(e) => break Err(e.into()),
             };
+            let Some(last) = batch.last().map(|e| e.position.0) else { continue };
+            // Events of one order (its order and payment streams) or one cart are handled in
+            // log order; different orders and carts proceed concurrently, so one slow payment
+            // provider call or append does not hold up every other checkout.
+            let mut groups: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
+            for event in batch {
+                let key = match event.stream.category() {
+                    "cart" => format!("cart:{}", aggregate_id(&event.stream)),
+                    _ => format!("order:{}", aggregate_id(&event.stream)),
+                };
+                groups.entry(key).or_default().push(event);
+            }
+            let mut handled = tokio::task::JoinSet::new();
+            for (_, events) in groups {
+                let (this, stopping) = (self.clone(), stopping.clone());
+                handled.spawn(async move { this.handle_in_order(&events, &stopping).await });
+            }
             let mut due_changes = HashMap::new();
-            let mut last = None;
-            for event in &batch {
-                // Transient failures (store, contention) retry the same event; the checkpoint
-                // stays before it, so a crash here repeats it too.
-                let mut pause = Duration::from_millis(50);
-                loop {
-                    match self.handle(event, &mut due_changes).await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, position = event.position.0, "process step failed; retrying");
-                            if *stopping.borrow() {
-                                return Ok(());
-                            }
-                            tokio::time::sleep(pause).await;
-                            pause = (pause * 2).min(Duration::from_secs(5));
-                        }
-                    }
+            let mut stopped = false;
+            while let Some(group) = handled.join_next().await {
+                match group.map_err(StateError::from)? {
+                    Some(due) => due_changes.extend(due),
+                    None => stopped = true,
                 }
-                last = Some(event.position.0);
             }
-            if let Some(position) = last {
-                let state = self.state.clone();
-                tokio::task::spawn_blocking(move || state.save("checkout", position, &due_changes))
-                    .await
-                    .map_err(StateError::from)??;
+            if stopped {
+                break Ok(());
             }
+            let state = self.state.clone();
+            tokio::task::spawn_blocking(move || state.save("checkout", last, &due_changes))
+                .await
+                .map_err(StateError::from)??;
         };
         expiry.abort();
         result
+    }
+
+    /// Handles `events` one after the other, retrying each until it succeeds (transient
+    /// failures: store, contention); the checkpoint stays before them meanwhile, so a crash
+    /// repeats them too. Returns the cart due changes, or `None` if asked to stop.
+    async fn handle_in_order(
+        &self,
+        events: &[RecordedEvent],
+        stopping: &watch::Receiver<bool>,
+    ) -> Option<HashMap<String, Option<i64>>> {
+        let mut due = HashMap::new();
+        for event in events {
+            let mut pause = Duration::from_millis(50);
+            while let Err(e) = self.handle(event, &mut due).await {
+                tracing::warn!(error = %e, position = event.position.0, "process step failed; retrying");
+                if *stopping.borrow() {
+                    return None;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+        Some(due)
     }
 
     async fn fold<D: Decider>(&self, event: &RecordedEvent) -> Result<D::State, ProcessError>

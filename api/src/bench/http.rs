@@ -10,7 +10,9 @@
 //! followed by a read of the cart at the receipt's `min_position`: that read's latency is the
 //! read-side lag sample (an upper bound: it includes a query's round trip). Last, the same
 //! clients hammer `/health/live` for a few seconds: the server's ceiling on this machine with
-//! this client, measured in the same run.
+//! this client, measured in the same run. One in four checkouts is followed until the order
+//! shows `confirmed` (payment authorized by the simulator, stock committed): the
+//! checkout-to-confirmed latency.
 
 use super::{percentile_ms, print};
 use crate::auth::{Keys, Role};
@@ -102,6 +104,7 @@ struct Samples {
     query: Vec<Duration>,
     command: Vec<Duration>,
     lag: Vec<Duration>,
+    confirm: Vec<Duration>,
     errors: u64,
 }
 
@@ -193,8 +196,22 @@ impl Client {
             "payment_token": "tok_visa",
         });
         let path = format!("/v1/carts/{}/checkout", self.cart);
-        self.send(reqwest::Method::POST, &path, Some(body)).await?;
+        let placed = self.send(reqwest::Method::POST, &path, Some(body)).await?;
         samples.command.push(started.elapsed());
+        if self.next(4) == 0 {
+            // Checkout to confirmed: payment authorized, stock committed, as the shopper sees it.
+            let order = placed["id"].as_str().unwrap_or_default().to_owned();
+            let deadline = started + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                let view =
+                    self.send(reqwest::Method::GET, &format!("/v1/orders/{order}"), None).await;
+                if view.is_ok_and(|v| v["status"] == "confirmed") {
+                    samples.confirm.push(started.elapsed());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         let started = Instant::now();
         self.open_cart().await?;
         samples.command.push(started.elapsed());
@@ -324,6 +341,7 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
         all.query.extend(s.query);
         all.command.extend(s.command);
         all.lag.extend(s.lag);
+        all.confirm.extend(s.confirm);
         all.errors += s.errors;
         clients.push(client);
     }
@@ -367,6 +385,9 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
         "lag_p50_ms": round3(percentile_ms(&mut all.lag, 50.0)),
         "lag_p99_ms": round3(percentile_ms(&mut all.lag, 99.0)),
         "lag_samples": all.lag.len(),
+        "checkout_to_confirmed_p50_ms": round3(percentile_ms(&mut all.confirm, 50.0)),
+        "checkout_to_confirmed_p99_ms": round3(percentile_ms(&mut all.confirm, 99.0)),
+        "confirm_samples": all.confirm.len(),
         "errors": all.errors,
         "ceiling_rps": ceiling_rps.round(),
         "products": args.products,
