@@ -1,10 +1,9 @@
 //! Guest sessions and carts.
 
-use super::catalogue::run;
 use super::dto::{CartDto, CheckoutDto, QuantityDto, ReceiptDto, SessionDto};
 use super::problem::Problem;
 use super::responses::{Command, Created, Private};
-use super::state::{App, BearerAuth, Tag};
+use super::state::{run, App, BearerAuth, Tag};
 use crate::auth::{Role, GUEST_TOKEN_TTL};
 use ordo_projections::views::{CartView, View};
 use poem_openapi::param::{Header, Path, Query};
@@ -26,11 +25,11 @@ impl Carts {
     )]
     async fn start_session(
         &self,
+        // Declared for the document; the idempotency middleware acts on it.
         /// Makes a retry safe: the same key answers with the same session.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
-        idempotency_key: Header<Option<String>>,
+        _idempotency_key: Header<Option<String>>,
     ) -> Created<SessionDto> {
-        let _ = idempotency_key;
         let customer_id = format!("guest-{}", uuid::Uuid::now_v7());
         let (token, expires_at) = self.0.keys.mint(&customer_id, Role::Customer, GUEST_TOKEN_TTL);
         Created::Ok(Json(SessionDto { token, customer_id, expires_at }))

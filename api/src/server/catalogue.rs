@@ -3,7 +3,7 @@
 use super::dto::{NewProductDto, PriceDto, ProductDto, ReceiptDto, SearchPageDto, Sort, StockDto};
 use super::problem::Problem;
 use super::responses::{Command, Created, Public};
-use super::state::{App, BearerAuth, Tag};
+use super::state::{run, App, BearerAuth, Tag};
 use crate::shop::NewProduct;
 use ordo_projections::query::{SearchQuery, SearchSort, MAX_PAGE};
 use ordo_projections::views::{ProductView, View};
@@ -195,14 +195,4 @@ impl Catalogue {
         let request = auth.request(None, req);
         run(&self.0, |shop| shop.delist(&sku.0, &request)).await.into()
     }
-}
-
-/// Runs a use case on the shop and maps its outcome to a receipt or a problem.
-pub async fn run<'a, F, Fut>(app: &'a App, f: F) -> Result<ReceiptDto, Problem>
-where
-    F: FnOnce(&'a crate::shop::Shop<ordo_eventstore::EmbeddedStore>) -> Fut,
-    Fut: std::future::Future<Output = Result<crate::shop::Done, crate::shop::ShopError>>,
-{
-    let shop = app.shop()?;
-    Ok(f(shop).await?.into())
 }

@@ -1,12 +1,11 @@
 //! Orders: one order, a customer's history, and the order's later steps.
 
-use super::catalogue::run;
 use super::dto::{
     CancelDto, OrderDto, OrderPageDto, OrderStatusFilter, ReceiptDto, RefundDto, ShipDto,
 };
 use super::problem::Problem;
 use super::responses::{Command, Private};
-use super::state::{App, BearerAuth, Tag};
+use super::state::{run, App, BearerAuth, Tag};
 use ordo_projections::query::{HistoryQuery, MAX_PAGE};
 use ordo_projections::views::{OrderView, View};
 use poem_openapi::param::{Header, Path, Query};

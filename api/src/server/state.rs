@@ -99,3 +99,13 @@ impl BearerAuth {
         }
     }
 }
+
+/// Runs a use case on the shop and maps its outcome to a receipt or a problem.
+pub async fn run<'a, F, Fut>(app: &'a App, f: F) -> Result<super::dto::ReceiptDto, Problem>
+where
+    F: FnOnce(&'a crate::shop::Shop<ordo_eventstore::EmbeddedStore>) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::shop::Done, crate::shop::ShopError>>,
+{
+    let shop = app.shop()?;
+    Ok(f(shop).await?.into())
+}
