@@ -41,6 +41,8 @@ use tokio::sync::watch;
 
 /// Largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Bodies up to this size are read (and dropped) before a 413, so the client sees the answer.
+const DRAIN_BODY_BYTES: usize = 1024 * 1024;
 /// Redis connections queries spread over.
 const READ_CONNECTIONS: usize = 4;
 /// How long in-flight requests may take to finish on shutdown.
@@ -324,11 +326,15 @@ async fn limit_body<E: poem::Endpoint>(
         .into_response()
     };
     let declared = req.header("content-length").and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
-    if declared > MAX_BODY_BYTES as u64 {
+    if declared > DRAIN_BODY_BYTES as u64 {
+        // Far too large to read: answer now; the connection closes under the upload.
         return Ok(too_large());
     }
     if req.method() != poem::http::Method::GET && req.method() != poem::http::Method::HEAD {
-        match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+        // Bodies somewhat over the limit are read and dropped before answering, so that the
+        // client, still sending, gets the 413 rather than a reset connection.
+        match req.take_body().into_bytes_limit(DRAIN_BODY_BYTES).await {
+            Ok(bytes) if bytes.len() > MAX_BODY_BYTES => return Ok(too_large()),
             Ok(bytes) => req.set_body(bytes),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
             Err(e) => return Ok(Problem::bad_request(e.to_string()).into_response()),
