@@ -87,6 +87,8 @@ async fn a_shopper_finds_a_product_buys_it_sees_the_order_in_history_and_cancels
     assert_eq!(status, 200, "{history}");
     assert_eq!(history["orders"][0]["status"], "cancelled");
     assert_eq!(history["orders"][0]["cancelled_by"], "customer");
+    // and the two mugs it held go back on the shelf (released, or restocked if confirmed)
+    server.eventually("/v1/products/MUG-1", &guest, |p| p["available"] == 10).await;
     // A cancelled order cannot be cancelled again: a business rule, so 409.
     let (status, problem) = server
         .call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&guest), Some(json!({})))
@@ -125,6 +127,29 @@ async fn tokens_roles_and_ownership_are_enforced() {
         .await;
     assert_eq!((status, &problem["type"]), (403, &json!("/problems/forbidden")));
     let (status, _) = server.call("GET", "/v1/admin/projections", Some(&alice), None).await;
+    assert_eq!(status, 403);
+    let (status, projections) =
+        server.call("GET", "/v1/admin/projections", Some(&admin), None).await;
+    assert_eq!(status, 200, "{projections}");
+    let names: Vec<&str> = projections["projections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["catalogue", "carts", "orders"]);
+    // Once the payment process has confirmed the order, its stream has several events.
+    server.eventually(&order, &admin, |o| o["status"] == "confirmed").await;
+    let stream = format!("order-{}", placed["id"].as_str().expect("order id"));
+    let (status, page) = server
+        .call("GET", &format!("/v1/admin/streams/{stream}/events?limit=1"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"][0]["type"], "OrderPlaced");
+    assert_eq!(page["events"][0]["headers"]["actor"], alice_id.as_str());
+    assert_eq!(page["next_from_version"], 1, "more than one event, so a next page: {page}");
+    let (status, _) =
+        server.call("GET", &format!("/v1/admin/streams/{stream}/events"), Some(&bob), None).await;
     assert_eq!(status, 403);
     // Another customer's order and cart do not exist for Bob; her history is forbidden.
     let (status, _) = server.call("GET", &order, Some(&bob), None).await;
