@@ -7,7 +7,7 @@
 //! at least once, in log order (so in order per order), and consumers de-duplicate by
 //! `event_id`. The contract is in `docs/integration-events.md`.
 
-use crate::processes::{ProcessError, ProcessState};
+use crate::processes::{aggregate_id, ProcessError, ProcessState};
 use ordo_domain::order::{Actor, OrderEvent};
 use ordo_eventstore::codec::DomainEvent;
 use ordo_eventstore::{
@@ -77,7 +77,7 @@ pub fn public_event(event: &OrderEvent, order_id: &str) -> Option<(&'static str,
 
 fn entry(event: &RecordedEvent) -> Result<Option<Vec<(&'static str, String)>>, ProcessError> {
     let decoded = OrderEvent::from_recorded(event)?;
-    let order_id = event.stream.as_str().trim_start_matches("order-");
+    let order_id = aggregate_id(&event.stream);
     let Some((kind, data)) = public_event(&decoded, order_id) else { return Ok(None) };
     Ok(Some(vec![
         ("event_id", event.id.to_string()),

@@ -21,7 +21,7 @@ use ordo_domain::cart::{Cart, CartCommand, CartEvent, CartState, ExpireCart};
 use ordo_domain::order::{Order, OrderEvent, OrderState};
 use ordo_domain::payment::{PaymentCommand, PaymentEvent, RecordAuthorized, RecordDeclined};
 use ordo_domain::process::{
-    expiry_due_at, react_to_cart, react_to_order, react_to_payment, Reaction,
+    expiry_due_after, react_to_cart, react_to_order, react_to_payment, Reaction,
 };
 use ordo_domain::{CartId, Decider, OrderId};
 use ordo_eventstore::codec::{CodecError, DomainEvent};
@@ -171,7 +171,7 @@ pub struct Processes<S, G> {
 }
 
 /// The id part of an aggregate stream name (`order-abc` -> `abc`).
-fn aggregate_id(stream: &StreamName) -> &str {
+pub(crate) fn aggregate_id(stream: &StreamName) -> &str {
     let name = stream.as_str();
     name.split_once('-').map_or(name, |(_, id)| id)
 }
@@ -307,9 +307,9 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
             }
             "cart" => {
                 let e = CartEvent::from_recorded(event)?;
-                let state: CartState = self.fold::<Cart>(event).await?;
                 let cart_id = aggregate_id(&event.stream).to_owned();
-                let due_at = expiry_due_at(&state);
+                // The due time comes off the event itself; only expiry needs the cart's lines.
+                let due_at = expiry_due_after(&e);
                 due.insert(cart_id.clone(), due_at.map(|t| t.0));
                 {
                     let mut open = self.due.lock().unwrap_or_else(|p| p.into_inner());
@@ -318,9 +318,12 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
                         None => open.remove(&cart_id),
                     };
                 }
-                match &state.0 {
-                    Some(cart) => react_to_cart(&e, cart, at),
-                    None => vec![],
+                match &e {
+                    CartEvent::Expired(_) => match self.fold::<Cart>(event).await? {
+                        CartState(Some(cart)) => react_to_cart(&e, &cart, at),
+                        CartState(None) => vec![],
+                    },
+                    _ => vec![],
                 }
             }
             _ => vec![],

@@ -14,6 +14,18 @@ pub fn expiry_due_at(cart: &CartState) -> Option<Timestamp> {
     }
 }
 
+/// When the cart falls due right after `event`, read off the event alone: each change carries
+/// the new expiry; checkout and expiry end it. Equal to [`expiry_due_at`] of the state the
+/// event produces, so a scheduler can follow carts without folding their streams.
+pub fn expiry_due_after(event: &CartEvent) -> Option<Timestamp> {
+    match event {
+        CartEvent::Opened(e) => Some(e.expires_at),
+        CartEvent::ItemQuantitySet(e) => Some(e.expires_at),
+        CartEvent::ItemRemoved(e) => Some(e.expires_at),
+        CartEvent::CheckedOut(_) | CartEvent::Expired(_) => None,
+    }
+}
+
 /// Whether an `ExpireCart` command at `now` should be sent.
 pub fn is_due(cart: &CartState, now: Timestamp) -> bool {
     expiry_due_at(cart).is_some_and(|due| now >= due)

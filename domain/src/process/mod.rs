@@ -10,7 +10,7 @@ mod checkout;
 #[cfg(test)]
 mod tests;
 
-pub use cart_expiry::{expiry_due_at, is_due, react_to_cart};
+pub use cart_expiry::{expiry_due_after, expiry_due_at, is_due, react_to_cart};
 pub use checkout::{react_to_order, react_to_payment};
 
 use crate::cart::CartCommand;

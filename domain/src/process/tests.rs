@@ -246,6 +246,44 @@ fn a_checked_out_cart_is_never_due() {
 }
 
 #[test]
+fn the_due_time_read_off_each_event_matches_the_state_it_produces() {
+    let set = |s: &str, quantity: u32, at: i64| {
+        CartCommand::SetItemQuantity(SetItemQuantity {
+            sku: sku(s),
+            quantity,
+            unit_price: eur(1_000),
+            now: Timestamp(at),
+        })
+    };
+    let commands = [
+        CartCommand::Open(OpenCart {
+            cart_id: CartId::parse("cart-1").expect("valid"),
+            customer_id: CustomerId::parse("cus-1").expect("valid"),
+            ttl_ms: 100,
+            now: Timestamp(0),
+        }),
+        set("MUG-1", 2, 50),
+        set("POT-1", 1, 55),
+        set("POT-1", 0, 60),
+        CartCommand::CheckOut(CheckOut { order_id: order_id(), now: Timestamp(80) }),
+    ];
+    let mut state = Cart::initial_state();
+    let mut seen = Vec::new();
+    for command in &commands {
+        for event in Cart::decide(command, &state).expect("accepted") {
+            state = Cart::evolve(state, &event);
+            assert_eq!(expiry_due_after(&event), expiry_due_at(&state), "after {event:?}");
+            seen.push(expiry_due_after(&event));
+        }
+    }
+    let due = [Some(100), Some(150), Some(155), Some(160), None].map(|t| t.map(Timestamp));
+    assert_eq!(seen, due);
+    let expired = CartEvent::Expired(CartExpired { at: Timestamp(200) });
+    let state = Cart::evolve(open_cart_with_mug(), &expired);
+    assert_eq!(expiry_due_after(&expired), expiry_due_at(&state));
+}
+
+#[test]
 fn an_expired_cart_releases_each_reserved_line() {
     let expired = CartEvent::Expired(CartExpired { at: Timestamp(150) });
     let cart = Cart::evolve(open_cart_with_mug(), &expired);
