@@ -135,18 +135,6 @@ impl<T: ToJSON> FromProblem for Private<T> {
     }
 }
 
-impl<T: ToJSON> From<QueryError> for Private<T> {
-    fn from(error: QueryError) -> Self {
-        Self::from_problem(error.into())
-    }
-}
-
-impl<T: ToJSON> From<Problem> for Private<T> {
-    fn from(problem: Problem) -> Self {
-        Self::from_problem(problem)
-    }
-}
-
 /// The answer to a public query.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request")]
@@ -175,14 +163,21 @@ impl<T: ToJSON> FromProblem for Public<T> {
     }
 }
 
-impl<T: ToJSON> From<QueryError> for Public<T> {
-    fn from(error: QueryError) -> Self {
-        Self::from_problem(error.into())
-    }
+/// Queries answer with a problem from a failed read or from a check before it.
+macro_rules! query_conversions {
+    ($($name:ident),*) => {$(
+        impl<T: ToJSON> From<QueryError> for $name<T> {
+            fn from(error: QueryError) -> Self {
+                Self::from_problem(error.into())
+            }
+        }
+
+        impl<T: ToJSON> From<Problem> for $name<T> {
+            fn from(problem: Problem) -> Self {
+                Self::from_problem(problem)
+            }
+        }
+    )*};
 }
 
-impl<T: ToJSON> From<Problem> for Public<T> {
-    fn from(problem: Problem) -> Self {
-        Self::from_problem(problem)
-    }
-}
+query_conversions!(Private, Public);
