@@ -25,7 +25,7 @@ async fn check_out_two_mugs(server: &Server, payment_token: &str) -> (String, St
     let (status, placed) = server
         .call("POST", &format!("/v1/carts/{cart}/checkout"), Some(&guest), Some(checkout))
         .await;
-    assert_eq!(status, 200, "{placed}");
+    assert_eq!(status, 201, "{placed}");
     (admin, guest, placed["id"].as_str().expect("order id").to_owned())
 }
 

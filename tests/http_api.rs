@@ -49,7 +49,7 @@ async fn a_shopper_finds_a_product_buys_it_sees_the_order_in_history_and_cancels
     let (status, placed) = server
         .call("POST", &format!("/v1/carts/{cart}/checkout"), Some(&guest), Some(checkout))
         .await;
-    assert_eq!(status, 200, "{placed}");
+    assert_eq!(status, 201, "checkout creates an order: {placed}");
     let order_id = placed["id"].as_str().expect("order id").to_owned();
 
     // Then the order is in their history at once, using the receipt's position
@@ -230,8 +230,8 @@ async fn a_retried_request_with_the_same_idempotency_key_takes_effect_once() {
         }
     };
     let (status, placed) = checkout().await;
-    assert_eq!(status, 200, "{placed}");
-    assert_eq!(checkout().await, (200, placed.clone()));
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(checkout().await, (201, placed.clone()));
     let path = format!("/v1/me/orders?min_position={}", position(&placed));
     let (_, history) = server.call("GET", &path, Some(&guest), None).await;
     assert_eq!(history["orders"].as_array().map(Vec::len), Some(1), "{history}");

@@ -43,6 +43,9 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
+    /// Not valid before, Unix seconds (Ordo does not set it; honoured when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// A verified caller.
@@ -66,10 +69,39 @@ impl Caller {
     }
 }
 
-/// Why a token was refused.
+/// Clock difference tolerated between the server that minted a token and the one checking
+/// it. Expiry is otherwise exact to the second: a token is refused from its `exp` second on.
+pub const CLOCK_LEEWAY_SECS: u64 = 2;
+
+/// Why a token was refused. The messages go to the client as the 401 detail, so they name the
+/// broken rule and nothing of the library underneath.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid bearer token: {0}")]
-pub struct TokenError(#[from] jsonwebtoken::errors::Error);
+pub enum TokenError {
+    /// Past its `exp`.
+    #[error("the bearer token has expired")]
+    Expired,
+    /// Before its `nbf`, or issued in the future (`iat`).
+    #[error("the bearer token is not valid yet")]
+    NotYetValid,
+    /// Signed with another secret.
+    #[error("the bearer token's signature does not match")]
+    BadSignature,
+    /// Not a JWT Ordo could have issued (wrong algorithm, issuer, claims or encoding).
+    #[error("the bearer token is malformed or was not issued by Ordo")]
+    Malformed(#[source] jsonwebtoken::errors::Error),
+}
+
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidSignature => Self::BadSignature,
+            _ => Self::Malformed(e),
+        }
+    }
+}
 
 /// Signs and verifies tokens with one secret.
 #[derive(Clone)]
@@ -91,7 +123,9 @@ impl Keys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -113,25 +147,42 @@ impl Keys {
         Ok(Self::new(&data_dir_secret(&data.data_dir.join("jwt-secret"))?))
     }
 
-    /// A signed token for `subject` in `role`, valid for `ttl`.
+    /// A signed token for `subject` in `role`, valid for `ttl` (at least a second).
     pub fn mint(&self, subject: &str, role: Role, ttl: Duration) -> (String, u64) {
-        let now = unix_now();
+        self.mint_at(subject, role, ttl, unix_now())
+    }
+
+    fn mint_at(&self, subject: &str, role: Role, ttl: Duration, now: u64) -> (String, u64) {
         let claims = Claims {
             sub: subject.to_owned(),
             role,
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + ttl.as_secs(),
+            nbf: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail");
         (token, claims.exp)
     }
 
-    /// The caller a token names, if its signature, issuer and expiry check out.
+    /// The caller a token names, if its signature, issuer and times check out: `exp` passed
+    /// (less the leeway) refuses it, and so do `nbf` or `iat` in the future.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        self.verify_at(token, unix_now())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Caller, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
-        Ok(Caller { subject: data.claims.sub, role: data.claims.role })
+        let claims = data.claims;
+        // jsonwebtoken accepts `exp == now - leeway`; a token's last valid second is `exp - 1`.
+        if claims.exp + CLOCK_LEEWAY_SECS <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.iat > now + CLOCK_LEEWAY_SECS {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(Caller { subject: claims.sub, role: claims.role })
     }
 }
 
@@ -181,8 +232,8 @@ pub struct TokenArgs {
     /// Operator name recorded as the subject of admin tokens.
     #[arg(long, default_value = "operator")]
     pub name: String,
-    /// Lifetime, e.g. `12h` or `30days`.
-    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    /// Lifetime, e.g. `12h` or `30days` (at least `1s`).
+    #[arg(long, default_value = "12h", value_parser = parse_ttl)]
     pub ttl: Duration,
     /// Signing secret (default: the data directory's own).
     #[arg(long, env = "ORDO_JWT_SECRET", hide_env_values = true)]
@@ -199,6 +250,16 @@ pub enum RoleArg {
     Admin,
     /// A shopper.
     Customer,
+}
+
+/// A token lifetime: a humantime duration of at least one second (a token is checked to the
+/// second, so anything shorter would be born expired).
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl.as_secs() == 0 {
+        return Err("a token must live at least 1s".to_owned());
+    }
+    Ok(ttl)
 }
 
 /// Runs `ordo token`: prints a bearer token for operators and scripts.
@@ -240,20 +301,71 @@ mod tests {
         assert!(Keys::new(&[2; 32]).verify(&token).is_err());
     }
 
+    fn signed(keys: &Keys, iat: u64, exp: u64, nbf: Option<u64>) -> String {
+        let claims =
+            Claims { sub: "c-1".into(), role: Role::Customer, iss: ISSUER.into(), iat, exp, nbf };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+            .expect("signed")
+    }
+
     #[test]
     fn an_expired_token_is_refused() {
         let keys = Keys::new(&[7; 32]);
         let hour_ago = unix_now() - 3_600;
-        let claims = Claims {
-            sub: "c-1".into(),
-            role: Role::Customer,
-            iss: ISSUER.into(),
-            iat: hour_ago - 60,
-            exp: hour_ago,
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
-            .expect("signed");
-        assert!(keys.verify(&token).is_err());
+        let token = signed(&keys, hour_ago - 60, hour_ago, None);
+        assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+    }
+
+    #[test]
+    fn a_token_is_refused_once_its_lifetime_and_the_leeway_have_passed() {
+        let keys = Keys::new(&[7; 32]);
+        let t0 = 1_900_000_000;
+        let (token, exp) = keys.mint_at("c-1", Role::Customer, Duration::from_secs(1), t0);
+        assert_eq!(exp, t0 + 1);
+        assert!(keys.verify_at(&token, t0).is_ok());
+        assert!(keys.verify_at(&token, exp + CLOCK_LEEWAY_SECS - 1).is_ok());
+        assert!(matches!(
+            keys.verify_at(&token, exp + CLOCK_LEEWAY_SECS),
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[test]
+    fn a_token_seconds_past_its_expiry_is_refused() {
+        let keys = Keys::new(&[7; 32]);
+        let now = unix_now();
+        let token = signed(&keys, now - 60, now - 5, None);
+        assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let keys = Keys::new(&[7; 32]);
+        let now = unix_now();
+        let future_nbf = signed(&keys, now, now + 3_600, Some(now + 600));
+        assert!(matches!(keys.verify(&future_nbf), Err(TokenError::NotYetValid)));
+        let future_iat = signed(&keys, now + 600, now + 3_600, None);
+        assert!(matches!(keys.verify(&future_iat), Err(TokenError::NotYetValid)));
+        let past_nbf = signed(&keys, now, now + 3_600, Some(now - 1));
+        assert!(keys.verify(&past_nbf).is_ok());
+    }
+
+    #[test]
+    fn refusals_name_the_rule_not_the_library() {
+        let keys = Keys::new(&[7; 32]);
+        let now = unix_now();
+        for token in [signed(&keys, now - 60, now - 5, None), "not.a.jwt".to_owned()] {
+            let detail = keys.verify(&token).expect_err("refused").to_string();
+            assert!(detail.starts_with("the bearer token"), "{detail}");
+            assert!(!detail.contains("Invalid") && !detail.contains("Signature"), "{detail}");
+        }
+    }
+
+    #[test]
+    fn a_zero_lifetime_is_refused() {
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("500ms").is_err());
+        assert_eq!(parse_ttl("1s"), Ok(Duration::from_secs(1)));
     }
 
     #[test]

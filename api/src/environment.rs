@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
-use ordo_projections::redis_server::PrivateRedis;
+use ordo_projections::redis_server::{answers_ping, shut_down_orphan, PrivateRedis};
 use std::path::PathBuf;
 
 /// The data directory flag every command shares.
@@ -34,11 +34,24 @@ pub fn open_store_read_only(data: &DataDir) -> anyhow::Result<EmbeddedStore> {
     Ok(EmbeddedStore::open(EmbeddedConfig::new(&path).read_only())?)
 }
 
-/// The Redis to use: `url` if given; else the private server a running `ordo serve` keeps in
-/// the data directory; else a private server started now and stopped when the handle drops.
+/// Whether a command may share the private Redis another process started in the data
+/// directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrivateRedisUse {
+    /// Tools beside a running `ordo serve` (`ordo rebuild`) use the server's own Redis.
+    Adopt,
+    /// `ordo serve` owns the data directory (the store admits one writer): a Redis already on
+    /// its socket was left by a server that was killed, so it is shut down and replaced by one
+    /// that lives and dies with this process.
+    Own,
+}
+
+/// The Redis to use: `url` if given; else the private one in the data directory (see
+/// [`PrivateRedisUse`]); else a private server started now and stopped when the handle drops.
 pub async fn redis_for(
     data: &DataDir,
     url: Option<&str>,
+    private: PrivateRedisUse,
 ) -> anyhow::Result<(redis::Client, Option<PrivateRedis>)> {
     if let Some(url) = url {
         return Ok((
@@ -47,9 +60,17 @@ pub async fn redis_for(
         ));
     }
     let socket = data.redis_dir().join("redis.sock");
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        let client = redis::Client::open(format!("redis+unix://{}", socket.display()))?;
-        return Ok((client, None));
+    match private {
+        PrivateRedisUse::Adopt if answers_ping(&socket) => {
+            let client = redis::Client::open(format!("redis+unix://{}", socket.display()))?;
+            return Ok((client, None));
+        }
+        PrivateRedisUse::Adopt => {}
+        PrivateRedisUse::Own => {
+            if shut_down_orphan(&socket)? {
+                tracing::warn!(socket = %socket.display(), "shut down a private Redis left by a server that was killed");
+            }
+        }
     }
     let server = PrivateRedis::start(&data.redis_dir(), true)?;
     let client = redis::Client::open(server.url())?;

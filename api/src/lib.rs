@@ -5,6 +5,7 @@
 //! - [`bench`]: `ordo bench ...`, measurements that print one JSON object per run.
 //! - [`rebuild`]: `ordo rebuild`, read models rebuilt from the event log.
 //! - [`audit`]: `ordo replay`, `ordo audit verify`, `ordo export`, `ordo import`.
+//! - [`repair`]: `ordo repair`, a store file left by a killed server made readable offline.
 //! - [`environment`]: the data directory and the Redis every command uses.
 //! - [`progress`]: progress bars for long commands.
 //! - [`auth`]: bearer tokens (JWT) and `ordo token`.
@@ -26,5 +27,6 @@ pub mod payments;
 pub mod processes;
 pub mod progress;
 pub mod rebuild;
+pub mod repair;
 pub mod server;
 pub mod shop;

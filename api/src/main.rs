@@ -1,7 +1,7 @@
 //! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use ordo_api::{audit, auth, bench, rebuild, server};
+use ordo_api::{audit, auth, bench, rebuild, repair, server};
 
 /// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
 /// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load.
@@ -37,6 +37,8 @@ enum Command {
     Export(audit::ExportArgs),
     /// Load an export into an empty store, keeping ids, order and times.
     Import(audit::ImportArgs),
+    /// Repair a store file left open by a killed server, so the offline tools can read it.
+    Repair(repair::RepairArgs),
     /// Measure performance on this machine; prints figures (JSON with --json).
     Bench {
         #[command(subcommand)]
@@ -85,6 +87,7 @@ fn main() {
         Command::Audit { check: AuditCheck::Verify(args) } => audit::verify(&args),
         Command::Export(args) => audit::export(&args),
         Command::Import(args) => audit::import(&args),
+        Command::Repair(args) => repair::run(&args),
         Command::Bench { target: BenchTarget::Store(args) } => bench::store::run(&args),
         Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
         Command::Bench { target: BenchTarget::Http(args) } => bench::http::run(&args),

@@ -1,6 +1,6 @@
 //! `ordo rebuild`: rebuild read models from the event log into a fresh version, switch, clean up.
 
-use crate::environment::{open_store_read_only, redis_for, DataDir};
+use crate::environment::{open_store_read_only, redis_for, DataDir, PrivateRedisUse};
 use crate::progress::Progress;
 use anyhow::Context;
 use ordo_eventstore::{EmbeddedStore, EventStore};
@@ -35,7 +35,7 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let store = Arc::new(open_store_read_only(&args.data)?);
-        let (redis, _private) = redis_for(&args.data, args.redis_url.as_deref()).await?;
+        let (redis, _private) = redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Adopt).await?;
         let grace = Duration::from_millis(args.grace_ms);
         for name in PROJECTIONS.iter().filter(|p| args.projection.as_deref().is_none_or(|only| only == **p)) {
             let report = match *name {
@@ -44,9 +44,10 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
                 _ => rebuild_one::<CartView>(&store, &redis, grace).await?,
             };
             let events = report.position.map_or(0, |p| p.0 + 1);
-            let seconds = report.elapsed.as_secs_f64();
+            // Events/s over the replay alone: the grace period is a wait, not work.
+            let seconds = report.replayed_in.as_secs_f64();
             println!(
-                "rebuilt {}: v{} active at position {}, {events} events in {seconds:.2}s ({:.0} events/s), {} old keys removed",
+                "rebuilt {}: v{} active at position {}, {events} events in {seconds:.2}s ({:.0} events/s); {} old keys removed after the grace period",
                 report.projection,
                 report.version,
                 report.position.map_or("-".to_owned(), |p| p.to_string()),

@@ -39,5 +39,5 @@ mod testing;
 
 pub use decider::Decider;
 pub use ids::{CartId, CustomerId, IdError, OrderId, ReservationId, Sku};
-pub use money::{Currency, Money, MoneyError};
+pub use money::{Currency, Money, MoneyError, MAX_AMOUNT_MINOR};
 pub use time::Timestamp;

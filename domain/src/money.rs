@@ -3,6 +3,12 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
+/// The largest amount Ordo accepts anywhere, in minor units: a price, a cart's or an order's
+/// total (10^15, ten trillion euros). Real baskets are many orders of magnitude below it; the
+/// point is that every sum Ordo computes (a full cart, an order, its refunds) stays far from
+/// `i64::MAX`, so totals are refused by a rule with a name instead of overflowing.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
+
 /// Why a money operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {

@@ -23,7 +23,10 @@ pub struct RebuildReport {
     pub version: u32,
     /// Last global position applied.
     pub position: Option<Position>,
-    /// Wall time.
+    /// Wall time to apply the log and switch to the new version: what events/s are measured
+    /// against.
+    pub replayed_in: Duration,
+    /// Wall time in all, including the grace period before old keys were removed.
     pub elapsed: Duration,
     /// Keys of older versions removed.
     pub removed_keys: u64,
@@ -70,12 +73,14 @@ pub async fn rebuild<V: View, S: EventStore>(
         .ignore()
         .query_async(&mut con)
         .await?;
+    let replayed_in = started.elapsed();
     tokio::time::sleep(grace).await;
     let removed_keys = remove_other_versions(&mut con, projection, version).await?;
     Ok(RebuildReport {
         projection,
         version,
         position: runner.checkpoint(),
+        replayed_in,
         elapsed: started.elapsed(),
         removed_keys,
     })

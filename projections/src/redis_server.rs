@@ -1,7 +1,12 @@
 //! A private `redis-server` child process on a Unix socket, for `just run`, tests and benches.
 //!
 //! A Unix socket in a private directory means no port to pick or collide on and no server
-//! anyone else can reach. The child is killed when the handle drops.
+//! anyone else can reach. The child is killed when the handle drops, and, where util-linux's
+//! `setpriv` is installed (every Debian and Ubuntu: it is an essential package), also when its
+//! parent dies without dropping it (SIGKILL, a crash): it is started under
+//! `setpriv --pdeathsig TERM`, so the kernel sends it SIGTERM when the thread that started it
+//! exits. Start it from a thread that lives as long as its owner (the main thread, or the
+//! thread of a test), not from a short-lived blocking-pool thread.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +39,15 @@ impl PrivateRedis {
         let socket = dir.join("redis.sock");
         let log = dir.join("redis.log");
         let _ = std::fs::remove_file(&socket);
-        let child = Command::new("redis-server")
+        let mut command = match which("setpriv") {
+            Some(setpriv) => {
+                let mut c = Command::new(setpriv);
+                c.args(["--pdeathsig", "TERM", "--", "redis-server"]);
+                c
+            }
+            None => Command::new("redis-server"),
+        };
+        let child = command
             .args(["--port", "0", "--unixsocketperm", "700", "--save", ""])
             .arg("--unixsocket")
             .arg(&socket)
@@ -67,6 +80,11 @@ impl PrivateRedis {
         format!("redis+unix://{}", self.socket.display())
     }
 
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server now (also done on drop).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -74,8 +92,35 @@ impl PrivateRedis {
     }
 }
 
+/// Shuts down a server left on `socket` by an owner that died (it persists its append-only
+/// file first), and waits until the socket no longer answers. Nothing to do if none answers.
+pub fn shut_down_orphan(socket: &Path) -> Result<bool, RedisServerError> {
+    use std::io::Write;
+    if !answers_ping(socket) {
+        return Ok(false);
+    }
+    if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) {
+        let _ = stream.write_all(b"SHUTDOWN\r\n");
+    }
+    let timeout = Duration::from_secs(10);
+    let started = Instant::now();
+    while answers_ping(socket) {
+        if started.elapsed() > timeout {
+            return Err(RedisServerError::NotReady(timeout, socket.to_owned()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(true)
+}
+
+/// The path of `program` on `PATH`, if it is there.
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
 /// Whether the server on `socket` answers `PING` with `PONG`.
-fn answers_ping(socket: &Path) -> bool {
+pub fn answers_ping(socket: &Path) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));

@@ -45,11 +45,19 @@ impl Shop {
     async fn rebuild<V: ordo_projections::views::View>(
         &self,
     ) -> ordo_projections::rebuild::RebuildReport {
+        self.rebuild_with_grace::<V>(Duration::ZERO).await
+    }
+
+    /// Rebuilds `V` into a new version, removing the old one after `grace`.
+    async fn rebuild_with_grace<V: ordo_projections::views::View>(
+        &self,
+        grace: Duration,
+    ) -> ordo_projections::rebuild::RebuildReport {
         rebuild::<V, _>(
             self.store.clone(),
             self.connection().await,
             RunnerConfig::default(),
-            Duration::ZERO,
+            grace,
             |_, _| {},
         )
         .await
@@ -445,6 +453,16 @@ async fn a_runner_killed_between_batches_ends_exactly_like_a_clean_rebuild() {
         digest(&mut con, &Namespace::new("orders", 1)).await.expect("digest"),
         digest(&mut con, &Namespace::new("orders", 2)).await.expect("digest")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilds_replay_time_leaves_out_the_grace_period() {
+    let shop = scripted_shop().await;
+    let grace = Duration::from_millis(1_500);
+    let report = shop.rebuild_with_grace::<OrderView>(grace).await;
+    assert!(report.elapsed >= grace);
+    assert!(report.replayed_in < grace, "a few events replay well within the grace: {report:?}");
+    assert!(report.elapsed - report.replayed_in >= grace);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

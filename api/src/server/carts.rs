@@ -146,7 +146,7 @@ impl Carts {
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
         idempotency_key: Header<Option<String>>,
         req: &poem::Request,
-    ) -> Command<ReceiptDto> {
+    ) -> Created<ReceiptDto> {
         let request = auth.request(idempotency_key.0.as_deref(), req);
         let Json(CheckoutDto { shipping_address, payment_token }) = body;
         run(&self.0, |shop| {

@@ -134,8 +134,8 @@ pub struct NewProductDto {
     /// Brand, for filtering.
     #[oai(validator(max_length = 60, pattern = r"\S"))]
     pub brand: String,
-    /// Price in minor units of the shop's currency.
-    #[oai(validator(minimum(value = "1")))]
+    /// Price in minor units of the shop's currency, at most 10^15 (what a cart may total).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000000")))]
     pub price_minor: i64,
     /// Image URLs (http or https, at most 2048 characters, no spaces).
     #[oai(default, validator(max_items = 10))]
@@ -146,8 +146,8 @@ pub struct NewProductDto {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PriceDto {
-    /// Price in minor units of the shop's currency.
-    #[oai(validator(minimum(value = "1")))]
+    /// Price in minor units of the shop's currency, at most 10^15 (what a cart may total).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000000")))]
     pub price_minor: i64,
 }
 

@@ -6,6 +6,7 @@
 //! projections stop after their current batch, the store flushes and the private Redis stops.
 
 mod admin;
+mod body;
 mod carts;
 mod catalogue;
 mod dto;
@@ -17,7 +18,7 @@ mod responses;
 mod state;
 
 use crate::auth::Keys;
-use crate::environment::{redis_for, DataDir};
+use crate::environment::{redis_for, DataDir, PrivateRedisUse};
 use crate::outbox;
 use crate::payments::Simulator;
 use crate::processes::{ProcessConfig, ProcessState, Processes};
@@ -39,10 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Largest request body accepted; larger ones get 413 before any parsing.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Bodies up to this size are read (and dropped) before a 413, so the client sees the answer.
-const DRAIN_BODY_BYTES: usize = 1024 * 1024;
+pub use body::MAX_BODY_BYTES;
 /// Redis connections queries spread over.
 const READ_CONNECTIONS: usize = 4;
 /// How long in-flight requests may take to finish on shutdown.
@@ -145,7 +143,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         Idempotency::open(&args.data.data_dir.join("requests.redb"), keys.clone())
             .context("opening the idempotency store")?,
     );
-    let (redis, private_redis) = redis_for(&args.data, args.redis_url.as_deref()).await?;
+    let (redis, private_redis) =
+        redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Own).await?;
     let (stop, stopping) = watch::channel(false);
     let mut projections = tokio::task::JoinSet::new();
     spawn_projection::<OrderView>(&mut projections, &store, &redis, &stopping);
@@ -192,7 +191,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         // Inside the middlewares below, which turn errors into plain responses.
         .catch_all_error(|error| async move { problem_for(&error).into_response() })
         .around(move |next, req| idempotency::around(next, req, requests.clone()))
-        .around(limit_body)
+        .around(body::check_body)
         .around(move |next, req| allow_header(next, req, routes.clone()))
         .data(keys)
         .around(observe);
@@ -308,39 +307,6 @@ async fn allow_header<E: poem::Endpoint>(
         }
     }
     Ok(response)
-}
-
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, by declared length or while reading, so
-/// no operation ever buffers more.
-async fn limit_body<E: poem::Endpoint>(
-    next: Arc<E>,
-    mut req: poem::Request,
-) -> poem::Result<poem::Response> {
-    let too_large = || {
-        Problem::new(
-            413,
-            "payload-too-large",
-            "The request body is too large",
-            format!("bodies are limited to {MAX_BODY_BYTES} bytes"),
-        )
-        .into_response()
-    };
-    let declared = req.header("content-length").and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
-    if declared > DRAIN_BODY_BYTES as u64 {
-        // Far too large to read: answer now; the connection closes under the upload.
-        return Ok(too_large());
-    }
-    if req.method() != poem::http::Method::GET && req.method() != poem::http::Method::HEAD {
-        // Bodies somewhat over the limit are read and dropped before answering, so that the
-        // client, still sending, gets the 413 rather than a reset connection.
-        match req.take_body().into_bytes_limit(DRAIN_BODY_BYTES).await {
-            Ok(bytes) if bytes.len() > MAX_BODY_BYTES => return Ok(too_large()),
-            Ok(bytes) => req.set_body(bytes),
-            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-            Err(e) => return Ok(Problem::bad_request(e.to_string()).into_response()),
-        }
-    }
-    Ok(next.get_response(req).await)
 }
 
 /// Counts every request by operation, method and status, and times it by operation. The

@@ -58,6 +58,9 @@ macro_rules! command_response {
             /// The body is over the size limit.
             #[oai(status = 413, content_type = "application/problem+json")]
             PayloadTooLarge(Json<Problem>),
+            /// The body is not JSON (`Content-Type` must be `application/json`).
+            #[oai(status = 415, content_type = "application/problem+json")]
+            UnsupportedMediaType(Json<Problem>),
             /// The idempotency key was already used for a different request.
             #[oai(status = 422, content_type = "application/problem+json")]
             Unprocessable(Json<Problem>),
@@ -78,6 +81,7 @@ macro_rules! command_response {
                     404 => Self::NotFound(Json(problem)),
                     409 => Self::Conflict(Json(problem)),
                     413 => Self::PayloadTooLarge(Json(problem)),
+                    415 => Self::UnsupportedMediaType(Json(problem)),
                     422 => Self::Unprocessable(Json(problem)),
                     503 => Self::Unavailable(Json(problem), RETRY_AFTER_SECONDS),
                     _ => Self::Internal(Json(problem)),

@@ -3,7 +3,7 @@
 use super::command::*;
 use super::event::*;
 use super::state::{CartState, CartStatus, OpenedCart};
-use crate::{Decider, Money, MoneyError, OrderId, Sku, Timestamp};
+use crate::{Decider, Money, MoneyError, OrderId, Sku, Timestamp, MAX_AMOUNT_MINOR};
 
 /// Most distinct SKUs in one cart.
 pub const MAX_LINES: usize = 50;
@@ -39,6 +39,11 @@ pub enum CartError {
     /// Zero or negative unit price.
     #[error("unit price must be positive, got {0}")]
     PriceNotPositive(Money),
+    /// The line would take the cart's total above [`MAX_AMOUNT_MINOR`].
+    #[error(
+        "this line would take the cart total above the limit of {MAX_AMOUNT_MINOR} minor units"
+    )]
+    TotalTooLarge,
     /// Mixed currencies or a total that overflows.
     #[error(transparent)]
     Money(#[from] MoneyError),
@@ -136,6 +141,7 @@ fn set_quantity(c: &SetItemQuantity, cart: &OpenedCart) -> Result<Vec<CartEvent>
             return Err(MoneyError::CurrencyMismatch { left, right }.into());
         }
     }
+    total_with_line(cart, c)?;
     Ok(vec![CartEvent::ItemQuantitySet(ItemQuantitySet {
         sku: c.sku.clone(),
         quantity: c.quantity,
@@ -143,6 +149,25 @@ fn set_quantity(c: &SetItemQuantity, cart: &OpenedCart) -> Result<Vec<CartEvent>
         expires_at,
         at: c.now,
     })])
+}
+
+/// The cart's total once `c`'s line replaces any line of the same SKU, if it stays within
+/// [`MAX_AMOUNT_MINOR`] (checked arithmetic throughout, so no input can wrap it).
+fn total_with_line(cart: &OpenedCart, c: &SetItemQuantity) -> Result<Money, CartError> {
+    let others = cart.lines.iter().filter(|(sku, _)| **sku != c.sku);
+    let mut total = c.unit_price.checked_mul(c.quantity).map_err(|_| CartError::TotalTooLarge)?;
+    for (_, line) in others {
+        let line_total =
+            line.unit_price.checked_mul(line.quantity).map_err(|_| CartError::TotalTooLarge)?;
+        total = total.checked_add(&line_total).map_err(|e| match e {
+            MoneyError::Overflow => CartError::TotalTooLarge,
+            other => CartError::Money(other),
+        })?;
+    }
+    if total.minor > MAX_AMOUNT_MINOR {
+        return Err(CartError::TotalTooLarge);
+    }
+    Ok(total)
 }
 
 fn remove(c: &RemoveItem, cart: &OpenedCart) -> Result<Vec<CartEvent>, CartError> {

@@ -220,3 +220,50 @@ fn expiring_twice_changes_nothing_and_a_checked_out_cart_never_expires() {
         .when(CartCommand::Expire(ExpireCart { now: t(TTL * 3) }))
         .then_err(CartError::CheckedOut(order("ord-1")));
 }
+
+#[test]
+fn rejects_a_line_that_would_take_the_total_past_the_limit() {
+    // 2^62 a unit (a price listed before prices were bounded): 99 of them do not fit in i64.
+    Cart::given([opened()])
+        .when(set("MUG-1", 99, eur(1 << 62), 10))
+        .then_err(CartError::TotalTooLarge);
+    Cart::given([opened(), item_set("MUG-1", 1, 10)])
+        .when(set("MUG-2", 1, eur(crate::MAX_AMOUNT_MINOR), 11))
+        .then_err(CartError::TotalTooLarge);
+}
+
+#[test]
+fn a_line_may_bring_the_total_exactly_to_the_limit() {
+    Cart::given([opened(), item_set("MUG-1", 2, 10)])
+        .when(set("MUG-2", 1, eur(crate::MAX_AMOUNT_MINOR - 1_000), 11))
+        .then([CartEvent::ItemQuantitySet(ItemQuantitySet {
+            sku: sku("MUG-2"),
+            quantity: 1,
+            unit_price: eur(crate::MAX_AMOUNT_MINOR - 1_000),
+            expires_at: t(11 + TTL),
+            at: t(11),
+        })]);
+}
+
+proptest::proptest! {
+    /// Whatever prices and quantities arrive, a cart's total is exact and within the limit:
+    /// a line that would break it is refused, never wrapped or saturated.
+    #[test]
+    fn a_cart_total_is_always_exact_and_within_the_limit(
+        lines in proptest::collection::vec((0usize..6, 1u32..=MAX_QUANTITY_PER_LINE, 1i64..=i64::MAX), 1..30)
+    ) {
+        use crate::Decider;
+        let mut state = Cart::evolve(CartState::default(), &opened());
+        for (i, (sku_index, quantity, price)) in lines.into_iter().enumerate() {
+            let command = set(&format!("SKU-{sku_index}"), quantity, eur(price), 10 + i as i64);
+            let Ok(events) = Cart::decide(&command, &state) else { continue };
+            state = events.iter().fold(state, Cart::evolve);
+            let cart = state.0.as_ref().expect("opened");
+            let exact: i128 = cart.lines.values()
+                .map(|l| i128::from(l.unit_price.minor) * i128::from(l.quantity))
+                .sum();
+            proptest::prop_assert!(exact <= i128::from(crate::MAX_AMOUNT_MINOR));
+            proptest::prop_assert_eq!(cart.total().map(|t| t.map(|t| i128::from(t.minor))), Ok(Some(exact)));
+        }
+    }
+}

@@ -6,7 +6,7 @@
 use super::command::*;
 use super::event::*;
 use super::state::ProductState;
-use crate::{Currency, Decider, Money, ReservationId, Timestamp};
+use crate::{Currency, Decider, Money, ReservationId, Timestamp, MAX_AMOUNT_MINOR};
 
 /// Longest product name.
 pub const MAX_NAME_LEN: usize = 120;
@@ -47,6 +47,9 @@ pub enum ProductError {
     /// Price zero or negative.
     #[error("price must be positive, got {0}")]
     PriceNotPositive(Money),
+    /// Price above [`MAX_AMOUNT_MINOR`]: no cart could hold it.
+    #[error("price must be at most {MAX_AMOUNT_MINOR} minor units, got {0}")]
+    PriceTooHigh(Money),
     /// Price in a currency the shop does not sell in.
     #[error("price must be in the store currency {expected}, got {got}")]
     WrongCurrency {
@@ -143,6 +146,9 @@ fn check_price(price: &Money, store_currency: Currency) -> Result<(), ProductErr
     }
     if !price.is_positive() {
         return Err(ProductError::PriceNotPositive(*price));
+    }
+    if price.minor > MAX_AMOUNT_MINOR {
+        return Err(ProductError::PriceTooHigh(*price));
     }
     Ok(())
 }

@@ -401,3 +401,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn rejects_a_price_above_what_a_cart_may_total() {
+    let too_high = Money::new(crate::MAX_AMOUNT_MINOR + 1, EUR);
+    Product::given([])
+        .when(ProductCommand::List(ListProduct { price: too_high, ..list_mug() }))
+        .then_err(ProductError::PriceTooHigh(too_high));
+    let change =
+        |price| ProductCommand::ChangePrice(ChangePrice { price, store_currency: EUR, now: t(5) });
+    Product::given([listed()])
+        .when(change(too_high))
+        .then_err(ProductError::PriceTooHigh(too_high));
+    let at_limit = Money::new(crate::MAX_AMOUNT_MINOR, EUR);
+    Product::given([listed()])
+        .when(change(at_limit))
+        .then([ProductEvent::PriceChanged(PriceChanged { price: at_limit, at: t(5) })]);
+}

@@ -477,6 +477,12 @@ fn describe_open(e: redb::DatabaseError) -> String {
         redb::DatabaseError::DatabaseAlreadyOpen => {
             "the file is already open in another process".into()
         }
+        // A read-only handle cannot repair: the file was left open by a writer that did not
+        // close it (SIGKILL, power loss). Opening it for writing repairs it.
+        redb::DatabaseError::RepairAborted => "it was not closed cleanly (its server was killed) \
+             and a read-only open cannot repair it; with no server running, run `ordo repair` \
+             (or start `ordo serve`), then try again"
+            .into(),
         redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
             format!("the file is corrupt ({why})")
         }

@@ -1,0 +1,95 @@
+//! What a crash of `ordo serve` leaves behind, and what the next start and the offline tools
+//! make of it: the private Redis dies with its server, and a file left by a killed writer is
+//! repaired by the right command.
+
+use ordo_tests::{ordo_bin, Options, Server};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The process id of the Redis answering on the data directory's private socket.
+fn private_redis_pid(data: &Path) -> Option<u32> {
+    let socket = data.join("redis").join("redis.sock");
+    let client = redis::Client::open(format!("redis+unix://{}", socket.display())).ok()?;
+    let mut connection = client.get_connection().ok()?;
+    let info: String = redis::cmd("INFO").arg("server").query(&mut connection).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|p| p.trim().parse().ok())
+}
+
+fn alive(pid: u32) -> bool {
+    // Zombies count as gone: /proc/<pid>/stat's third field is the state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.split_whitespace().nth(2) != Some("Z"))
+}
+
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(10), "{what} did not happen within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_private_redis_dies_with_a_killed_server() {
+    // Given a server with its private Redis
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data, Options::default());
+    let redis = private_redis_pid(&data).expect("a private Redis answers");
+    // When the server is killed outright
+    server.kill();
+    // Then its Redis goes too
+    eventually("the orphaned redis-server exiting", || !alive(redis));
+}
+
+#[test]
+fn a_server_replaces_a_private_redis_it_finds_running() {
+    // Given a redis-server already on the data directory's socket (as a server killed on a
+    // machine without setpriv would leave it)
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let leftover = ordo_projections::redis_server::PrivateRedis::start(&data.join("redis"), true)
+        .expect("redis");
+    let leftover_pid = leftover.pid();
+    std::mem::forget(leftover);
+    // When a server starts on that data directory
+    let server = Server::start_in(&data, Options::default());
+    // Then the leftover was shut down and the server runs its own, which stops with it
+    eventually("the leftover redis-server exiting", || !alive(leftover_pid));
+    let own = private_redis_pid(&data).expect("the server's own Redis answers");
+    assert_ne!(own, leftover_pid);
+    assert!(server.terminate().success());
+    eventually("the server's Redis stopping with it", || !alive(own));
+}
+
+#[test]
+fn the_offline_tools_point_a_file_left_by_a_killed_server_to_ordo_repair() {
+    // Given a store file left open by a killed server
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data, Options::default());
+    let admin = server.admin();
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        server.stock_product(&admin, "MUG-1", "Mug", 1_250, 5).await;
+    });
+    server.kill();
+    let ordo = |args: &[&str]| {
+        Command::new(ordo_bin()).args(args).arg("--data-dir").arg(&data).output().expect("runs")
+    };
+    // When an operator verifies it, they are told what to run
+    let verify = ordo(&["audit", "verify"]);
+    let message = String::from_utf8_lossy(&verify.stderr);
+    if !verify.status.success() {
+        assert!(message.contains("ordo repair"), "{message}");
+        assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
+    }
+    // And after `ordo repair`, verify and export work and nothing acknowledged is lost
+    let repair = ordo(&["repair"]);
+    assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stderr));
+    let verify = ordo(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let export = ordo(&["export"]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 2, "listed and stocked");
+}
