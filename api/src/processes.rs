@@ -57,6 +57,9 @@ pub enum ProcessError {
     /// A stream kept changing concurrently.
     #[error("{0} kept changing concurrently")]
     Contention(String),
+    /// A stream the log delivered an event of read back empty.
+    #[error("{0} read back empty after the log delivered its event")]
+    Unreadable(String),
     /// A stream name that is not an aggregate's.
     #[error("unexpected stream {0}")]
     Stream(String),
@@ -294,8 +297,10 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         let reactions = match event.stream.category() {
             "order" => {
                 let e = OrderEvent::from_recorded(event)?;
+                // The log just delivered this event, so its stream cannot be empty: if reading
+                // it says otherwise, that is a failure to retry, never a reason to move on.
                 let OrderState(Some(order)) = self.fold::<Order>(event).await? else {
-                    return Ok(());
+                    return Err(ProcessError::Unreadable(event.stream.to_string()));
                 };
                 react_to_order(&e, &order, at)
             }
