@@ -7,11 +7,12 @@ default:
     @just --list
 
 # Serve Ordo on http://127.0.0.1:8080 (data in ./data; a private Redis unless REDIS_URL is set).
-run *ARGS:
+# Installs redis-server first if it is missing (see `bootstrap`).
+run *ARGS: bootstrap
     cargo run --release -p ordo-api --bin ordo -- serve {{ARGS}}
 
-# Everything CI checks: formatting, lints, every test.
-test: fmt-check lint
+# Everything CI checks: formatting, lints, every test. Installs what the tests need first.
+test: bootstrap fmt-check lint
     cargo test --workspace --all-targets --locked
     cargo test --workspace --doc --locked
 
@@ -27,24 +28,10 @@ fmt-check:
 fmt:
     cargo fmt --all
 
-# Install what the tests and `just run` need on this machine (redis-server).
+# Install what `just run` and the tests need and this machine lacks (redis-server), saying what.
+# `just run` and `just test` run this first; on a machine that has everything it only checks.
 bootstrap:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    if command -v redis-server >/dev/null; then
-        echo "redis-server: $(redis-server --version | cut -d' ' -f3) already installed"
-        exit 0
-    fi
-    if ! command -v apt-get >/dev/null; then
-        echo "bootstrap: no apt-get here; install redis-server (7.x) with your package manager" >&2
-        exit 1
-    fi
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-    # Debian starts a system-wide server on install; Ordo runs private ones, so stop it.
-    $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
-    echo "redis-server: $(redis-server --version | cut -d' ' -f3) installed"
+    @scripts/bootstrap.sh
 
 # The event-store contract against a real KurrentDB server (ORDO_KURRENTDB_URL must be set).
 test-kurrentdb:
