@@ -93,7 +93,7 @@ async fn a_shopper_finds_a_product_buys_it_sees_the_order_in_history_and_cancels
     let (status, problem) = server
         .call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&guest), Some(json!({})))
         .await;
-    assert_eq!((status, &problem["type"]), (409, &json!("/problems/conflict")), "{problem}");
+    assert_eq!((status, &problem["type"]), (409, &json!("/problems/order-cancelled")), "{problem}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,32 +1,30 @@
-//! Ordo's outer layer: what the `ordo` binary runs.
+//! The `ordo` binary's library: the HTTP API and the command-line tools, the outer layer
+//! around the application layer (`ordo-application`).
 //!
 //! # Layout
 //!
-//! - [`bench`]: `ordo bench ...`, measurements that print one JSON object per run.
-//! - [`rebuild`]: `ordo rebuild`, read models rebuilt from the event log.
-//! - [`audit`]: `ordo replay`, `ordo audit verify`, `ordo export`, `ordo import`.
-//! - [`repair`]: `ordo repair`, a store file left by a killed server made readable offline.
-//! - [`environment`]: the data directory and the Redis every command uses.
-//! - [`progress`]: progress bars for long commands.
-//! - [`auth`]: bearer tokens (JWT) and `ordo token`.
-//! - [`shop`]: the write side's use cases, shared by the HTTP API and the processes.
-//! - [`processes`], [`payments`], [`outbox`]: checkout and cart expiry after the request,
-//!   the payment provider, integration events.
-//! - [`server`]: `ordo serve` (HTTP API, projections, graceful shutdown) and `ordo openapi`.
+//! - [`http`]: `ordo serve` and `ordo openapi`: routes and DTOs per area, middleware (body
+//!   checks, idempotency, request ids, metrics), problem documents, bearer tokens
+//!   ([`http::auth`]), and the wiring that starts the projections, processes and outbox.
+//! - [`cli`]: the operator's tools: `token`, `rebuild`, `replay`, `audit verify`, `export`,
+//!   `import`, `repair`, and the data directory and Redis they share.
+//! - [`bench`] (feature `bench`, on by default): `ordo bench ...`, measurements printed as
+//!   JSON. Nothing else depends on it.
+//!
+//! What may depend on what:
+//!
+//! ```text
+//! main.rs ──> cli ──────┐
+//!    │                  ├──> ordo-application ──> ordo-eventstore ──> ordo-domain
+//!    ├──> http ─────────┤          (no poem, no clap, no JWT)
+//!    └──> bench ──> http┘──> ordo-projections (queries, runners) ──> ordo-eventstore
+//! ```
 //!
 //! The binary in `src/main.rs` only parses arguments and calls into these modules.
 
 #![forbid(unsafe_code)]
 
-pub mod audit;
-pub mod auth;
+#[cfg(feature = "bench")]
 pub mod bench;
-pub mod environment;
-pub mod outbox;
-pub mod payments;
-pub mod processes;
-pub mod progress;
-pub mod rebuild;
-pub mod repair;
-pub mod server;
-pub mod shop;
+pub mod cli;
+pub mod http;

@@ -1,7 +1,10 @@
 //! `ordo`: one binary for operating Ordo. Parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use ordo_api::{audit, auth, bench, rebuild, repair, server};
+#[cfg(feature = "bench")]
+use ordo_api::bench;
+use ordo_api::cli::{audit, rebuild, repair, token};
+use ordo_api::http as server;
 
 /// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
 /// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load.
@@ -23,7 +26,7 @@ enum Command {
     /// Print the OpenAPI document.
     Openapi,
     /// Print a bearer token for operators and scripts (signed with the server's secret).
-    Token(auth::TokenArgs),
+    Token(token::TokenArgs),
     /// Rebuild read models from the event log into a fresh version, then switch to it.
     Rebuild(rebuild::RebuildArgs),
     /// A stream's events in order, and the aggregate's state at any version or time.
@@ -40,6 +43,7 @@ enum Command {
     /// Repair a store file left open by a killed server, so the offline tools can read it.
     Repair(repair::RepairArgs),
     /// Measure performance on this machine; prints figures (JSON with --json).
+    #[cfg(feature = "bench")]
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
@@ -52,6 +56,7 @@ enum AuditCheck {
     Verify(audit::VerifyArgs),
 }
 
+#[cfg(feature = "bench")]
 #[derive(Subcommand)]
 enum BenchTarget {
     /// Event store: appends (1 writer, 64 writers, batches of 100), read_all and catch-up.
@@ -81,15 +86,18 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => server::run(&args),
         Command::Openapi => server::print_openapi(),
-        Command::Token(args) => auth::token(&args),
+        Command::Token(args) => token::token(&args),
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Replay(args) => audit::replay(&args),
         Command::Audit { check: AuditCheck::Verify(args) } => audit::verify(&args),
         Command::Export(args) => audit::export(&args),
         Command::Import(args) => audit::import(&args),
         Command::Repair(args) => repair::run(&args),
+        #[cfg(feature = "bench")]
         Command::Bench { target: BenchTarget::Store(args) } => bench::store::run(&args),
+        #[cfg(feature = "bench")]
         Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
+        #[cfg(feature = "bench")]
         Command::Bench { target: BenchTarget::Http(args) } => bench::http::run(&args),
     };
     if let Err(error) = result {

@@ -14,6 +14,8 @@
 //! - [`cart`]: a shopper's cart with its expiry.
 //! - [`order`]: an order's lifecycle from placement to delivery, cancellation and refunds.
 //! - [`payment`]: the one authorization an order may ever have.
+//! - [`plan`]: use cases that span aggregates (putting an item in a cart, checkout) as pure plans:
+//!   which command to which aggregate, in what order, and what undoes a step.
 //! - [`process`]: pure reaction logic of the checkout process and cart expiry. The runtimes that
 //!   feed them events and send the resulting commands live in the outer crates.
 //!
@@ -30,6 +32,7 @@ pub mod ids;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod plan;
 pub mod process;
 pub mod product;
 pub mod time;

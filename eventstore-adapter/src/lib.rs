@@ -13,16 +13,21 @@
 //!   kept outside the payload, and upcasters for older versions.
 //! - [`command`]: load an aggregate (cached), `decide`, append with optimistic concurrency,
 //!   retry on conflict.
+//! - [`follow`]: the one log follower: from a checkpoint, batch by batch, with retry and
+//!   backoff; projections, processes and the outbox are its handlers.
+//! - [`clock`]: the one wall clock and time format.
 //!
-//! Commands enter through [`command::CommandBus`]; events leave through `subscribe_all` to the
-//! projections and processes.
+//! Commands enter through [`command::Repository::execute`]; events leave through
+//! [`EventStore::subscribe_all`], which [`follow`] drives for the projections and processes.
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod embedded;
 pub mod error;
+pub mod follow;
 pub mod kurrent;
 pub mod model;
 pub mod store;

@@ -38,7 +38,7 @@ pub async fn rebuild<V: View, S: EventStore>(
     redis: ConnectionManager,
     config: RunnerConfig,
     grace: Duration,
-    progress: impl FnMut(Position, Option<Position>),
+    progress: impl FnMut(Position, Option<Position>) + Send,
 ) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let mut con = redis.clone();

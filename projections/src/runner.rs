@@ -4,23 +4,23 @@
 //! only writer of its namespace) or read in one pipelined round trip, the events are folded in
 //! memory, and every resulting write goes to Redis together with the new checkpoint in one
 //! `MULTI/EXEC`, fenced by `WATCH` on the checkpoint. A batch therefore takes effect completely
-//! or not at all, and a restarted runner resumes right after the last batch that did. If Redis
-//! is unreachable the runner backs off and resumes from the checkpoint Redis holds; the write side
-//! never waits for it.
+//! or not at all, and a restarted runner resumes right after the last batch that did. The
+//! shared log follower ([`ordo_eventstore::follow`]) drives it: if Redis is unreachable it backs
+//! off and resumes from the checkpoint Redis holds; the write side never waits for it.
 
 use crate::change::Change;
 use crate::keys::{status_key, Namespace};
 use crate::views::{changes, document_id, Fields, View};
 use lru::LruCache;
+use ordo_eventstore::clock::now_millis;
 use ordo_eventstore::codec::{AnyEvent, CodecError};
-use ordo_eventstore::{
-    EventFilter, EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, Subscription,
-};
+use ordo_eventstore::follow::{follow, FollowConfig, FollowError, Handler};
+use ordo_eventstore::{EventFilter, EventStore, Position, RecordedEvent, StoreError};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// Why a batch could not be applied.
@@ -86,10 +86,6 @@ pub fn parse_checkpoint(value: Option<String>) -> Option<Position> {
     value.and_then(|v| v.parse().ok()).map(Position)
 }
 
-fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 impl<V: View, S: EventStore> Runner<V, S> {
     /// A runner for `V` at read-model `version`. `redis` should be a connection of its own:
     /// the runner's `WATCH` must not share a connection with other users.
@@ -143,55 +139,23 @@ impl<V: View, S: EventStore> Runner<V, S> {
         Ok(())
     }
 
-    fn from(&self) -> SubscribeFrom {
-        self.checkpoint.map_or(SubscribeFrom::Start, SubscribeFrom::After)
-    }
-
     /// Applies events until the checkpoint reaches `target` (or forever with `None`), resuming
-    /// after every failure. `progress` sees the checkpoint after each batch.
+    /// after every failure, through the shared log follower. `progress` sees the checkpoint
+    /// after each batch.
     pub async fn run(
         &mut self,
         target: Option<Position>,
-        mut progress: impl FnMut(Position),
+        progress: impl FnMut(Position) + Send,
     ) -> Result<(), ProjectionError> {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            if target.is_some() && self.checkpoint >= target {
-                return Ok(());
-            }
-            match self.follow(target, &mut progress).await {
-                Ok(()) => return Ok(()),
-                Err(ProjectionError::Codec { position, source }) => {
-                    self.record_error(&format!("position {position}: {source}")).await;
-                    return Err(ProjectionError::Codec { position, source });
-                }
-                Err(error) => {
-                    tracing::warn!(projection = V::PROJECTION, %error, ?backoff, "projection paused; will resume");
-                    metrics::counter!("ordo_projection_errors_total", "projection" => V::PROJECTION).increment(1);
-                    self.record_error(&error.to_string()).await;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    let _ = self.reset().await;
-                }
-            }
-        }
-    }
-
-    async fn follow(
-        &mut self,
-        target: Option<Position>,
-        progress: &mut impl FnMut(Position),
-    ) -> Result<(), ProjectionError> {
-        let mut subscription = self.store.subscribe_all(self.from(), EventFilter::all()).await?;
-        loop {
-            let batch = subscription.next_batch(self.config.batch_size).await?;
-            self.apply(&batch).await?;
-            if let Some(p) = self.checkpoint {
-                progress(p);
-            }
-            if target.is_some() && self.checkpoint >= target {
-                return Ok(());
-            }
+        let config = FollowConfig { batch_size: self.config.batch_size, ..FollowConfig::default() };
+        let store = self.store.clone();
+        // Nothing stops a runner from outside but dropping it (the supervisor, a rebuild).
+        let (_keep, never) = watch::channel(false);
+        let mut handler = Projecting { runner: self, progress };
+        match follow(&*store, &mut handler, &config, target, never).await {
+            Ok(()) => Ok(()),
+            Err(FollowError::Handler { source, .. }) => Err(source),
+            Err(FollowError::Closed) => Err(ProjectionError::Store(StoreError::Closed)),
         }
     }
 
@@ -323,6 +287,50 @@ impl<V: View, S: EventStore> Runner<V, S> {
             .arg(now_millis())
             .query_async(&mut self.redis)
             .await;
+    }
+}
+
+/// A runner as the follower's handler, reporting progress after each batch.
+struct Projecting<'r, V: View, S: EventStore, F> {
+    runner: &'r mut Runner<V, S>,
+    progress: F,
+}
+
+impl<V: View, S: EventStore, F: FnMut(Position) + Send> Handler for Projecting<'_, V, S, F> {
+    type Error = ProjectionError;
+
+    fn name(&self) -> &'static str {
+        V::PROJECTION
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter::all()
+    }
+
+    /// Reloads the checkpoint Redis holds and forgets cached documents: after a failure,
+    /// Redis may have lost writes the cache still remembers.
+    async fn checkpoint(&mut self) -> Result<Option<Position>, ProjectionError> {
+        self.runner.reset().await?;
+        Ok(self.runner.checkpoint)
+    }
+
+    async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        self.runner.apply(batch).await?;
+        if let Some(p) = self.runner.checkpoint {
+            (self.progress)(p);
+        }
+        Ok(())
+    }
+
+    /// An event today's code cannot decode will not decode on retry either.
+    fn is_permanent(&self, error: &ProjectionError) -> bool {
+        matches!(error, ProjectionError::Codec { .. })
+    }
+
+    async fn on_failure(&mut self, error: &str) {
+        metrics::counter!("ordo_projection_errors_total", "projection" => V::PROJECTION)
+            .increment(1);
+        self.runner.record_error(error).await;
     }
 }
 

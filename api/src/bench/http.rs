@@ -15,8 +15,9 @@
 //! checkout-to-confirmed latency.
 
 use super::{percentile_ms, print};
-use crate::auth::{Keys, Role};
+use crate::http::auth::Keys;
 use anyhow::Context;
+use ordo_application::Role;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

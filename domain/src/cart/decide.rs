@@ -87,8 +87,9 @@ impl Decider for Cart {
     }
 }
 
-/// The cart, if it exists, is open and not past its expiry at `now`.
-fn open_for_changes(state: &CartState, now: Timestamp) -> Result<&OpenedCart, CartError> {
+/// The cart, if it exists, is open and not past its expiry at `now`: the one definition of
+/// "the cart takes changes", used by `decide` and by the use-case plans.
+pub fn open_for_changes(state: &CartState, now: Timestamp) -> Result<&OpenedCart, CartError> {
     let cart = state.0.as_ref().ok_or(CartError::NotFound)?;
     match &cart.status {
         CartStatus::CheckedOut(order) => Err(CartError::CheckedOut(order.clone())),

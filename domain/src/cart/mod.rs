@@ -11,6 +11,6 @@ mod state;
 mod tests;
 
 pub use command::*;
-pub use decide::{Cart, CartError, MAX_LINES, MAX_QUANTITY_PER_LINE, MAX_TTL_MS};
+pub use decide::{open_for_changes, Cart, CartError, MAX_LINES, MAX_QUANTITY_PER_LINE, MAX_TTL_MS};
 pub use event::*;
 pub use state::{CartLine, CartState, CartStatus, OpenedCart};

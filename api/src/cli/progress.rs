@@ -10,7 +10,7 @@ pub struct Progress {
     name: &'static str,
     total: Option<u64>,
     started: Instant,
-    last_line: std::cell::Cell<Instant>,
+    last_line: std::sync::Mutex<Instant>,
 }
 
 impl Progress {
@@ -35,7 +35,7 @@ impl Progress {
             name,
             total,
             started: Instant::now(),
-            last_line: std::cell::Cell::new(Instant::now()),
+            last_line: std::sync::Mutex::new(Instant::now()),
         }
     }
 
@@ -43,13 +43,18 @@ impl Progress {
     pub fn update(&self, done: u64) {
         match &self.bar {
             Some(bar) => bar.set_position(done),
-            None if self.last_line.get().elapsed() >= Duration::from_secs(1) => {
-                self.last_line.set(Instant::now());
+            None => {
+                {
+                    let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+                    if last.elapsed() < Duration::from_secs(1) {
+                        return;
+                    }
+                    *last = Instant::now();
+                }
                 let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
                 let total = self.total.map_or(String::new(), |t| format!("/{t}"));
                 eprintln!("{}: {done}{total} events ({rate:.0} events/s)", self.name);
             }
-            None => {}
         }
     }
 

@@ -1,8 +1,9 @@
 //! What every operation shares: the command side, the read models, the token keys.
 
 use super::problem::Problem;
-use crate::auth::{Caller, Keys};
-use crate::shop::{Request, Shop};
+use crate::http::auth::Keys;
+use ordo_application::Caller;
+use ordo_application::{Request, Shop};
 use ordo_eventstore::EmbeddedStore;
 use ordo_eventstore::EventStore;
 use ordo_projections::query::{ReadModels, DEFAULT_WAIT};
@@ -89,7 +90,7 @@ impl BearerAuth {
         // The request id (generated or the caller's own) joins the events to the logs.
         let correlation_id = req.data::<poem::middleware::ReqId>().map(|id| {
             let id = id.to_string();
-            uuid::Uuid::parse_str(&id).unwrap_or_else(|_| crate::shop::name_uuid(&id))
+            uuid::Uuid::parse_str(&id).unwrap_or_else(|_| ordo_application::ids::name_uuid(&id))
         });
         Request {
             caller: self.0.clone(),
@@ -103,8 +104,10 @@ impl BearerAuth {
 /// Runs a use case on the shop and maps its outcome to a receipt or a problem.
 pub async fn run<'a, F, Fut>(app: &'a App, f: F) -> Result<super::dto::ReceiptDto, Problem>
 where
-    F: FnOnce(&'a crate::shop::Shop<ordo_eventstore::EmbeddedStore>) -> Fut,
-    Fut: std::future::Future<Output = Result<crate::shop::Done, crate::shop::ShopError>>,
+    F: FnOnce(&'a ordo_application::shop::Shop<ordo_eventstore::EmbeddedStore>) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<ordo_application::shop::Done, ordo_application::AppError>,
+    >,
 {
     let shop = app.shop()?;
     Ok(f(shop).await?.into())

@@ -4,7 +4,7 @@
 use super::problem::Problem;
 use super::responses::Private;
 use super::state::{App, BearerAuth, Tag};
-use crate::audit::rfc3339;
+use ordo_eventstore::clock::rfc3339;
 use ordo_eventstore::codec::AnyEvent;
 use ordo_eventstore::{Direction, EventStore, RecordedEvent, StreamName};
 use ordo_projections::views::{CartView, OrderView, ProductView, View};

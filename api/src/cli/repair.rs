@@ -4,7 +4,7 @@
 //! read-only open (audit, export, replay) cannot, and says so. Starting `ordo serve` repairs
 //! too, but an operator investigating a crash may not want to start serving first.
 
-use crate::environment::DataDir;
+use crate::cli::environment::DataDir;
 use anyhow::Context;
 use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
 

@@ -4,7 +4,7 @@ use super::dto::{NewProductDto, PriceDto, ProductDto, ReceiptDto, SearchPageDto,
 use super::problem::Problem;
 use super::responses::{Command, Created, Public};
 use super::state::{run, App, BearerAuth, Tag};
-use crate::shop::NewProduct;
+use ordo_application::shop::NewProduct;
 use ordo_projections::query::{SearchQuery, SearchSort, MAX_PAGE};
 use ordo_projections::views::{ProductView, View};
 use poem_openapi::param::{Header, Path, Query};

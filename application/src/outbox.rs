@@ -8,15 +8,15 @@
 //! order per order); consumers de-duplicate by `event_id`. The contract is in
 //! `docs/integration-events.md`.
 
-use crate::processes::{aggregate_id, ProcessError, ProcessState};
+use crate::ids::aggregate_id;
+use crate::processes::state::{ProcessState, StateError};
 use ordo_domain::order::{Actor, OrderEvent};
-use ordo_eventstore::codec::DomainEvent;
-use ordo_eventstore::{
-    EventFilter, EventStore, Position, RecordedEvent, SubscribeFrom, Subscription,
-};
+use ordo_eventstore::clock::rfc3339;
+use ordo_eventstore::codec::{CodecError, DomainEvent};
+use ordo_eventstore::follow::{follow, FollowConfig, FollowError, Handler};
+use ordo_eventstore::{EventFilter, EventStore, Position, RecordedEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// The Redis Stream integration events go to.
@@ -78,7 +78,7 @@ pub fn public_event(event: &OrderEvent, order_id: &str) -> Option<(&'static str,
     })
 }
 
-fn entry(event: &RecordedEvent) -> Result<Option<Vec<(&'static str, String)>>, ProcessError> {
+fn entry(event: &RecordedEvent) -> Result<Option<Vec<(&'static str, String)>>, CodecError> {
     let decoded = OrderEvent::from_recorded(event)?;
     let order_id = aggregate_id(&event.stream);
     let Some((kind, data)) = public_event(&decoded, order_id) else { return Ok(None) };
@@ -89,7 +89,7 @@ fn entry(event: &RecordedEvent) -> Result<Option<Vec<(&'static str, String)>>, P
         ("order_id", order_id.to_owned()),
         ("order_version", event.version.to_string()),
         ("position", event.position.0.to_string()),
-        ("occurred_at", crate::audit::rfc3339(event.recorded_at)),
+        ("occurred_at", rfc3339(event.recorded_at)),
         (
             "correlation_id",
             event.metadata.correlation_id.map(|c| c.to_string()).unwrap_or_default(),
@@ -105,91 +105,89 @@ fn entry(event: &RecordedEvent) -> Result<Option<Vec<(&'static str, String)>>, P
 /// last second of writes, a failover to a replica that lagged, a wipe), the stream and the
 /// checkpoint stay consistent: entries Redis lost are published again, never skipped. (With the
 /// checkpoint in a local file, as before, a Redis that came back without its last entries left
-/// them unpublished for good.) After any Redis error the follower starts over from the
+/// them unpublished for good.) After any failure the shared follower resumes from the
 /// checkpoint Redis holds.
 pub async fn run<S: EventStore>(
     store: Arc<S>,
     redis: redis::Client,
     state: Arc<ProcessState>,
-    mut stopping: watch::Receiver<bool>,
-) -> Result<(), ProcessError> {
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match publish(&*store, &redis, &state, &mut stopping).await {
-            Ok(()) => return Ok(()),
-            Err(Failure::Store(e)) => return Err(e),
-            Err(Failure::Redis(error)) => {
-                tracing::warn!(%error, ?pause, "publishing integration events failed; resuming from Redis's checkpoint");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = stopping.wait_for(|stop| *stop) => return Ok(()),
-                }
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
+    stopping: watch::Receiver<bool>,
+) -> Result<(), OutboxError> {
+    let mut handler = Publisher { redis, connection: None, state };
+    match follow(&*store, &mut handler, &FollowConfig::default(), None, stopping).await {
+        Ok(()) => Ok(()),
+        Err(FollowError::Handler { source, .. }) => Err(source),
+        Err(FollowError::Closed) => Err(OutboxError::Closed),
+    }
+}
+
+/// Why the outbox stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// Redis failed (transient: the follower resumes from Redis's checkpoint).
+    #[error("redis")]
+    Redis(#[from] redis::RedisError),
+    /// A stored order event does not decode.
+    #[error("an order event does not decode")]
+    Codec(#[from] CodecError),
+    /// The legacy checkpoint file could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The event store closed.
+    #[error("the event store closed")]
+    Closed,
+}
+
+/// The outbox as the log follower's handler.
+struct Publisher {
+    redis: redis::Client,
+    connection: Option<redis::aio::MultiplexedConnection>,
+    state: Arc<ProcessState>,
+}
+
+impl Publisher {
+    async fn connection(&mut self) -> Result<&mut redis::aio::MultiplexedConnection, OutboxError> {
+        if self.connection.is_none() {
+            self.connection = Some(self.redis.get_multiplexed_async_connection().await?);
         }
+        Ok(self.connection.as_mut().expect("connected just above"))
     }
 }
 
-/// Why one run of the follower ended.
-enum Failure {
-    /// Redis failed: start over from its checkpoint.
-    Redis(redis::RedisError),
-    /// The log failed: stop.
-    Store(ProcessError),
-}
+impl Handler for Publisher {
+    type Error = OutboxError;
 
-impl From<redis::RedisError> for Failure {
-    fn from(e: redis::RedisError) -> Self {
-        Self::Redis(e)
+    fn name(&self) -> &'static str {
+        "outbox"
     }
-}
 
-impl Failure {
-    fn store(e: impl Into<ProcessError>) -> Self {
-        Self::Store(e.into())
+    fn filter(&self) -> EventFilter {
+        EventFilter::streams_starting_with(["order-"])
     }
-}
 
-/// Where publishing resumes: Redis's checkpoint; else, for a stream published before the
-/// checkpoint moved into Redis, the one in the process state file; else the start of the log.
-async fn resume_from(
-    con: &mut redis::aio::MultiplexedConnection,
-    state: &ProcessState,
-) -> Result<SubscribeFrom, Failure> {
-    let (checkpoint, stream_exists): (Option<u64>, bool) =
-        redis::pipe().get(CHECKPOINT_KEY).exists(STREAM).query_async(con).await?;
-    let legacy = match stream_exists {
-        true => state.checkpoint(LEGACY_CHECKPOINT).map_err(Failure::store)?,
-        false => None,
-    };
-    Ok(match checkpoint.or(legacy) {
-        Some(p) => SubscribeFrom::After(Position(p)),
-        None => SubscribeFrom::Start,
-    })
-}
-
-async fn publish<S: EventStore>(
-    store: &S,
-    redis: &redis::Client,
-    state: &ProcessState,
-    stopping: &mut watch::Receiver<bool>,
-) -> Result<(), Failure> {
-    let mut con = redis.get_multiplexed_async_connection().await?;
-    let from = resume_from(&mut con, state).await?;
-    let mut subscription = store
-        .subscribe_all(from, EventFilter::streams_starting_with(["order-"]))
-        .await
-        .map_err(Failure::store)?;
-    loop {
-        let batch = tokio::select! {
-            batch = subscription.next_batch(256) => batch.map_err(Failure::store)?,
-            _ = stopping.wait_for(|stop| *stop) => return Ok(()),
+    /// Redis's checkpoint; else, for a stream published before the checkpoint moved into
+    /// Redis, the one in the process state file; else the start of the log. A fresh
+    /// connection each time: the old one may be what failed.
+    async fn checkpoint(&mut self) -> Result<Option<Position>, OutboxError> {
+        self.connection = None;
+        let (checkpoint, stream_exists): (Option<u64>, bool) = redis::pipe()
+            .get(CHECKPOINT_KEY)
+            .exists(STREAM)
+            .query_async(self.connection().await?)
+            .await?;
+        let legacy = match stream_exists {
+            true => self.state.checkpoint(LEGACY_CHECKPOINT)?,
+            false => None,
         };
-        let Some(last) = batch.last().map(|e| e.position.0) else { continue };
+        Ok(checkpoint.or(legacy).map(Position))
+    }
+
+    async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), OutboxError> {
+        let Some(last) = batch.last().map(|e| e.position.0) else { return Ok(()) };
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for event in &batch {
-            if let Some(fields) = entry(event).map_err(Failure::Store)? {
+        for event in batch {
+            if let Some(fields) = entry(event)? {
                 pipe.cmd("XADD")
                     .arg(STREAM)
                     .arg("MAXLEN")
@@ -201,6 +199,11 @@ async fn publish<S: EventStore>(
             }
         }
         pipe.set(CHECKPOINT_KEY, last).ignore();
-        pipe.query_async::<()>(&mut con).await?;
+        pipe.query_async::<()>(self.connection().await?).await?;
+        Ok(())
+    }
+
+    fn is_permanent(&self, error: &OutboxError) -> bool {
+        matches!(error, OutboxError::Codec(_) | OutboxError::State(_))
     }
 }

@@ -4,11 +4,13 @@
 //! else, so any number of servers sharing the secret accept each other's tokens. The secret
 //! comes from `ORDO_JWT_SECRET` (at least 32 bytes), or is generated once into the data
 //! directory (`jwt-secret`, readable by its owner only), so `just run` needs no setup and
-//! tokens survive restarts. See `docs/adr/0008-auth-and-idempotency.md`.
+//! tokens survive restarts. See `docs/adr/0008-auth-and-idempotency.md`. A verified token
+//! becomes an application-layer [`Caller`]; nothing below HTTP knows about JWTs.
 
-use crate::environment::DataDir;
+use crate::cli::environment::DataDir;
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordo_application::{Caller, Role};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,16 +21,6 @@ const ISSUER: &str = "ordo";
 const MIN_SECRET_BYTES: usize = 32;
 /// Lifetime of a guest shopper's session token.
 pub const GUEST_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// What a caller may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// A shopper: their own carts and orders.
-    Customer,
-    /// Staff: the catalogue, every order, the audit endpoints.
-    Admin,
-}
 
 /// The claims Ordo puts in a token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,27 +38,6 @@ pub struct Claims {
     /// Not valid before, Unix seconds (Ordo does not set it; honoured when present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
-}
-
-/// A verified caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    /// Customer id or operator name.
-    pub subject: String,
-    /// Role.
-    pub role: Role,
-}
-
-impl Caller {
-    /// Whether the caller is staff.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    /// Whether the caller may see or change what belongs to `customer_id`.
-    pub fn may_act_for(&self, customer_id: &str) -> bool {
-        self.is_admin() || self.subject == customer_id
-    }
 }
 
 /// Clock difference tolerated between the server that minted a token and the one checking
@@ -220,68 +191,6 @@ fn data_dir_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Options of `ordo token`.
-#[derive(clap::Args, Debug)]
-pub struct TokenArgs {
-    /// Role of the token.
-    #[arg(long, value_enum, default_value = "admin")]
-    pub role: RoleArg,
-    /// Customer id the token acts as (customer tokens; default: a new guest id).
-    #[arg(long)]
-    pub customer: Option<String>,
-    /// Operator name recorded as the subject of admin tokens.
-    #[arg(long, default_value = "operator")]
-    pub name: String,
-    /// Lifetime, e.g. `12h` or `30days` (at least `1s`).
-    #[arg(long, default_value = "12h", value_parser = parse_ttl)]
-    pub ttl: Duration,
-    /// Signing secret (default: the data directory's own).
-    #[arg(long, env = "ORDO_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// Data directory.
-    #[command(flatten)]
-    pub data: DataDir,
-}
-
-/// The role flag of `ordo token`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum RoleArg {
-    /// Staff.
-    Admin,
-    /// A shopper.
-    Customer,
-}
-
-/// A token lifetime: a humantime duration of at least one second (a token is checked to the
-/// second, so anything shorter would be born expired).
-fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if ttl.as_secs() == 0 {
-        return Err("a token must live at least 1s".to_owned());
-    }
-    Ok(ttl)
-}
-
-/// Runs `ordo token`: prints a bearer token for operators and scripts.
-pub fn token(args: &TokenArgs) -> anyhow::Result<()> {
-    let keys = Keys::load(args.jwt_secret.as_deref(), &args.data)?;
-    let (subject, role) = match args.role {
-        RoleArg::Admin => {
-            anyhow::ensure!(args.customer.is_none(), "--customer only applies to --role customer");
-            (args.name.clone(), Role::Admin)
-        }
-        RoleArg::Customer => {
-            let id =
-                args.customer.clone().unwrap_or_else(|| format!("guest-{}", uuid::Uuid::now_v7()));
-            ordo_domain::CustomerId::parse(id.clone())?;
-            (id, Role::Customer)
-        }
-    };
-    let (token, _) = keys.mint(&subject, role, args.ttl);
-    println!("{token}");
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,13 +268,6 @@ mod tests {
             assert!(detail.starts_with("the bearer token"), "{detail}");
             assert!(!detail.contains("Invalid") && !detail.contains("Signature"), "{detail}");
         }
-    }
-
-    #[test]
-    fn a_zero_lifetime_is_refused() {
-        assert!(parse_ttl("0s").is_err());
-        assert!(parse_ttl("500ms").is_err());
-        assert_eq!(parse_ttl("1s"), Ok(Duration::from_secs(1)));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `ordo rebuild`: rebuild read models from the event log into a fresh version, switch, clean up.
 
-use crate::environment::{open_store_read_only, redis_for, DataDir, PrivateRedisUse};
-use crate::progress::Progress;
+use crate::cli::environment::{open_store_read_only, redis_for, DataDir, PrivateRedisUse};
+use crate::cli::progress::Progress;
 use anyhow::Context;
 use ordo_eventstore::{EmbeddedStore, EventStore};
 use ordo_projections::rebuild::{rebuild, RebuildReport};

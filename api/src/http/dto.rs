@@ -1,7 +1,7 @@
 //! The JSON shapes of the API: requests, receipts and views. Amounts are integers in minor
 //! units (cents) with an ISO 4217 currency; times are Unix milliseconds.
 
-use crate::shop::Done;
+use ordo_application::shop::Done;
 use ordo_domain::order::Address;
 use ordo_projections::query::{HistoryPage, SearchPage};
 use ordo_projections::views::{CartView, OrderView, ProductView};

@@ -3,7 +3,7 @@
 //! They read the store read-only, so they work while `ordo serve` runs, and they work against
 //! KurrentDB with `--kurrentdb URL` (except the hash chain, which only the embedded store has).
 
-use crate::environment::{open_store_read_only, DataDir};
+use crate::cli::environment::{open_store_read_only, DataDir};
 use anyhow::{bail, Context};
 use ordo_domain::{cart, order, payment, product, Decider};
 use ordo_eventstore::codec::AnyEvent;
@@ -306,7 +306,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             }
             AnySource::Kurrent(_) => "no hash chain on KurrentDB (not checked)".to_owned(),
         };
-        let progress = crate::progress::Progress::new("decode", None);
+        let progress = crate::cli::progress::Progress::new("decode", None);
         let (mut total, mut upcast) = (0u64, 0u64);
         let mut from = SubscribeFrom::Start;
         loop {

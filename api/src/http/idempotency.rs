@@ -16,7 +16,7 @@
 //! recognises the re-sent events (see `docs/adr/0008-auth-and-idempotency.md`).
 
 use super::problem::Problem;
-use crate::auth::Keys;
+use crate::http::auth::Keys;
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use redb::{ReadableDatabase, TableDefinition};
@@ -144,7 +144,7 @@ impl Idempotency {
 
 /// The UUID a command derives its event ids from, for `key` sent by `subject`.
 pub fn key_uuid(subject: &str, key: &str) -> uuid::Uuid {
-    crate::shop::name_uuid(&format!("idempotency\0subject:{subject}\0{key}"))
+    ordo_application::ids::name_uuid(&format!("idempotency\0subject:{subject}\0{key}"))
 }
 
 fn unix_ms() -> u64 {

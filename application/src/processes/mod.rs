@@ -1,22 +1,23 @@
 //! The shop's processes: what happens after a request returns.
 //!
-//! One runtime follows the event log from a durable checkpoint and, for each event, asks the
-//! pure reaction logic in `ordo_domain::process` what should follow: authorize the payment,
-//! confirm the order and commit its stock, cancel it and release the stock, void or refund.
-//! Reactions go through the normal command path. Delivery is at least once: the checkpoint
-//! moves only after an event's reactions are done, and every command a reaction sends carries
-//! ids derived from the triggering event, so a repeat after a crash is a no-op in the store.
+//! The checkout process is a handler of the shared log follower ([`ordo_eventstore::follow`]):
+//! from its checkpoint, for each event, it asks the pure reaction logic in
+//! [`ordo_domain::process`] what should follow (authorize the payment, confirm the order and
+//! commit its stock, cancel it and release the stock, void or refund) and sends those commands
+//! through the normal command path. Delivery is at least once: the checkpoint moves only after
+//! a batch's reactions are done, and every command a reaction sends carries ids derived from
+//! the triggering event, so a repeat after a crash is a no-op in the store.
 //!
-//! Cart expiry is driven from the same log: the runtime keeps each open cart's due time in
-//! the same file and transaction as its checkpoint, and a timer sends `ExpireCart` when one
-//! falls due, including carts that fell due while the server was down. No Redis keyspace
+//! Cart expiry is driven from the same log: each open cart's due time is kept in the same file
+//! and transaction as the checkpoint ([`state`]), and a timer sends `ExpireCart` when one falls
+//! due, including carts that fell due while the server was down. No Redis keyspace
 //! notifications: they are lost while nobody listens.
-//!
-//! A second follower, the outbox, publishes the public order events to a Redis Stream (see
-//! `docs/integration-events.md`).
 
+pub mod state;
+
+use crate::ids::{aggregate_id, name_uuid};
 use crate::payments::{GatewayError, PaymentGateway};
-use crate::shop::{name_uuid, now, Shop};
+use crate::shop::Shop;
 use ordo_domain::cart::{Cart, CartCommand, CartEvent, CartState, ExpireCart};
 use ordo_domain::order::{Order, OrderEvent, OrderState};
 use ordo_domain::payment::{PaymentCommand, PaymentEvent, RecordAuthorized, RecordDeclined};
@@ -24,23 +25,16 @@ use ordo_domain::process::{
     expiry_due_after, react_to_cart, react_to_order, react_to_payment, Reaction,
 };
 use ordo_domain::{CartId, Decider, OrderId};
+use ordo_eventstore::clock::now;
 use ordo_eventstore::codec::{CodecError, DomainEvent};
 use ordo_eventstore::command::{derived_id, CommandContext, CommandError};
-use ordo_eventstore::{
-    Direction, EventFilter, EventStore, Position, RecordedEvent, StoreError, StreamName,
-    SubscribeFrom, Subscription,
-};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use ordo_eventstore::follow::{follow, FollowConfig, FollowError, Handler};
+use ordo_eventstore::{Direction, EventFilter, EventStore, Position, RecordedEvent, StoreError};
+use state::{ProcessState, StateError};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Process name -> last handled global position.
-const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
-/// Open cart -> when it falls due (Unix ms).
-const CART_DUE: TableDefinition<&str, i64> = TableDefinition::new("cart_due");
 
 /// Why a process step or the runtime failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,86 +54,15 @@ pub enum ProcessError {
     /// A stream the log delivered an event of read back empty.
     #[error("{0} read back empty after the log delivered its event")]
     Unreadable(String),
+    /// Asked to stop in the middle of a batch; its checkpoint did not move.
+    #[error("stopping")]
+    Stopping,
+    /// A reaction task panicked.
+    #[error("a reaction panicked: {0}")]
+    Panicked(String),
     /// A stream name that is not an aggregate's.
     #[error("unexpected stream {0}")]
     Stream(String),
-}
-
-/// Events handled per checkpoint write.
-const BATCH: usize = 256;
-
-/// Why the process state file failed.
-#[derive(Debug, thiserror::Error)]
-#[error("process state: {0}")]
-pub struct StateError(String);
-
-impl From<tokio::task::JoinError> for StateError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        state_error(e)
-    }
-}
-
-fn state_error(e: impl std::fmt::Display) -> StateError {
-    StateError(e.to_string())
-}
-
-/// Checkpoints and cart due times, in `<data dir>/processes.redb`.
-pub struct ProcessState {
-    db: redb::Database,
-}
-
-impl ProcessState {
-    /// Opens or creates the file.
-    pub fn open(path: &Path) -> Result<Self, StateError> {
-        let db = redb::Database::create(path).map_err(state_error)?;
-        let write = db.begin_write().map_err(state_error)?;
-        write.open_table(CHECKPOINTS).map_err(state_error)?;
-        write.open_table(CART_DUE).map_err(state_error)?;
-        write.commit().map_err(state_error)?;
-        Ok(Self { db })
-    }
-
-    /// The last position `process` handled.
-    pub fn checkpoint(&self, process: &str) -> Result<Option<u64>, StateError> {
-        let read = self.db.begin_read().map_err(state_error)?;
-        let table = read.open_table(CHECKPOINTS).map_err(state_error)?;
-        Ok(table.get(process).map_err(state_error)?.map(|v| v.value()))
-    }
-
-    /// Every open cart's due time.
-    pub fn carts_due(&self) -> Result<BTreeMap<String, i64>, StateError> {
-        let read = self.db.begin_read().map_err(state_error)?;
-        let table = read.open_table(CART_DUE).map_err(state_error)?;
-        let mut due = BTreeMap::new();
-        for entry in table.iter().map_err(state_error)? {
-            let (cart, at) = entry.map_err(state_error)?;
-            due.insert(cart.value().to_owned(), at.value());
-        }
-        Ok(due)
-    }
-
-    /// Stores `process`'s checkpoint and the cart due changes (`None`: no longer due) in one
-    /// transaction.
-    pub fn save(
-        &self,
-        process: &str,
-        position: u64,
-        due: &HashMap<String, Option<i64>>,
-    ) -> Result<(), StateError> {
-        let write = self.db.begin_write().map_err(state_error)?;
-        {
-            let mut checkpoints = write.open_table(CHECKPOINTS).map_err(state_error)?;
-            checkpoints.insert(process, position).map_err(state_error)?;
-            let mut carts = write.open_table(CART_DUE).map_err(state_error)?;
-            for (cart, at) in due {
-                match at {
-                    Some(at) => carts.insert(cart.as_str(), *at).map_err(state_error)?,
-                    None => carts.remove(cart.as_str()).map_err(state_error)?,
-                };
-            }
-        }
-        write.commit().map_err(state_error)
-    }
 }
 
 /// Settings of the processes.
@@ -173,12 +96,6 @@ pub struct Processes<S, G> {
     due: Arc<Mutex<BTreeMap<String, i64>>>,
 }
 
-/// The id part of an aggregate stream name (`order-abc` -> `abc`).
-pub(crate) fn aggregate_id(stream: &StreamName) -> &str {
-    let name = stream.as_str();
-    name.split_once('-').map_or(name, |(_, id)| id)
-}
-
 impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
     /// The runtime over `shop`'s command path.
     pub fn new(
@@ -192,61 +109,60 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
     }
 
     /// Follows the log and reacts until `stopping` turns true.
-    pub async fn run(
-        self: Arc<Self>,
-        mut stopping: watch::Receiver<bool>,
-    ) -> Result<(), ProcessError> {
+    pub async fn run(self: Arc<Self>, stopping: watch::Receiver<bool>) -> Result<(), ProcessError> {
         let expiry = tokio::spawn(self.clone().expire_due_carts(stopping.clone()));
-        let from = match self.state.checkpoint("checkout")? {
-            Some(p) => SubscribeFrom::After(Position(p)),
-            None => SubscribeFrom::Start,
-        };
-        let filter = EventFilter::streams_starting_with(["order-", "payment-", "cart-"]);
-        let mut subscription = self.shop.store().subscribe_all(from, filter).await?;
-        let result = loop {
-            let batch = tokio::select! {
-                batch = subscription.next_batch(BATCH) => batch,
-                _ = stopping.wait_for(|stop| *stop) => break Ok(()),
-            };
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(e) => break Err(e.into()),
-            };
-            let Some(last) = batch.last().map(|e| e.position.0) else { continue };
-            // Events of one order (its order and payment streams) or one cart are handled in
-            // log order; different orders and carts proceed concurrently, so one slow payment
-            // provider call or append does not hold up every other checkout.
-            let mut groups: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
-            for event in batch {
-                let key = match event.stream.category() {
-                    "cart" => format!("cart:{}", aggregate_id(&event.stream)),
-                    _ => format!("order:{}", aggregate_id(&event.stream)),
-                };
-                groups.entry(key).or_default().push(event);
-            }
-            let mut handled = tokio::task::JoinSet::new();
-            for (_, events) in groups {
-                let (this, stopping) = (self.clone(), stopping.clone());
-                handled.spawn(async move { this.handle_in_order(&events, &stopping).await });
-            }
-            let mut due_changes = HashMap::new();
-            let mut stopped = false;
-            while let Some(group) = handled.join_next().await {
-                match group.map_err(StateError::from)? {
-                    Some(due) => due_changes.extend(due),
-                    None => stopped = true,
-                }
-            }
-            if stopped {
-                break Ok(());
-            }
-            let state = self.state.clone();
-            tokio::task::spawn_blocking(move || state.save("checkout", last, &due_changes))
-                .await
-                .map_err(StateError::from)??;
-        };
+        let store = self.shop.store().clone();
+        let mut handler = CheckoutHandler { processes: self, stopping: stopping.clone() };
+        let config = FollowConfig { batch_size: BATCH, ..FollowConfig::default() };
+        let result = follow(&*store, &mut handler, &config, None, stopping).await;
         expiry.abort();
-        result
+        match result {
+            Ok(()) => Ok(()),
+            Err(FollowError::Handler { source, .. }) => Err(source),
+            Err(FollowError::Closed) => Err(ProcessError::Store(StoreError::Closed)),
+        }
+    }
+
+    /// Handles one batch: events of one order (its order and payment streams) or one cart in
+    /// log order, different orders and carts concurrently, so one slow payment provider call
+    /// does not hold up every other checkout. Then the checkpoint and the cart due changes are
+    /// saved in one transaction.
+    async fn handle_batch(
+        self: &Arc<Self>,
+        batch: &[RecordedEvent],
+        stopping: &watch::Receiver<bool>,
+    ) -> Result<(), ProcessError> {
+        let Some(last) = batch.last().map(|e| e.position.0) else { return Ok(()) };
+        let mut groups: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
+        for event in batch {
+            let key = match event.stream.category() {
+                "cart" => format!("cart:{}", aggregate_id(&event.stream)),
+                _ => format!("order:{}", aggregate_id(&event.stream)),
+            };
+            groups.entry(key).or_default().push(event.clone());
+        }
+        let mut handled = tokio::task::JoinSet::new();
+        for (_, events) in groups {
+            let (this, stopping) = (self.clone(), stopping.clone());
+            handled.spawn(async move { this.handle_in_order(&events, &stopping).await });
+        }
+        let mut due_changes = HashMap::new();
+        let mut stopped = false;
+        while let Some(group) = handled.join_next().await {
+            match group.map_err(|e| ProcessError::Panicked(e.to_string()))? {
+                Some(due) => due_changes.extend(due),
+                None => stopped = true,
+            }
+        }
+        if stopped {
+            // Some reactions did not finish: the checkpoint stays before the batch.
+            return Err(ProcessError::Stopping);
+        }
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.save(CHECKPOINT, last, &due_changes))
+            .await
+            .map_err(|e| ProcessError::Panicked(e.to_string()))??;
+        Ok(())
     }
 
     /// Handles `events` one after the other, retrying each until it succeeds (transient
@@ -487,6 +403,43 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
                 }
             }
         }
+    }
+}
+
+/// The checkout process's checkpoint name in the state file.
+const CHECKPOINT: &str = "checkout";
+/// Events handled per checkpoint write.
+const BATCH: usize = 256;
+
+/// The processes as the log follower's handler.
+struct CheckoutHandler<S, G> {
+    processes: Arc<Processes<S, G>>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl<S: EventStore, G: PaymentGateway> Handler for CheckoutHandler<S, G> {
+    type Error = ProcessError;
+
+    fn name(&self) -> &'static str {
+        "checkout"
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter::streams_starting_with(["order-", "payment-", "cart-"])
+    }
+
+    async fn checkpoint(&mut self) -> Result<Option<Position>, ProcessError> {
+        Ok(self.processes.state.checkpoint(CHECKPOINT)?.map(Position))
+    }
+
+    async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), ProcessError> {
+        self.processes.handle_batch(batch, &self.stopping).await
+    }
+
+    /// A file that cannot be written or an event that does not decode will not heal by
+    /// waiting; everything else (the store, contention) is retried.
+    fn is_permanent(&self, error: &ProcessError) -> bool {
+        matches!(error, ProcessError::State(_) | ProcessError::Codec(_) | ProcessError::Panicked(_))
     }
 }
 

@@ -6,6 +6,7 @@
 //! projections stop after their current batch, the store flushes and the private Redis stops.
 
 mod admin;
+pub mod auth;
 mod body;
 mod carts;
 mod catalogue;
@@ -17,14 +18,15 @@ mod problem;
 mod responses;
 mod state;
 
-use crate::auth::Keys;
-use crate::environment::{redis_for, DataDir, PrivateRedisUse};
-use crate::outbox;
-use crate::payments::Simulator;
-use crate::processes::{ProcessConfig, ProcessState, Processes};
-use crate::shop::{Shop, ShopConfig};
+use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse};
+use crate::http::auth::Keys;
 use anyhow::Context;
 use idempotency::Idempotency;
+use ordo_application::outbox;
+use ordo_application::payments::Simulator;
+use ordo_application::processes::state::ProcessState;
+use ordo_application::processes::{ProcessConfig, Processes};
+use ordo_application::shop::{Shop, ShopConfig};
 use ordo_domain::Currency;
 use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
 use ordo_projections::query::ReadModels;
@@ -85,12 +87,26 @@ fn service(app: Arc<App>, base: &str) -> OpenApiService<Operations, ()> {
         admin::Admin(app),
     );
     OpenApiService::new(operations, "Ordo", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Event-sourced order backend for online shops. Every error is an RFC 9457 problem \
-             document. Commands answer with a receipt whose `position` a query accepts as \
-             `min_position`, to read its own writes. Every POST accepts an `Idempotency-Key`.",
-        )
+        .description(description())
         .server(base.to_owned())
+}
+
+/// The document's description, with every problem type a command can answer with.
+fn description() -> String {
+    let mut text = String::from(
+        "Event-sourced order backend for online shops. Every error is an RFC 9457 problem \
+         document. Commands answer with a receipt whose `position` a query accepts as \
+         `min_position`, to read its own writes. Every POST accepts an `Idempotency-Key`.\n\n\
+         Refusals have a type of their own, so a client can tell them apart without parsing \
+         the detail:\n\n| type | status | title |\n| --- | --- | --- |\n",
+    );
+    for kind in problem::REFUSALS {
+        text.push_str(&format!(
+            "| `/problems/{}` | {} | {} |\n",
+            kind.slug, kind.status, kind.title
+        ));
+    }
+    text
 }
 
 /// The API document as `ordo openapi` prints it (and `schemas/openapi.json` holds).
@@ -165,8 +181,10 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         process_config,
     )?);
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(processes.run(stopping.clone()));
-    background.spawn(outbox::run(store.clone(), redis.clone(), process_state, stopping.clone()));
+    let outbox = outbox::run(store.clone(), redis.clone(), process_state, stopping.clone());
+    background
+        .spawn(async move { processes.run(stopping.clone()).await.context("checkout process") });
+    background.spawn(async move { outbox.await.context("outbox") });
 
     let mut connections = Vec::with_capacity(READ_CONNECTIONS);
     for _ in 0..READ_CONNECTIONS {

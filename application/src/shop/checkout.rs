@@ -1,0 +1,80 @@
+//! Checkout: the cart's holds renewed for the payment, the order placed, the cart closed (the
+//! plan in [`ordo_domain::plan::plan_checkout`]). The order's id is derived from the cart's,
+//! so a checkout cut short by a crash is finished by the retry, never doubled.
+
+use super::{Done, Shop};
+use crate::error::AppError;
+use crate::ids::order_id_for;
+use crate::request::Request;
+use ordo_domain::cart::CartCommand;
+use ordo_domain::order::{Address, OrderCommand, OrderError};
+use ordo_domain::plan::plan_checkout;
+use ordo_domain::product::ProductCommand;
+use ordo_domain::CartId;
+use ordo_eventstore::clock::{millis, now};
+use ordo_eventstore::command::{CommandError, Receipt};
+use ordo_eventstore::EventStore;
+use std::collections::BTreeMap;
+
+/// Steps of a checkout, for the commands' derived idempotency keys: the order, the cart, then
+/// one per renewed hold.
+const PLACE: usize = 0;
+const CLOSE: usize = 1;
+const FIRST_HOLD: usize = 10;
+
+impl<S: EventStore> Shop<S> {
+    /// Turns the cart into an order and returns the order's receipt.
+    pub async fn check_out(
+        &self,
+        cart_id: &str,
+        shipping_address: Address,
+        payment_token: String,
+        request: &Request,
+    ) -> Result<Done, AppError> {
+        let cart_id = CartId::parse(cart_id)?;
+        let cart = self.own_cart(&cart_id, &request.caller).await?;
+        let mut names = BTreeMap::new();
+        for sku in cart.0.iter().flat_map(|c| c.lines.keys()) {
+            let name = self
+                .products
+                .inspect(sku.as_str(), |_, p| p.listing.as_ref().map(|l| l.name.clone()))
+                .await?;
+            names.insert(sku.clone(), name.unwrap_or_default());
+        }
+        let order_id = order_id_for(&cart_id);
+        let hold_ms = millis(self.config.payment_hold);
+        let plan = plan_checkout(
+            &cart,
+            &names,
+            order_id.clone(),
+            shipping_address,
+            payment_token,
+            now(),
+            hold_ms,
+        )?;
+        let mut positions = Vec::with_capacity(plan.renew.len() + 1);
+        for (step, (sku, hold)) in plan.renew.into_iter().enumerate() {
+            let renew = ProductCommand::Reserve(hold);
+            let context = request.context(FIRST_HOLD + step);
+            let held = self.products.execute(sku.as_str(), &renew, &context).await?;
+            positions.push(held.position);
+        }
+        let place = OrderCommand::Place(plan.place);
+        let placed =
+            match self.orders.execute(order_id.as_str(), &place, &request.context(PLACE)).await {
+                Ok(receipt) => receipt,
+                // A retry of a checkout that crashed after placing: the order is there; finish.
+                Err(CommandError::Domain(OrderError::AlreadyPlaced)) => Receipt {
+                    stream: self.orders.stream(order_id.as_str())?,
+                    events: vec![],
+                    version: self.orders.inspect(order_id.as_str(), |v, _| v).await?,
+                    position: None,
+                },
+                Err(e) => return Err(e.into()),
+            };
+        let close = CartCommand::CheckOut(plan.close);
+        let closed = self.carts.execute(cart_id.as_str(), &close, &request.context(CLOSE)).await?;
+        positions.push(closed.position);
+        self.done(order_id.as_str(), &placed, &positions).await
+    }
+}
