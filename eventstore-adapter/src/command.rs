@@ -179,6 +179,23 @@ where
                     let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
                     slot.loaded = Some(self.load(&stream, version, state).await?);
                 }
+                Err(StoreError::EventIdConflict { id, reason }) => {
+                    // The first attempt of this keyed request already took this step, deciding
+                    // at its own time (so its events differ in their timestamps). The step is
+                    // done: answer with what the stream holds now, appending nothing.
+                    let first_id = context.idempotency_key.map(|key| derived_id(key, 0));
+                    let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
+                    let taken = match first_id {
+                        Some(first) => self.holds_event(&stream, first).await?,
+                        None => false,
+                    };
+                    slot.loaded = Some(self.load(&stream, version, state).await?);
+                    if !taken {
+                        return Err(StoreError::EventIdConflict { id, reason }.into());
+                    }
+                    let version = slot.loaded.as_ref().and_then(|l| l.version);
+                    return Ok(Receipt { stream, events: vec![], version, position: None });
+                }
                 Err(other) => {
                     // The append may or may not have landed: reload next time instead of guessing.
                     slot.loaded = None;
@@ -203,6 +220,22 @@ where
         }
         let loaded = slot.loaded.as_ref().ok_or(StoreError::Closed)?;
         Ok(f(loaded.version, &loaded.state))
+    }
+
+    /// Whether the stream holds event `id`: the mark of an earlier attempt. Reads the whole
+    /// stream, but only on the rare retry of a request that crashed half-way.
+    async fn holds_event(&self, stream: &StreamName, id: Uuid) -> Result<bool, StoreError> {
+        let mut from = 0;
+        loop {
+            let page = self.store.read_stream(stream, from, Direction::Forward, LOAD_PAGE).await?;
+            if page.iter().any(|e| e.id == id) {
+                return Ok(true);
+            }
+            match page.last() {
+                Some(last) if page.len() == LOAD_PAGE => from = last.version + 1,
+                _ => return Ok(false),
+            }
+        }
     }
 
     /// Folds the stream's events after `version` into `state`.

@@ -16,11 +16,13 @@ use ordo_eventstore::command::{CommandError, Receipt};
 use ordo_eventstore::EventStore;
 use std::collections::BTreeMap;
 
-/// Steps of a checkout, for the commands' derived idempotency keys: the order, the cart, then
-/// one per renewed hold.
-const PLACE: usize = 0;
-const CLOSE: usize = 1;
-const FIRST_HOLD: usize = 10;
+/// The step of placing the order: each step of a keyed request derives its own key from the
+/// request's, so a retry repeats each step under the same event ids.
+pub const PLACE: usize = 0;
+/// The step of closing the cart.
+pub const CLOSE: usize = 1;
+/// The step of renewing the first line's hold; the others follow.
+pub const FIRST_HOLD: usize = 10;
 
 impl<S: EventStore> Shop<S> {
     /// Turns the cart into an order and returns the order's receipt.

@@ -1,0 +1,165 @@
+//! Given/when/then over the application layer, in process: an embedded store in a temporary
+//! directory, the real `Shop`, no HTTP and no Redis.
+//!
+//! `given` appends events to streams as if earlier commands had written them; a use case runs;
+//! `then` lists, per stream, the types of the events the use case appended.
+
+#![allow(dead_code, reason = "each test file uses part of the harness")]
+
+use ordo_application::{Caller, Request, Role, Shop, ShopConfig};
+use ordo_domain::cart::{CartEvent, CartOpened, ItemQuantitySet};
+use ordo_domain::product::{ProductEvent, ProductListed, StockReceived, StockReserved};
+use ordo_domain::{CartId, Currency, CustomerId, Money, ReservationId, Sku};
+use ordo_eventstore::clock::now;
+use ordo_eventstore::codec::AnyEvent;
+use ordo_eventstore::{
+    Direction, EmbeddedConfig, EmbeddedStore, EventMetadata, EventStore, ExpectedVersion,
+    StreamName,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A shop over a fresh embedded store.
+pub struct Shopfront {
+    _dir: tempfile::TempDir,
+    /// The store, for `given` and `then`.
+    pub store: Arc<EmbeddedStore>,
+    /// The application layer under test.
+    pub shop: Arc<Shop<EmbeddedStore>>,
+    /// Each stream's length when the `when` began.
+    before: HashMap<String, usize>,
+}
+
+impl Shopfront {
+    /// An empty shop.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = EmbeddedConfig::new(dir.path().join("events.redb"));
+        let store = Arc::new(EmbeddedStore::open(config).expect("store"));
+        let shop = Arc::new(Shop::new(store.clone(), ShopConfig::default()));
+        Self { _dir: dir, store, shop, before: HashMap::new() }
+    }
+
+    /// Appends `events` to `stream` as earlier commands would have.
+    pub async fn given(self, stream: &str, events: Vec<AnyEvent>) -> Self {
+        self.append(stream, events).await;
+        self
+    }
+
+    /// Appends behind the shop's back (another instance, a concurrent request).
+    pub async fn append(&self, stream: &str, events: Vec<AnyEvent>) {
+        let new = events
+            .iter()
+            .map(|e| {
+                let id = uuid::Uuid::now_v7();
+                e.encode().expect("encodes").into_new_event(id, EventMetadata::default())
+            })
+            .collect();
+        let name = StreamName::new(stream).expect("stream");
+        self.store.append(&name, ExpectedVersion::Any, new).await.expect("appended");
+    }
+
+    /// Remembers the streams' lengths: `then` reports what came after.
+    pub async fn when_starts(&mut self, streams: &[&str]) {
+        for stream in streams {
+            let len = self.events(stream).await.len();
+            self.before.insert((*stream).to_owned(), len);
+        }
+    }
+
+    /// The types of `stream`'s events, in order.
+    pub async fn events(&self, stream: &str) -> Vec<String> {
+        let name = StreamName::new(stream).expect("stream");
+        let recorded =
+            self.store.read_stream(&name, 0, Direction::Forward, 10_000).await.expect("read");
+        recorded.iter().map(|e| e.event_type.clone()).collect()
+    }
+
+    /// Asserts, per stream, the types of the events appended since `when_starts`.
+    pub async fn then(&self, expected: &[(&str, &[&str])]) {
+        for (stream, types) in expected {
+            let all = self.events(stream).await;
+            let from = self.before.get(*stream).copied().unwrap_or(0);
+            let new: Vec<&str> = all[from.min(all.len())..].iter().map(String::as_str).collect();
+            assert_eq!(&new, types, "events appended to {stream}");
+        }
+    }
+}
+
+/// The shopper `cus-1`'s request, with an idempotency key if given.
+pub fn shopper(key: Option<u128>) -> Request {
+    Request {
+        caller: Caller { subject: "cus-1".into(), role: Role::Customer },
+        idempotency_key: key.map(uuid::Uuid::from_u128),
+        correlation_id: None,
+    }
+}
+
+/// Another shopper's request.
+pub fn stranger() -> Request {
+    Request {
+        caller: Caller { subject: "cus-2".into(), role: Role::Customer },
+        idempotency_key: None,
+        correlation_id: None,
+    }
+}
+
+/// The mug's SKU.
+pub fn mug() -> Sku {
+    Sku::parse("MUG-1").expect("sku")
+}
+
+/// The shopper's cart.
+pub fn cart_id() -> CartId {
+    CartId::parse("cart-1").expect("cart")
+}
+
+/// A listed mug at 12.50 EUR with `stock` units on hand.
+pub fn stocked_mug(stock: u32) -> Vec<AnyEvent> {
+    let at = now();
+    vec![
+        AnyEvent::Product(ProductEvent::Listed(ProductListed {
+            sku: mug(),
+            name: "Stoneware mug".into(),
+            description: String::new(),
+            category: "kitchen".into(),
+            brand: "Potter".into(),
+            price: Money::new(1_250, Currency::EUR),
+            image_urls: vec![],
+            at,
+        })),
+        AnyEvent::Product(ProductEvent::StockReceived(StockReceived { quantity: stock, at })),
+    ]
+}
+
+/// `quantity` mugs held for the cart.
+pub fn held_for_cart(quantity: u32) -> AnyEvent {
+    AnyEvent::Product(ProductEvent::StockReserved(StockReserved {
+        reservation_id: ReservationId::from(&cart_id()),
+        quantity,
+        expires_at: now().plus_millis(900_000),
+        at: now(),
+    }))
+}
+
+/// The shopper's open cart, with `mugs` mugs in it (none if 0).
+pub fn open_cart(mugs: u32) -> Vec<AnyEvent> {
+    let at = now();
+    let mut events = vec![AnyEvent::Cart(CartEvent::Opened(CartOpened {
+        cart_id: cart_id(),
+        customer_id: CustomerId::parse("cus-1").expect("customer"),
+        ttl_ms: 900_000,
+        expires_at: at.plus_millis(900_000),
+        at,
+    }))];
+    if mugs > 0 {
+        events.push(AnyEvent::Cart(CartEvent::ItemQuantitySet(ItemQuantitySet {
+            sku: mug(),
+            quantity: mugs,
+            unit_price: Money::new(1_250, Currency::EUR),
+            expires_at: at.plus_millis(900_000),
+            at,
+        })));
+    }
+    events
+}

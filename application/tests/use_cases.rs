@@ -1,0 +1,171 @@
+//! The use cases, in process over an embedded store: given streams, when a use case runs, then
+//! these events per stream.
+
+mod support;
+
+use ordo_application::shop::checkout;
+use ordo_application::AppError;
+use ordo_domain::cart::{CartCheckedOut, CartError, CartEvent};
+use ordo_domain::order::Address;
+use ordo_domain::order::OrderCommand;
+use ordo_domain::plan::plan_checkout;
+use ordo_domain::product::ProductCommand;
+use ordo_domain::product::ProductError;
+use ordo_domain::OrderId;
+use ordo_eventstore::clock::now;
+use ordo_eventstore::codec::AnyEvent;
+use support::*;
+
+const PRODUCT: &str = "product-MUG-1";
+const CART: &str = "cart-cart-1";
+
+fn address() -> Address {
+    Address {
+        name: "Ada Lovelace".into(),
+        line1: "1 Main St".into(),
+        line2: String::new(),
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country: "DE".into(),
+    }
+}
+
+/// The cart checked out by someone else, behind the shop's cached view of it.
+fn checked_out_elsewhere() -> Vec<AnyEvent> {
+    let order_id = OrderId::parse("ord-elsewhere").expect("order");
+    vec![AnyEvent::Cart(CartEvent::CheckedOut(CartCheckedOut { order_id, at: now() }))]
+}
+
+#[tokio::test]
+async fn adding_to_a_cart_holds_the_stock_then_records_the_line() {
+    let mut shop =
+        Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await.expect("added");
+    shop.then(&[(PRODUCT, &["StockReserved"]), (CART, &["ItemQuantitySet"])]).await;
+}
+
+#[tokio::test]
+async fn a_line_the_cart_refuses_after_the_hold_gives_the_hold_back() {
+    // Given a cart this instance has cached as open, checked out meanwhile by another writer
+    let mut shop =
+        Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
+    shop.append(CART, checked_out_elsewhere()).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    // When the shopper adds a mug
+    let refused = shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await;
+    // Then the cart refuses, and the hold taken first is released again
+    assert!(matches!(refused, Err(AppError::Cart(CartError::CheckedOut(_)))), "{refused:?}");
+    shop.then(&[(PRODUCT, &["StockReserved", "ReservationReleased"]), (CART, &[])]).await;
+}
+
+#[tokio::test]
+async fn a_changed_line_the_cart_refuses_restores_the_earlier_hold() {
+    let mut shop = Shopfront::new()
+        .given(PRODUCT, stocked_mug(10))
+        .await
+        .given(PRODUCT, vec![held_for_cart(2)])
+        .await
+        .given(CART, open_cart(2))
+        .await;
+    shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
+    shop.append(CART, checked_out_elsewhere()).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    let refused = shop.shop.set_item("cart-1", "MUG-1", 5, &shopper(None)).await;
+    assert!(matches!(refused, Err(AppError::Cart(CartError::CheckedOut(_)))), "{refused:?}");
+    // (held 5, then back to 2)
+    shop.then(&[(PRODUCT, &["StockReserved", "StockReserved"]), (CART, &[])]).await;
+    let held = shop
+        .shop
+        .products()
+        .inspect("MUG-1", |_, p| p.reservations.values().map(|r| r.quantity).sum::<u32>())
+        .await
+        .expect("product");
+    assert_eq!(held, 2);
+}
+
+#[tokio::test]
+async fn not_enough_stock_is_refused_before_anything_is_written() {
+    let mut shop =
+        Shopfront::new().given(PRODUCT, stocked_mug(1)).await.given(CART, open_cart(0)).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    let refused = shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await;
+    assert!(
+        matches!(refused, Err(AppError::Product(ProductError::InsufficientStock { .. }))),
+        "{refused:?}"
+    );
+    shop.then(&[(PRODUCT, &[]), (CART, &[])]).await;
+}
+
+#[tokio::test]
+async fn another_customers_cart_is_not_found() {
+    let mut shop =
+        Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    let refused = shop.shop.set_item("cart-1", "MUG-1", 1, &stranger()).await;
+    assert!(matches!(refused, Err(AppError::NotFound { .. })), "{refused:?}");
+    shop.then(&[(PRODUCT, &[]), (CART, &[])]).await;
+}
+
+#[tokio::test]
+async fn checkout_renews_the_holds_places_the_order_and_closes_the_cart() {
+    let mut shop = Shopfront::new()
+        .given(PRODUCT, stocked_mug(10))
+        .await
+        .given(PRODUCT, vec![held_for_cart(2)])
+        .await
+        .given(CART, open_cart(2))
+        .await;
+    let order = format!("order-{}", ordo_application::ids::order_id_for(&cart_id()));
+    shop.when_starts(&[PRODUCT, CART, &order]).await;
+    let done = shop
+        .shop
+        .check_out("cart-1", address(), "tok_visa".into(), &shopper(None))
+        .await
+        .expect("checked out");
+    assert_eq!(format!("order-{}", done.id), order);
+    shop.then(&[
+        (PRODUCT, &["StockReserved"]),
+        (&order, &["OrderPlaced"]),
+        (CART, &["CartCheckedOut"]),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn a_keyed_checkout_retried_after_a_crash_finishes_without_doing_anything_twice() {
+    // Given a keyed checkout whose first attempt renewed the hold and placed the order, then
+    // crashed before closing the cart
+    let mut shop = Shopfront::new()
+        .given(PRODUCT, stocked_mug(10))
+        .await
+        .given(PRODUCT, vec![held_for_cart(2)])
+        .await
+        .given(CART, open_cart(2))
+        .await;
+    let request = shopper(Some(42));
+    let order_id = ordo_application::ids::order_id_for(&cart_id());
+    let order = format!("order-{order_id}");
+    let cart = shop.shop.carts().inspect("cart-1", |_, c| c.clone()).await.expect("cart");
+    let names = [(mug(), "Stoneware mug".to_owned())].into();
+    let plan =
+        plan_checkout(&cart, &names, order_id.clone(), address(), "tok".into(), now(), 60_000)
+            .expect("planned");
+    for (step, (sku, hold)) in plan.renew.into_iter().enumerate() {
+        let context = request.context(checkout::FIRST_HOLD + step);
+        let renew = ProductCommand::Reserve(hold);
+        shop.shop.products().execute(sku.as_str(), &renew, &context).await.expect("renewed");
+    }
+    let place = OrderCommand::Place(plan.place);
+    let context = request.context(checkout::PLACE);
+    shop.shop.orders().execute(order_id.as_str(), &place, &context).await.expect("placed");
+    shop.when_starts(&[PRODUCT, CART, &order]).await;
+    // When the client retries with the same key (a moment later, so every decision differs
+    // in its timestamps)
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let done = shop.shop.check_out("cart-1", address(), "tok".into(), &request).await;
+    // Then the retry finds the hold and the order in place and only closes the cart
+    assert_eq!(done.expect("finished").id, order_id.as_str());
+    shop.then(&[(PRODUCT, &[]), (&order, &[]), (CART, &["CartCheckedOut"])]).await;
+}
