@@ -12,13 +12,17 @@ run *ARGS: bootstrap
     cargo run --release -p ordo-api --bin ordo -- serve {{ARGS}}
 
 # Everything CI checks: formatting, lints, every test. Installs what the tests need first.
-test: bootstrap fmt-check lint
+test: bootstrap fmt-check lint doc
     cargo test --workspace --all-targets --locked
     cargo test --workspace --doc --locked
 
 # Clippy over every target, warnings are errors.
 lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# API docs for every crate; a broken intra-doc link is an error.
+doc:
+    RUSTDOCFLAGS="-D rustdoc::broken_intra_doc_links -D rustdoc::private_intra_doc_links" cargo doc --workspace --no-deps --locked
 
 # Check formatting without changing files.
 fmt-check:

@@ -8,7 +8,7 @@
 //!   ([`http::auth`]), and the wiring that starts the projections, processes and outbox.
 //! - [`cli`]: the operator's tools: `token`, `rebuild`, `replay`, `audit verify`, `export`,
 //!   `import`, `repair`, and the data directory and Redis they share.
-//! - [`bench`] (feature `bench`, on by default): `ordo bench ...`, measurements printed as
+//! - [`bench`](mod@bench) (feature `bench`, on by default): `ordo bench ...`, measurements printed as
 //!   JSON. Nothing else depends on it.
 //!
 //! What may depend on what:

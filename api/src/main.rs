@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "bench")]
 use ordo_api::bench;
 use ordo_api::cli::{audit, rebuild, repair, token};
-use ordo_api::http as server;
+use ordo_api::http;
 
 /// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
 /// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load.
@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (and keep the read models up to date) until SIGTERM or ctrl-c.
-    Serve(server::ServeArgs),
+    Serve(http::ServeArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Print a bearer token for operators and scripts (signed with the server's secret).
@@ -84,8 +84,8 @@ fn main() {
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => server::run(&args),
-        Command::Openapi => server::print_openapi(),
+        Command::Serve(args) => http::run(&args),
+        Command::Openapi => http::print_openapi(),
         Command::Token(args) => token::token(&args),
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Replay(args) => audit::replay(&args),

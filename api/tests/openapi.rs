@@ -15,3 +15,22 @@ fn the_published_api_document_is_up_to_date() {
     let published = std::fs::read(&path).unwrap_or_default();
     assert!(published == out.stdout, "schemas/openapi.json is stale: run ORDO_UPDATE_SCHEMAS=1 cargo test -p ordo-api --test openapi");
 }
+
+/// The document repeats some domain limits as schema bounds (poem-openapi takes literals):
+/// each must equal the one definition in the domain, so a limit changes in one place.
+#[test]
+fn the_documents_bounds_are_the_domains_limits() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.json");
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("document")).expect("json");
+    let maximum = |schema: &str, field: &str| {
+        document["components"]["schemas"][schema]["properties"][field]["maximum"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{schema}.{field} has a maximum"))
+    };
+    let line_cap = f64::from(ordo_domain::cart::MAX_QUANTITY_PER_LINE);
+    assert_eq!(maximum("QuantityDto", "quantity"), line_cap);
+    let price_cap = ordo_domain::MAX_AMOUNT_MINOR as f64;
+    assert_eq!(maximum("NewProductDto", "price_minor"), price_cap);
+    assert_eq!(maximum("PriceDto", "price_minor"), price_cap);
+}

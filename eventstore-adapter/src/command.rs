@@ -5,7 +5,7 @@
 //! instead of spinning on version conflicts. Recent states stay in a bounded LRU cache with
 //! their version: a cached aggregate is never re-read; if another process wrote in the
 //! meantime, the append fails its version check, the repository reads only the new events,
-//! and decides again (a bounded number of times). See `docs/adr/0004-aggregate-cache.md`.
+//! and decides again (a bounded number of times). See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
 
 use crate::codec::{CodecError, DomainEvent};
 use crate::error::StoreError;

@@ -1,4 +1,5 @@
-//! The contract every backend implements. Tests in `tests/contract.rs` hold each to it.
+//! The contract every backend implements. `tests/embedded_contract.rs` and
+//! `tests/kurrent_contract.rs` hold each backend to it.
 
 use crate::error::StoreError;
 use crate::model::*;

@@ -1,6 +1,6 @@
 //! The embedded backend, Ordo's default: one redb file, no server to run.
 //!
-//! Writes go through one writer thread doing group commit ([`writer`]); reads open their own
+//! Writes go through one writer thread doing group commit (`writer`); reads open their own
 //! redb read transactions (MVCC snapshots), so readers never block the writer and never see a
 //! half-applied append. Subscriptions read the log by position and sleep on a watch channel
 //! that the writer bumps after each commit.
