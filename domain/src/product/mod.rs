@@ -12,8 +12,8 @@ mod tests;
 
 pub use command::*;
 pub use decide::{
-    Product, ProductError, MAX_DESCRIPTION_LEN, MAX_FACET_LEN, MAX_IMAGES, MAX_NAME_LEN, MAX_ON_HAND,
-    MAX_URL_LEN,
+    Product, ProductError, MAX_DESCRIPTION_LEN, MAX_FACET_LEN, MAX_IMAGES, MAX_NAME_LEN,
+    MAX_ON_HAND, MAX_URL_LEN,
 };
 pub use event::*;
 pub use state::{Listing, ProductState, Reservation};
