@@ -29,18 +29,6 @@ async fn check_out_two_mugs(server: &Server, payment_token: &str) -> (String, St
     (admin, guest, placed["id"].as_str().expect("order id").to_owned())
 }
 
-async fn event_types(server: &Server, admin: &str, stream: &str) -> Vec<String> {
-    let (status, page) =
-        server.call("GET", &format!("/v1/admin/streams/{stream}/events"), Some(admin), None).await;
-    assert_eq!(status, 200, "{page}");
-    page["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_payment_confirms_the_order_and_commits_the_stock() {
     let server = Server::start();
@@ -51,7 +39,7 @@ async fn an_approved_payment_confirms_the_order_and_commits_the_stock() {
         .await;
     assert_eq!(order["payment_status"], "authorized");
     assert!(order["confirmed_at"].is_i64());
-    let product = event_types(&server, &admin, "product-MUG-1").await;
+    let product = server.event_types(&admin, "product-MUG-1").await;
     assert_eq!(product.last().map(String::as_str), Some("ReservationCommitted"), "{product:?}");
     let (_, mug) = server.call("GET", "/v1/products/MUG-1", None, None).await;
     assert_eq!(mug["available"], 8, "two left the shelf: {mug}");
@@ -71,7 +59,7 @@ async fn a_declined_payment_cancels_the_order_and_puts_the_stock_back() {
         order["cancel_reason"].as_str().is_some_and(|r| r.contains("card declined")),
         "{order}"
     );
-    let product = event_types(&server, &admin, "product-MUG-1").await;
+    let product = server.event_types(&admin, "product-MUG-1").await;
     assert_eq!(product.last().map(String::as_str), Some("ReservationReleased"), "{product:?}");
     server.eventually("/v1/products/MUG-1", &guest, |p| p["available"] == 10).await;
 }
@@ -149,7 +137,7 @@ async fn an_abandoned_cart_expires_and_its_stock_returns() {
 
     server.eventually(&format!("/v1/carts/{cart}"), &guest, |c| c["status"] == "expired").await;
     server.eventually("/v1/products/MUG-1", &guest, |p| p["available"] == 10).await;
-    let product = event_types(&server, &admin, "product-MUG-1").await;
+    let product = server.event_types(&admin, "product-MUG-1").await;
     assert!(product.contains(&"ReservationReleased".to_owned()), "{product:?}");
 }
 

@@ -34,19 +34,6 @@ async fn shop(server: Arc<Server>, n: usize) -> String {
     placed["id"].as_str().expect("order id").to_owned()
 }
 
-/// Event types of `stream`, from the log (not Redis).
-async fn event_types(server: &Server, admin: &str, stream: &str) -> Vec<String> {
-    let path = format!("/v1/admin/streams/{stream}/events");
-    let (status, page) = server.call("GET", &path, Some(admin), None).await;
-    assert_eq!(status, 200, "{page}");
-    page["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 /// Restarts Redis on the same socket: with its data (a crash and restart), or empty (a
 /// failover to a replica that had nothing, or a cache-only Redis).
 fn restart(redis: &mut PrivateRedis, dir: &Path, keep_data: bool) {
@@ -118,7 +105,7 @@ async fn every_order_is_settled_viewed_and_published_while_redis_flaps() {
     let started = Instant::now();
     for order in &orders {
         loop {
-            let types = event_types(&server, &admin, &format!("order-{order}")).await;
+            let types = server.event_types(&admin, &format!("order-{order}")).await;
             if types.iter().any(|t| t == "OrderConfirmed" || t == "OrderCancelled") {
                 break;
             }

@@ -7,36 +7,15 @@ mod support;
 use ordo_application::payments::Simulator;
 use ordo_application::processes::state::ProcessState;
 use ordo_application::processes::{ProcessConfig, Processes};
-use ordo_domain::order::Address;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 use tokio::sync::watch;
 
-const PRODUCT: &str = "product-MUG-1";
-const CART: &str = "cart-cart-1";
-
-fn address() -> Address {
-    Address {
-        name: "Ada Lovelace".into(),
-        line1: "1 Main St".into(),
-        line2: String::new(),
-        city: "Berlin".into(),
-        postal_code: "10115".into(),
-        country: "DE".into(),
-    }
-}
-
 /// Places an order for two mugs paid with `token`, runs the processes until `stream` has an
 /// event of type `until`, and returns the shop for `then`.
 async fn checkout_then_follow(token: &str, until: &str) -> (Shopfront, String) {
-    let mut shop = Shopfront::new()
-        .given(PRODUCT, stocked_mug(10))
-        .await
-        .given(PRODUCT, vec![held_for_cart(2)])
-        .await
-        .given(CART, open_cart(2))
-        .await;
+    let mut shop = two_mugs_in_the_cart().await;
     let placed = shop.shop.check_out("cart-1", address(), token.into(), &shopper(None)).await;
     let order = format!("order-{}", placed.expect("placed").id);
     shop.when_starts(&[PRODUCT, &order]).await;

@@ -6,7 +6,6 @@ mod support;
 use ordo_application::shop::checkout;
 use ordo_application::AppError;
 use ordo_domain::cart::{CartCheckedOut, CartError, CartEvent};
-use ordo_domain::order::Address;
 use ordo_domain::order::OrderCommand;
 use ordo_domain::plan::plan_checkout;
 use ordo_domain::product::ProductCommand;
@@ -15,20 +14,6 @@ use ordo_domain::OrderId;
 use ordo_eventstore::clock::now;
 use ordo_eventstore::codec::AnyEvent;
 use support::*;
-
-const PRODUCT: &str = "product-MUG-1";
-const CART: &str = "cart-cart-1";
-
-fn address() -> Address {
-    Address {
-        name: "Ada Lovelace".into(),
-        line1: "1 Main St".into(),
-        line2: String::new(),
-        city: "Berlin".into(),
-        postal_code: "10115".into(),
-        country: "DE".into(),
-    }
-}
 
 /// The cart checked out by someone else, behind the shop's cached view of it.
 fn checked_out_elsewhere() -> Vec<AnyEvent> {
@@ -62,13 +47,7 @@ async fn a_line_the_cart_refuses_after_the_hold_gives_the_hold_back() {
 
 #[tokio::test]
 async fn a_changed_line_the_cart_refuses_restores_the_earlier_hold() {
-    let mut shop = Shopfront::new()
-        .given(PRODUCT, stocked_mug(10))
-        .await
-        .given(PRODUCT, vec![held_for_cart(2)])
-        .await
-        .given(CART, open_cart(2))
-        .await;
+    let mut shop = two_mugs_in_the_cart().await;
     shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
     shop.append(CART, checked_out_elsewhere()).await;
     shop.when_starts(&[PRODUCT, CART]).await;
@@ -110,13 +89,7 @@ async fn another_customers_cart_is_not_found() {
 
 #[tokio::test]
 async fn checkout_renews_the_holds_places_the_order_and_closes_the_cart() {
-    let mut shop = Shopfront::new()
-        .given(PRODUCT, stocked_mug(10))
-        .await
-        .given(PRODUCT, vec![held_for_cart(2)])
-        .await
-        .given(CART, open_cart(2))
-        .await;
+    let mut shop = two_mugs_in_the_cart().await;
     let order = format!("order-{}", ordo_application::ids::order_id_for(&cart_id()));
     shop.when_starts(&[PRODUCT, CART, &order]).await;
     let done = shop
@@ -137,13 +110,7 @@ async fn checkout_renews_the_holds_places_the_order_and_closes_the_cart() {
 async fn a_keyed_checkout_retried_after_a_crash_finishes_without_doing_anything_twice() {
     // Given a keyed checkout whose first attempt renewed the hold and placed the order, then
     // crashed before closing the cart
-    let mut shop = Shopfront::new()
-        .given(PRODUCT, stocked_mug(10))
-        .await
-        .given(PRODUCT, vec![held_for_cart(2)])
-        .await
-        .given(CART, open_cart(2))
-        .await;
+    let mut shop = two_mugs_in_the_cart().await;
     let request = shopper(Some(42));
     let order_id = ordo_application::ids::order_id_for(&cart_id());
     let order = format!("order-{order_id}");

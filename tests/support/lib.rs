@@ -211,6 +211,15 @@ impl Server {
         body["id"].as_str().expect("cart id").to_owned()
     }
 
+    /// The types of `stream`'s events, read from the log (admin endpoint, not Redis).
+    pub async fn event_types(&self, admin: &str, stream: &str) -> Vec<String> {
+        let path = format!("/v1/admin/streams/{stream}/events");
+        let (status, page) = self.call("GET", &path, Some(admin), None).await;
+        assert_eq!(status, 200, "{page}");
+        let events = page["events"].as_array().expect("events");
+        events.iter().map(|e| e["type"].as_str().unwrap_or("").to_owned()).collect()
+    }
+
     /// Kills the server outright (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         let mut child = self.child.take().expect("running");

@@ -86,6 +86,34 @@ impl Shopfront {
     }
 }
 
+/// The product's and the cart's streams.
+pub const PRODUCT: &str = "product-MUG-1";
+/// The shopper's cart's stream.
+pub const CART: &str = "cart-cart-1";
+
+/// Ten mugs on the shelf, two of them in the shopper's cart (held for it).
+pub async fn two_mugs_in_the_cart() -> Shopfront {
+    Shopfront::new()
+        .given(PRODUCT, stocked_mug(10))
+        .await
+        .given(PRODUCT, vec![held_for_cart(2)])
+        .await
+        .given(CART, open_cart(2))
+        .await
+}
+
+/// A shipping address.
+pub fn address() -> ordo_domain::order::Address {
+    ordo_domain::order::Address {
+        name: "Ada Lovelace".into(),
+        line1: "1 Main St".into(),
+        line2: String::new(),
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country: "DE".into(),
+    }
+}
+
 /// The shopper `cus-1`'s request, with an idempotency key if given.
 pub fn shopper(key: Option<u128>) -> Request {
     Request {
