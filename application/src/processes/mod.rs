@@ -12,22 +12,26 @@
 //! and transaction as the checkpoint ([`state`]), and a timer sends `ExpireCart` when one falls
 //! due, including carts that fell due while the server was down. No Redis keyspace
 //! notifications: they are lost while nobody listens.
+//!
+//! - this file: the runtime and its handler (batches, groups, checkpoint);
+//! - `reactions`: carrying a reaction out (commands, provider calls, refusals);
+//! - `expiry`: the cart expiry timer;
+//! - [`state`]: the checkpoint and due times on disk.
 
+mod expiry;
+mod reactions;
 pub mod state;
 
-use crate::ids::{aggregate_id, name_uuid};
-use crate::payments::{GatewayError, PaymentGateway};
+use crate::ids::aggregate_id;
+use crate::payments::PaymentGateway;
 use crate::shop::Shop;
-use ordo_domain::cart::{Cart, CartCommand, CartEvent, CartState, ExpireCart};
+use ordo_domain::cart::{Cart, CartEvent, CartState};
 use ordo_domain::order::{Order, OrderEvent, OrderState};
-use ordo_domain::payment::{PaymentCommand, PaymentEvent, RecordAuthorized, RecordDeclined};
-use ordo_domain::process::{
-    expiry_due_after, react_to_cart, react_to_order, react_to_payment, Reaction,
-};
-use ordo_domain::{CartId, Decider, OrderId};
+use ordo_domain::payment::PaymentEvent;
+use ordo_domain::process::{expiry_due_after, react_to_cart, react_to_order, react_to_payment};
+use ordo_domain::{Decider, OrderId};
 use ordo_eventstore::clock::now;
 use ordo_eventstore::codec::{CodecError, DomainEvent};
-use ordo_eventstore::command::{derived_id, CommandContext, CommandError};
 use ordo_eventstore::follow::{follow, FollowConfig, FollowError, Handler};
 use ordo_eventstore::{Direction, EventFilter, EventStore, Position, RecordedEvent, StoreError};
 use state::{ProcessState, StateError};
@@ -254,156 +258,6 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         }
         Ok(())
     }
-
-    fn context(cause: &RecordedEvent, index: usize) -> CommandContext {
-        let mut headers = BTreeMap::new();
-        headers.insert("actor".to_owned(), "process".to_owned());
-        headers.insert("role".to_owned(), "system".to_owned());
-        CommandContext {
-            correlation_id: cause.metadata.correlation_id,
-            causation_id: Some(cause.id),
-            idempotency_key: Some(derived_id(cause.id, index)),
-            headers,
-        }
-    }
-
-    async fn react(
-        &self,
-        reaction: Reaction,
-        cause: &RecordedEvent,
-        index: usize,
-    ) -> Result<(), ProcessError> {
-        let context = Self::context(cause, index);
-        let outcome = match reaction {
-            Reaction::Order { order_id, command } => {
-                settle(self.shop.orders().execute(order_id.as_str(), &command, &context).await)
-            }
-            Reaction::Product { sku, command } => {
-                settle(self.shop.products().execute(sku.as_str(), &command, &context).await)
-            }
-            Reaction::Cart { cart_id, command } => {
-                settle(self.shop.carts().execute(cart_id.as_str(), &command, &context).await)
-            }
-            Reaction::Payment { order_id, command } => {
-                let receipt =
-                    self.shop.payments().execute(order_id.as_str(), &command, &context).await;
-                let changed = matches!(&receipt, Ok(r) if !r.events.is_empty());
-                let outcome = settle(receipt);
-                if changed {
-                    self.tell_provider(&order_id, &command, cause).await;
-                }
-                outcome
-            }
-            Reaction::AuthorizeWithProvider { order_id, amount, token } => {
-                let command = match self.authorize(&order_id, amount, &token).await {
-                    Ok(provider_ref) => PaymentCommand::RecordAuthorized(RecordAuthorized {
-                        provider_ref,
-                        at: now(),
-                    }),
-                    Err(reason) => {
-                        PaymentCommand::RecordDeclined(RecordDeclined { reason, at: now() })
-                    }
-                };
-                settle(self.shop.payments().execute(order_id.as_str(), &command, &context).await)
-            }
-        };
-        match outcome {
-            Outcome::Done => Ok(()),
-            Outcome::Refused(reason) => {
-                // A rule refused the step: the state already moved on (a repeat after a crash,
-                // a hold that lapsed and was cleaned up). Nothing to retry.
-                tracing::info!(%reason, cause = %cause.id, "process step refused; skipped");
-                Ok(())
-            }
-            Outcome::Retry(e) => Err(e),
-        }
-    }
-
-    /// Authorizes with retries on transient failures and a timeout per attempt; the reason
-    /// when it does not succeed.
-    async fn authorize(
-        &self,
-        order_id: &OrderId,
-        amount: ordo_domain::Money,
-        token: &str,
-    ) -> Result<String, String> {
-        let mut pause = Duration::from_millis(100);
-        for attempt in 1..=self.config.payment_attempts {
-            let call = self.gateway.authorize(order_id, amount, token);
-            match tokio::time::timeout(self.config.payment_timeout, call).await {
-                Ok(Ok(reference)) => return Ok(reference),
-                Ok(Err(GatewayError::Declined(reason))) => return Err(reason),
-                Ok(Err(GatewayError::Transient(reason))) => {
-                    tracing::info!(%order_id, attempt, %reason, "payment provider failed transiently");
-                }
-                Err(_) => tracing::info!(%order_id, attempt, "payment provider timed out"),
-            }
-            if attempt < self.config.payment_attempts {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-        }
-        Err(format!(
-            "payment provider did not answer after {} attempts",
-            self.config.payment_attempts
-        ))
-    }
-
-    /// Voids and refunds recorded on the payment go to the provider too (keyed, idempotent).
-    async fn tell_provider(
-        &self,
-        order_id: &OrderId,
-        command: &PaymentCommand,
-        cause: &RecordedEvent,
-    ) {
-        let result = match command {
-            PaymentCommand::Void(_) => self.gateway.void(order_id).await,
-            PaymentCommand::Refund(r) => {
-                self.gateway.refund(order_id, &cause.id.to_string(), r.amount).await
-            }
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::error!(%order_id, error = %e, "payment provider refused a void or refund; needs a person");
-        }
-    }
-
-    /// Sends `ExpireCart` to every cart whose due time has passed.
-    async fn expire_due_carts(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.config.expiry_tick);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stopping.wait_for(|stop| *stop) => return,
-            }
-            let at = now();
-            let due: Vec<(String, i64)> = {
-                let open = self.due.lock().unwrap_or_else(|p| p.into_inner());
-                open.iter().filter(|(_, t)| **t <= at.0).map(|(c, t)| (c.clone(), *t)).collect()
-            };
-            for (cart, due_at) in due {
-                let Ok(cart_id) = CartId::parse(cart.clone()) else { continue };
-                let context = CommandContext {
-                    idempotency_key: Some(name_uuid(&format!("expire:{cart_id}:{due_at}"))),
-                    ..CommandContext::default()
-                };
-                let command = CartCommand::Expire(ExpireCart { now: at });
-                match self.shop.carts().execute(cart_id.as_str(), &command, &context).await {
-                    // The log will confirm (CartExpired, or a later change that moved the due
-                    // time); until then, do not send it again.
-                    Ok(_) | Err(CommandError::Domain(_)) => {
-                        let mut open = self.due.lock().unwrap_or_else(|p| p.into_inner());
-                        if open.get(&cart) == Some(&due_at) {
-                            open.remove(&cart);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(%cart_id, error = %e, "expiring a cart failed; retrying")
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The checkout process's checkpoint name in the state file.
@@ -440,23 +294,5 @@ impl<S: EventStore, G: PaymentGateway> Handler for CheckoutHandler<S, G> {
     /// waiting; everything else (the store, contention) is retried.
     fn is_permanent(&self, error: &ProcessError) -> bool {
         matches!(error, ProcessError::State(_) | ProcessError::Codec(_) | ProcessError::Panicked(_))
-    }
-}
-
-enum Outcome {
-    Done,
-    Refused(String),
-    Retry(ProcessError),
-}
-
-fn settle<T, E: std::error::Error + 'static>(result: Result<T, CommandError<E>>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Done,
-        Err(CommandError::Domain(e)) => Outcome::Refused(e.to_string()),
-        Err(CommandError::Conflict { stream, .. }) => {
-            Outcome::Retry(ProcessError::Contention(stream))
-        }
-        Err(CommandError::Store(e)) => Outcome::Retry(e.into()),
-        Err(CommandError::Codec(e)) => Outcome::Retry(e.into()),
     }
 }
