@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ordo_application::{Caller, Role};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The `iss` claim of every token Ordo issues.
 const ISSUER: &str = "ordo";
@@ -158,7 +158,7 @@ impl Keys {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(ordo_eventstore::clock::now_millis() / 1_000).unwrap_or(0)
 }
 
 /// Reads the secret file, creating it (owner-only, 32 random bytes, hex) if absent.

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -47,13 +47,13 @@ struct Stored {
     body: Vec<u8>,
 }
 
-/// Why the response store failed.
+/// Why the response store failed; the cause is kept.
 #[derive(Debug, thiserror::Error)]
-#[error("idempotency store: {0}")]
-pub struct StoreFailure(String);
+#[error("the idempotency store failed")]
+pub struct StoreFailure(#[source] Box<dyn std::error::Error + Send + Sync>);
 
-fn failure(e: impl std::fmt::Display) -> StoreFailure {
-    StoreFailure(e.to_string())
+fn failure(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreFailure {
+    StoreFailure(e.into())
 }
 
 /// The stored responses and the keys in flight.
@@ -148,7 +148,7 @@ pub fn key_uuid(subject: &str, key: &str) -> uuid::Uuid {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    u64::try_from(ordo_eventstore::clock::now_millis()).unwrap_or(0)
 }
 
 fn problem(status: u16, kind: &str, title: &str, detail: impl Into<String>) -> Response {
@@ -229,7 +229,7 @@ pub async fn around<E: Endpoint>(
         }
         Ok(None) => {}
         Err(e) => {
-            tracing::error!(error = %e, "idempotency store unavailable");
+            tracing::error!(error = ?e, "idempotency store unavailable");
             return Ok(problem(
                 503,
                 "unavailable",
@@ -261,7 +261,7 @@ pub async fn around<E: Endpoint>(
     if let Err(e) = store.save(record, stored).await {
         // The command took effect; the client has its answer. A retry with this key re-runs the
         // command, which the store turns into a no-op by its derived event ids.
-        tracing::error!(error = %e, "could not store an idempotent response");
+        tracing::error!(error = ?e, "could not store an idempotent response");
     }
     Ok(Response::from_parts(parts, body.into()))
 }

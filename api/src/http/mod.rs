@@ -235,7 +235,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     while let Some(result) = background.join_next().await {
         if let Ok(Err(error)) = result {
-            tracing::warn!(%error, "a process stopped with an error");
+            tracing::warn!(error = format!("{error:#}"), "a process stopped with an error");
         }
     }
     store.close();
@@ -251,7 +251,7 @@ async fn purge_requests(requests: Arc<Idempotency>) {
         match requests.purge().await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "purged expired idempotent responses"),
-            Err(error) => tracing::warn!(%error, "could not purge idempotent responses"),
+            Err(error) => tracing::warn!(error = ?error, "could not purge idempotent responses"),
         }
     }
 }
