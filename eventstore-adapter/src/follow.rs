@@ -111,6 +111,11 @@ impl<E: std::fmt::Display> std::fmt::Display for Failure<E> {
 
 /// Follows the log for `handler` until `stop` turns true, or (with `until`) until its
 /// checkpoint reaches that position. Transient failures never end it.
+///
+/// `stop` is looked at between batches and while waiting (for events, or out a backoff); a
+/// batch already handed over runs to its end, so a graceful stop repeats nothing. A handler
+/// that must give up mid-batch (the processes, during a slow payment call) watches `stop`
+/// itself and fails the batch, which leaves its checkpoint where it was.
 pub async fn follow<S: EventStore, H: Handler>(
     store: &S,
     handler: &mut H,
@@ -120,11 +125,7 @@ pub async fn follow<S: EventStore, H: Handler>(
 ) -> Result<(), FollowError<H::Error>> {
     let mut backoff = config.first_backoff;
     loop {
-        let outcome = tokio::select! {
-            outcome = run_once(store, handler, config, until, &mut backoff) => outcome,
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        };
-        let failure = match outcome {
+        let failure = match run_once(store, handler, config, until, &mut backoff, &mut stop).await {
             Ok(()) => return Ok(()),
             Err(Failure::Store(StoreError::Closed)) => return Err(FollowError::Closed),
             Err(Failure::Handler(e)) if handler.is_permanent(&e) => {
@@ -133,6 +134,9 @@ pub async fn follow<S: EventStore, H: Handler>(
             }
             Err(failure) => failure.to_string(),
         };
+        if *stop.borrow() {
+            return Ok(());
+        }
         tracing::warn!(follower = handler.name(), error = %failure, ?backoff, "follower paused; resuming from its checkpoint");
         handler.on_failure(&failure).await;
         tokio::select! {
@@ -143,13 +147,14 @@ pub async fn follow<S: EventStore, H: Handler>(
     }
 }
 
-/// From the checkpoint until a failure (or `until`).
+/// From the checkpoint until a failure, `until`, or `stop` (then `Ok`).
 async fn run_once<S: EventStore, H: Handler>(
     store: &S,
     handler: &mut H,
     config: &FollowConfig,
     until: Option<Position>,
     backoff: &mut Duration,
+    stop: &mut watch::Receiver<bool>,
 ) -> Result<(), Failure<H::Error>> {
     let checkpoint = handler.checkpoint().await.map_err(Failure::Handler)?;
     if until.is_some() && checkpoint >= until {
@@ -159,7 +164,10 @@ async fn run_once<S: EventStore, H: Handler>(
     let mut subscription =
         store.subscribe_all(from, handler.filter()).await.map_err(Failure::Store)?;
     loop {
-        let batch = subscription.next_batch(config.batch_size).await.map_err(Failure::Store)?;
+        let batch = tokio::select! {
+            batch = subscription.next_batch(config.batch_size) => batch.map_err(Failure::Store)?,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
         let Some(last) = batch.last().map(|e| e.position) else { continue };
         handler.handle(&batch).await.map_err(Failure::Handler)?;
         *backoff = config.first_backoff;
