@@ -32,7 +32,8 @@ fmt-check:
 fmt:
     cargo fmt --all
 
-# Install what `just run` and the tests need and this machine lacks (redis-server), saying what.
+# Install what `just run` and the tests need and this machine lacks (redis-server, PostgreSQL),
+# saying what.
 # `just run` and `just test` run this first; on a machine that has everything it only checks.
 bootstrap:
     @scripts/bootstrap.sh

@@ -7,11 +7,19 @@ set -euo pipefail
 # program -> Debian package that provides it
 declare -A PACKAGES=(
     [redis-server]=redis-server
+    [initdb]=postgresql
 )
+
+# Whether `program` is installed. Debian keeps PostgreSQL's server programs off PATH, in
+# /usr/lib/postgresql/<version>/bin, where Ordo's private clusters look for them too.
+installed() {
+    command -v "$1" >/dev/null && return 0
+    [ "$1" = initdb ] && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
 
 missing=()
 for program in "${!PACKAGES[@]}"; do
-    command -v "$program" >/dev/null || missing+=("${PACKAGES[$program]}")
+    installed "$program" || missing+=("${PACKAGES[$program]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -37,6 +45,4 @@ fi
 trap 'if [ -n "$created_policy" ]; then $sudo rm -f "$policy"; fi' EXIT
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for program in "${!PACKAGES[@]}"; do
-    echo "bootstrap: $program $("$program" --version 2>/dev/null | head -1 | cut -c1-60)"
-done
+echo "bootstrap: installed ${missing[*]}"

@@ -72,12 +72,31 @@ pub enum StoreError {
     /// The KurrentDB server or client failed.
     #[error("KurrentDB: {0}")]
     Kurrent(String),
+    /// PostgreSQL failed or could not be reached.
+    #[error("PostgreSQL")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The PostgreSQL schema is newer than this code knows.
+    #[error("the PostgreSQL schema {schema} is at version {found}; this Ordo knows up to {known}: upgrade Ordo")]
+    SchemaTooNew {
+        /// The schema name.
+        schema: String,
+        /// Its migration version.
+        found: i32,
+        /// The newest this code applies.
+        known: i32,
+    },
 }
 
 impl StoreError {
     /// Whether retrying the same call later may succeed (I/O trouble, a closed connection).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Storage(_) | StoreError::Kurrent(_) | StoreError::Closed)
+        matches!(
+            self,
+            StoreError::Storage(_)
+                | StoreError::Kurrent(_)
+                | StoreError::Closed
+                | StoreError::Postgres(_)
+        )
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`store`]: the [`EventStore`] and [`Subscription`] traits, the contract every backend keeps.
 //! - [`embedded`]: the default backend, one redb file with a group-commit writer and a SHA-256
 //!   hash chain over the global log.
+//! - [`postgres`]: the same contract on PostgreSQL, shared by many servers: group commit,
+//!   appends serialized on one row so the global order never skips, the same hash chain.
 //! - [`kurrent`]: the same contract on a KurrentDB cluster, through the official client.
 //! - [`codec`]: domain events to and from postcard payloads, with type names and schema versions
 //!   kept outside the payload, and upcasters for older versions.
@@ -30,9 +32,11 @@ pub mod error;
 pub mod follow;
 pub mod kurrent;
 pub mod model;
+pub mod postgres;
 pub mod store;
 
 pub use embedded::{Durability, EmbeddedConfig, EmbeddedStore};
 pub use error::StoreError;
 pub use model::*;
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use store::{EventStore, Subscription};

@@ -6,7 +6,7 @@
 //! that the writer bumps after each commit.
 
 mod index;
-mod schema;
+pub(crate) mod schema;
 mod subscription;
 mod writer;
 

@@ -31,7 +31,7 @@ pub fn event(kind: &str, payload: &[u8]) -> NewEvent {
     }
 }
 
-fn events(n: usize) -> Vec<NewEvent> {
+pub fn events(n: usize) -> Vec<NewEvent> {
     (0..n).map(|i| event("Tested", format!("payload {i}").as_bytes())).collect()
 }
 

@@ -1,0 +1,386 @@
+//! The event store on PostgreSQL: the store a shop already operates (replication, backups,
+//! point-in-time recovery), shared by any number of Ordo servers.
+//!
+//! - [`schema`]: the tables, created and migrated on open.
+//! - [`private`]: a throwaway PostgreSQL cluster for tests, benches and trying Ordo out.
+//! - `writer`: group commit; appends commit one batch at a time, in position order.
+//! - `subscription`: catch-up then live, woken by `LISTEN/NOTIFY`.
+//!
+//! Why appends are serialized on the `head` row rather than numbered by a sequence: with a
+//! sequence, a transaction can take position 41, another 42 and commit first, and a reader
+//! that saw 42 moves on past 41 for good (the sequence-gap problem every PostgreSQL event
+//! store meets). Marten tracks a high-water mark, Emmett and Eventuous read only below the
+//! oldest running transaction (`pg_snapshot_xmin`). Ordo locks the single `head` row in each
+//! append transaction instead: positions are handed out and committed strictly in order, the
+//! hash chain has one tip, and group commit (many appends per transaction) recovers the
+//! throughput that serializing would cost. ADR 0011 has the comparison.
+
+pub mod private;
+pub mod schema;
+mod subscription;
+mod writer;
+
+pub use subscription::PostgresSubscription;
+
+use crate::embedded::schema::{chain_hash, StoredBody, GENESIS, HASH_LEN};
+use crate::error::StoreError;
+use crate::model::*;
+use crate::store::EventStore;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+/// `NOTIFY` channel of a schema's log: this prefix and the schema name.
+pub(crate) const CHANNEL_PREFIX: &str = "ordo_events_";
+/// The schema Ordo uses unless the URL names another (`?schema=`).
+pub const DEFAULT_SCHEMA: &str = "ordo";
+const REQUEST_QUEUE: usize = 4_096;
+/// Connections per store: the writer's, readers', and subscriptions' page reads.
+const POOL_SIZE: usize = 16;
+
+/// Where the store lives.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// Connection settings (from a `postgres://` URL).
+    pub connection: tokio_postgres::Config,
+    /// Schema holding Ordo's tables.
+    pub schema: String,
+}
+
+impl PostgresConfig {
+    /// Parses `postgres://user:password@host:port/database?schema=name`; `schema` is Ordo's
+    /// own parameter (default `ordo`), the rest is libpq's URL syntax.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let bad = |reason: String| StoreError::Open { path: redact(url).into(), reason };
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut schema = DEFAULT_SCHEMA.to_owned();
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("schema", value)) => schema = value.to_owned(),
+                _ => rest.push(pair),
+            }
+        }
+        let url =
+            if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+        let connection = tokio_postgres::Config::from_str(&url).map_err(|e| bad(e.to_string()))?;
+        schema::check_name(&schema)?;
+        Ok(Self { connection, schema })
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) struct PostgresInner {
+    pub pool: Pool,
+    pub schema: String,
+    /// The next position known to be committed (from this process's writer and `NOTIFY`).
+    pub head: watch::Sender<u64>,
+    requests: Mutex<Option<mpsc::Sender<writer::AppendRequest>>>,
+    config: PostgresConfig,
+}
+
+/// The event store on a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<PostgresInner>,
+}
+
+impl PostgresStore {
+    /// Connects, migrates the schema, and starts the writer and the `LISTEN`er.
+    pub async fn open(config: PostgresConfig) -> Result<Self, StoreError> {
+        let manager = Manager::from_config(
+            config.connection.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Storage(e.to_string()))?;
+        let mut client = pool.get().await.map_err(|e| StoreError::Storage(e.to_string()))?;
+        schema::migrate(&mut client, &config.schema).await?;
+        let next: i64 = client
+            .query_one(&format!("SELECT next_position FROM {}.head", config.schema), &[])
+            .await?
+            .get(0);
+        drop(client);
+        let (head, _) = watch::channel(next as u64);
+        let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+        let inner = Arc::new(PostgresInner {
+            pool,
+            schema: config.schema.clone(),
+            head,
+            requests: Mutex::new(Some(tx)),
+            config,
+        });
+        tokio::spawn(writer::run(inner.clone(), rx));
+        tokio::spawn(subscription::listen(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+
+    /// Stops accepting appends; what was queued still commits.
+    pub fn close(&self) {
+        self.inner.requests.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// The schema this store uses.
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    /// Appends recorded events of one stream from another store (an import), keeping ids,
+    /// order and recording times. Meant for an empty store.
+    pub async fn import(&self, events: Vec<RecordedEvent>) -> Result<AppendOutcome, StoreError> {
+        let Some(first) = events.first() else { return Err(StoreError::EmptyAppend) };
+        let stream = first.stream.clone();
+        let expected = ExpectedVersion::from_loaded(first.version.checked_sub(1));
+        let recorded_at = events.iter().map(|e| e.recorded_at).collect();
+        let events = events
+            .into_iter()
+            .map(|e| NewEvent {
+                id: e.id,
+                event_type: e.event_type,
+                schema_version: e.schema_version,
+                payload: e.payload,
+                metadata: e.metadata,
+            })
+            .collect();
+        self.submit(stream, expected, events, Some(recorded_at)).await
+    }
+
+    async fn submit(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        recorded_at: Option<Vec<i64>>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let sender = self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let request = writer::AppendRequest { stream, expected, events, recorded_at, reply };
+        sender.send(request).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Walks the whole log: positions contiguous, every chain hash matching its record. The
+    /// same proof as the embedded store's, over the same record encoding.
+    pub async fn verify(&self) -> Result<(u64, String), StoreError> {
+        let mut previous = GENESIS;
+        let mut expected = 0u64;
+        loop {
+            let page = self.read_page(expected, 4_096).await?;
+            let Some(last) = page.last().map(|(e, _)| e.position.0) else { break };
+            for (event, stored_hash) in page {
+                if event.position.0 != expected {
+                    return Err(StoreError::Corrupt {
+                        position: expected,
+                        reason: "event missing from the log".into(),
+                    });
+                }
+                let body = postcard::to_stdvec(&stored_body(&event))
+                    .map_err(|e| StoreError::Storage(format!("encode: {e}")))?;
+                let hash = chain_hash(&previous, event.position.0, &body);
+                if hash.as_slice() != stored_hash.as_slice() {
+                    return Err(StoreError::Corrupt {
+                        position: event.position.0,
+                        reason: "hash chain mismatch: the event was altered".into(),
+                    });
+                }
+                previous = hash;
+                expected += 1;
+            }
+            if last + 1 != expected {
+                break;
+            }
+        }
+        Ok((expected, previous.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// Up to `limit` events from `position` on, with their stored chain hashes.
+    async fn read_page(
+        &self,
+        position: u64,
+        limit: usize,
+    ) -> Result<Vec<(RecordedEvent, Vec<u8>)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {COLUMNS}, hash FROM {}.events WHERE position >= $1 ORDER BY position LIMIT $2",
+                    self.inner.schema
+                ),
+                &[&(position as i64), &(limit as i64)],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((to_recorded(r)?, r.get::<_, Vec<u8>>(12)))).collect()
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.inner.pool.get().await.map_err(|e| StoreError::Storage(e.to_string()))
+    }
+
+    pub(crate) fn head_watch(&self) -> watch::Receiver<u64> {
+        self.inner.head.subscribe()
+    }
+
+    /// Events from `position` on (at most `limit`), without their hashes.
+    pub(crate) async fn events_from(
+        &self,
+        position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.read_page(position, limit).await?.into_iter().map(|(e, _)| e).collect())
+    }
+}
+
+/// The columns every read selects, in `to_recorded`'s order.
+const COLUMNS: &str = "position, id, stream, version, event_type, schema_version, recorded_at, \
+                       correlation_id, causation_id, headers, payload, 0";
+
+fn to_recorded(row: &tokio_postgres::Row) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.get(0);
+    let corrupt = |reason: String| StoreError::Corrupt { position: position as u64, reason };
+    let headers: Vec<u8> = row.get(9);
+    let headers: Vec<(String, String)> =
+        postcard::from_bytes(&headers).map_err(|e| corrupt(format!("headers: {e}")))?;
+    let version: i64 = row.get(3);
+    let schema_version: i32 = row.get(5);
+    Ok(RecordedEvent {
+        id: row.get::<_, Uuid>(1),
+        stream: StreamName::new(row.get::<_, String>(2)).map_err(|e| corrupt(e.to_string()))?,
+        version: version as u64,
+        position: Position(position as u64),
+        event_type: row.get(4),
+        schema_version: u16::try_from(schema_version).map_err(|e| corrupt(e.to_string()))?,
+        recorded_at: row.get(6),
+        metadata: EventMetadata {
+            correlation_id: row.get(7),
+            causation_id: row.get(8),
+            headers: headers.into_iter().collect(),
+        },
+        payload: row.get(10),
+    })
+}
+
+/// The record the chain hash covers, as the embedded store encodes it.
+fn stored_body(e: &RecordedEvent) -> StoredBody {
+    StoredBody {
+        id: *e.id.as_bytes(),
+        stream: e.stream.to_string(),
+        version: e.version,
+        event_type: e.event_type.clone(),
+        schema_version: e.schema_version,
+        recorded_at: e.recorded_at,
+        correlation_id: e.metadata.correlation_id.map(|u| *u.as_bytes()),
+        causation_id: e.metadata.causation_id.map(|u| *u.as_bytes()),
+        headers: e.metadata.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        payload: e.payload.clone(),
+    }
+}
+
+const _: () = assert!(HASH_LEN == 32);
+
+impl EventStore for PostgresStore {
+    type Subscription = PostgresSubscription;
+
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        let bytes: usize = events.iter().map(|e| e.payload.len()).sum();
+        let limit = crate::embedded::MAX_APPEND_BYTES;
+        if bytes > limit {
+            return Err(StoreError::AppendTooLarge { bytes, limit });
+        }
+        self.submit(stream.clone(), expected, events, None).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.client().await?;
+        let schema = &self.inner.schema;
+        let sql = match direction {
+            Direction::Forward => format!(
+                "SELECT {COLUMNS} FROM {schema}.events WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3"
+            ),
+            Direction::Backward => format!(
+                "SELECT {COLUMNS} FROM {schema}.events WHERE stream = $1 AND version <= $2 ORDER BY version DESC LIMIT $3"
+            ),
+        };
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let rows = client.query(&sql, &[&stream.as_str(), &from, &(limit as i64)]).await?;
+        rows.iter().map(to_recorded).collect()
+    }
+
+    async fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let start = match from {
+            SubscribeFrom::Start => 0,
+            SubscribeFrom::After(p) => p.0 + 1,
+        };
+        self.events_from(start, limit).await
+    }
+
+    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(&format!("SELECT next_position FROM {}.head", self.inner.schema), &[])
+            .await?;
+        let next: i64 = row.get(0);
+        Ok((next as u64).checked_sub(1).map(Position))
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT version FROM {}.streams WHERE stream = $1", self.inner.schema),
+                &[&stream.as_str()],
+            )
+            .await?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    async fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> Result<PostgresSubscription, StoreError> {
+        Ok(PostgresSubscription::new(self.clone(), from, filter))
+    }
+}

@@ -1,0 +1,97 @@
+//! Ordo's tables in PostgreSQL, created and migrated by Ordo itself on open.
+//!
+//! Migrations are numbered and applied in order inside one transaction, under an advisory lock
+//! so two servers starting together do not race. A schema whose version is newer than this code
+//! knows is refused: an older Ordo must not write to a log whose rules it does not know.
+//!
+//! - `events`: the global log. `position` is assigned by the writer from `head` and is
+//!   contiguous; `(stream, version)` and `id` are unique. `hash` is the SHA-256 chain of the
+//!   embedded store (`hash = SHA-256(previous || position || body)`, body being the same
+//!   postcard record), so `ordo audit verify` proves the same thing on both stores and an
+//!   export moved between them keeps its chain head.
+//! - `streams`: each stream's last version, for the optimistic concurrency check.
+//! - `head`: one row, the next position and the last hash. Every append transaction locks it
+//!   (`SELECT ... FOR UPDATE`) first, so appends commit in position order (ADR 0011).
+
+use crate::error::StoreError;
+use tokio_postgres::Client;
+
+/// The newest migration this code knows.
+pub const VERSION: i32 = 1;
+
+/// The statements of each migration, in order; `{schema}` is replaced by the schema name.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE {schema}.events (
+    position        bigint PRIMARY KEY,
+    id              uuid NOT NULL UNIQUE,
+    stream          text NOT NULL,
+    version         bigint NOT NULL,
+    event_type      text NOT NULL,
+    schema_version  integer NOT NULL,
+    recorded_at     bigint NOT NULL,
+    correlation_id  uuid,
+    causation_id    uuid,
+    headers         bytea NOT NULL,
+    payload         bytea NOT NULL,
+    hash            bytea NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE TABLE {schema}.streams (
+    stream   text PRIMARY KEY,
+    version  bigint NOT NULL
+);
+CREATE TABLE {schema}.head (
+    only_row          boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    next_position     bigint NOT NULL,
+    last_hash         bytea NOT NULL,
+    last_recorded_at  bigint NOT NULL
+);
+INSERT INTO {schema}.head (next_position, last_hash, last_recorded_at)
+    VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000', 0);
+"#];
+
+/// A schema name Ordo accepts: a plain lower-case identifier, so it needs no quoting.
+pub fn check_name(schema: &str) -> Result<(), StoreError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Open {
+            path: schema.into(),
+            reason: "a schema name is 1 to 63 of a-z, 0-9 and _, not starting with a digit".into(),
+        })
+    }
+}
+
+/// Creates the schema if needed and applies the migrations it lacks.
+pub async fn migrate(client: &mut Client, schema: &str) -> Result<(), StoreError> {
+    check_name(schema)?;
+    let tx = client.transaction().await?;
+    // One migrator at a time across every process on this database.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("ordo-migrate:{schema}")])
+        .await?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.schema_version (version integer NOT NULL);"
+    ))
+    .await?;
+    let found: Option<i32> = tx
+        .query_opt(&format!("SELECT max(version) FROM {schema}.schema_version"), &[])
+        .await?
+        .and_then(|row| row.get(0));
+    let found = found.unwrap_or(0);
+    if found > VERSION {
+        return Err(StoreError::SchemaTooNew { schema: schema.into(), found, known: VERSION });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(&migration.replace("{schema}", schema)).await?;
+        let version = index as i32 + 1;
+        tx.execute(&format!("INSERT INTO {schema}.schema_version VALUES ($1)"), &[&version])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

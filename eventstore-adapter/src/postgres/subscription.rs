@@ -1,0 +1,135 @@
+//! Catch-up-then-live subscriptions on PostgreSQL.
+//!
+//! A subscription reads the log by position, a page at a time, like the embedded one; when it
+//! is caught up it waits for the head to move. The head moves when this process's writer
+//! commits, and when any process's append `NOTIFY`s (one `LISTEN` connection per store, which
+//! reconnects on its own). A notification lost while that connection was down costs at most
+//! [`POLL`]: a caught-up subscription also looks again after that long. No gap (appends commit
+//! in position order), no duplicate, bounded memory.
+
+use super::{PostgresInner, PostgresStore, CHANNEL_PREFIX};
+use crate::error::StoreError;
+use crate::model::{EventFilter, RecordedEvent, SubscribeFrom};
+use crate::store::Subscription;
+use futures_util::StreamExt;
+use std::collections::VecDeque;
+use std::sync::Weak;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// Events read per page.
+const PAGE: usize = 1_024;
+/// Longest a caught-up subscription waits without a notification before looking again.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A subscription to a PostgreSQL store's global log.
+pub struct PostgresSubscription {
+    store: PostgresStore,
+    next_position: u64,
+    filter: EventFilter,
+    buffer: VecDeque<RecordedEvent>,
+    head: watch::Receiver<u64>,
+}
+
+impl PostgresSubscription {
+    pub(super) fn new(store: PostgresStore, from: SubscribeFrom, filter: EventFilter) -> Self {
+        let next_position = match from {
+            SubscribeFrom::Start => 0,
+            SubscribeFrom::After(p) => p.0 + 1,
+        };
+        let head = store.head_watch();
+        Self { store, next_position, filter, buffer: VecDeque::new(), head }
+    }
+
+    /// Reads pages until at least one event passes the filter, waiting while caught up.
+    async fn fill(&mut self, max: usize) -> Result<(), StoreError> {
+        loop {
+            let page = self.store.events_from(self.next_position, max.clamp(1, PAGE)).await?;
+            if let Some(last) = page.last() {
+                self.next_position = last.position.0 + 1;
+                self.buffer
+                    .extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+                if !self.buffer.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            }
+            // Caught up: wait for the head to pass us, or look again after a while.
+            if *self.head.borrow_and_update() <= self.next_position {
+                let _ = tokio::time::timeout(POLL, self.head.changed()).await;
+            }
+        }
+    }
+}
+
+impl Subscription for PostgresSubscription {
+    async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Ok(event);
+            }
+            self.fill(PAGE).await?;
+        }
+    }
+
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if self.buffer.is_empty() {
+            self.fill(max).await?;
+        }
+        let n = self.buffer.len().min(max.max(1));
+        Ok(self.buffer.drain(..n).collect())
+    }
+}
+
+/// Keeps one `LISTEN` connection open for the store's lifetime, moving the head on every
+/// notification; reconnects with backoff.
+pub(super) async fn listen(inner: Weak<PostgresInner>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(strong) = inner.upgrade() else { return };
+        let config = strong.config.connection.clone();
+        let channel = format!("{CHANNEL_PREFIX}{}", strong.schema);
+        drop(strong);
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let statement = format!("LISTEN {channel}");
+                let listening = client.batch_execute(&statement);
+                // The connection must be polled for the LISTEN to complete.
+                let started = tokio::select! {
+                    result = listening => result.is_ok(),
+                    _ = messages.next() => false,
+                };
+                if started {
+                    backoff = Duration::from_millis(100);
+                    while let Some(message) = messages.next().await {
+                        let Some(strong) = inner.upgrade() else { return };
+                        match message {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if let Ok(next) = n.payload().parse::<u64>() {
+                                    strong.head.send_if_modified(|h| {
+                                        let moved = next > *h;
+                                        *h = (*h).max(next);
+                                        moved
+                                    });
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = ?error, ?backoff, "PostgreSQL LISTEN connection failed; retrying");
+            }
+        }
+        if inner.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,339 @@
+//! Group commit on PostgreSQL: appends queued by this process share one transaction.
+//!
+//! One task takes every append waiting in the queue, and in one transaction:
+//! 1. locks the `head` row (`FOR UPDATE`): appends from every process on this database commit
+//!    one after the other, in position order, so a reader of the log can never see a later
+//!    position before an earlier one commits (ADR 0011), and the hash chain has one tip;
+//! 2. looks up every event id of the batch (a retry returns its first outcome) and every
+//!    stream's version (the optimistic concurrency check), in two queries;
+//! 3. decides each append on its own (a refused append refuses only itself), inserts all
+//!    accepted events with one `INSERT ... SELECT FROM unnest(...)`, moves `streams` and `head`,
+//!    and `NOTIFY`s the new head;
+//! 4. commits (`synchronous_commit` on: durable before anyone is answered), then answers.
+
+use super::{PostgresInner, CHANNEL_PREFIX};
+use crate::clock::now_millis;
+use crate::embedded::schema::{chain_hash, StoredBody, HASH_LEN};
+use crate::error::StoreError;
+use crate::model::{AppendOutcome, ExpectedVersion, NewEvent, Position, StreamName};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Most events one transaction carries.
+const MAX_BATCH_EVENTS: usize = 4_096;
+
+/// One append waiting for the writer.
+pub(crate) struct AppendRequest {
+    pub stream: StreamName,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    /// Recording times to keep (an import); `None`: now.
+    pub recorded_at: Option<Vec<i64>>,
+    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// Runs until every sender is gone.
+pub(crate) async fn run(inner: Arc<PostgresInner>, mut requests: mpsc::Receiver<AppendRequest>) {
+    while let Some(first) = requests.recv().await {
+        let mut events = first.events.len();
+        let mut batch = vec![first];
+        while events < MAX_BATCH_EVENTS {
+            match requests.try_recv() {
+                Ok(next) => {
+                    events += next.events.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let (requests_only, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|r| ((r.stream, r.expected, r.events, r.recorded_at), r.reply))
+            .unzip();
+        match commit(&inner, &requests_only).await {
+            Ok((outcomes, head)) => {
+                if let Some(head) = head {
+                    inner.head.send_if_modified(|h| {
+                        let moved = head > *h;
+                        *h = (*h).max(head);
+                        moved
+                    });
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = ?error, "PostgreSQL append transaction failed; the batch is rejected");
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Storage(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+type Request = (StreamName, ExpectedVersion, Vec<NewEvent>, Option<Vec<i64>>);
+type Outcomes = Vec<Result<AppendOutcome, StoreError>>;
+
+/// An event already in the log, as far as a retry needs to know.
+struct Stored {
+    position: u64,
+    stream: String,
+    version: u64,
+    event_type: String,
+    payload: Vec<u8>,
+}
+
+/// Rows to insert, column by column (for `unnest`).
+#[derive(Default)]
+struct Rows {
+    position: Vec<i64>,
+    id: Vec<Uuid>,
+    stream: Vec<String>,
+    version: Vec<i64>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    recorded_at: Vec<i64>,
+    correlation_id: Vec<Option<Uuid>>,
+    causation_id: Vec<Option<Uuid>>,
+    headers: Vec<Vec<u8>>,
+    payload: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+/// One transaction for the whole batch. The outer error fails the batch; the inner ones are
+/// each request's own refusal. Also returns the new head (next position) if it moved.
+async fn commit(
+    inner: &PostgresInner,
+    batch: &[Request],
+) -> Result<(Outcomes, Option<u64>), StoreError> {
+    let schema = &inner.schema;
+    let mut client = inner.pool.get().await.map_err(|e| StoreError::Storage(e.to_string()))?;
+    let tx = client.transaction().await?;
+    let head = tx
+        .query_one(
+            &format!(
+                "SELECT next_position, last_hash, last_recorded_at FROM {schema}.head FOR UPDATE"
+            ),
+            &[],
+        )
+        .await?;
+    let mut next: i64 = head.get(0);
+    let mut last_hash: [u8; HASH_LEN] = head.get::<_, Vec<u8>>(1).try_into().map_err(|_| {
+        StoreError::Corrupt { position: next as u64, reason: "bad head hash".into() }
+    })?;
+    let mut last_recorded_at: i64 = head.get(2);
+    last_recorded_at = last_recorded_at.max(now_millis());
+
+    let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.2.iter().map(|e| e.id)).collect();
+    let mut stored: HashMap<Uuid, Stored> = HashMap::new();
+    for row in tx
+        .query(
+            &format!(
+                "SELECT id, position, stream, version, event_type, payload FROM {schema}.events WHERE id = ANY($1)"
+            ),
+            &[&ids],
+        )
+        .await?
+    {
+        let id: Uuid = row.get(0);
+        let (position, version): (i64, i64) = (row.get(1), row.get(3));
+        stored.insert(
+            id,
+            Stored {
+                position: position as u64,
+                stream: row.get(2),
+                version: version as u64,
+                event_type: row.get(4),
+                payload: row.get(5),
+            },
+        );
+    }
+    let names: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    for row in tx
+        .query(
+            &format!("SELECT stream, version FROM {schema}.streams WHERE stream = ANY($1)"),
+            &[&names],
+        )
+        .await?
+    {
+        let version: i64 = row.get(1);
+        versions.insert(row.get(0), version as u64);
+    }
+
+    let mut rows = Rows::default();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (stream, expected, events, recorded_at) in batch {
+        if let Some(earlier) = earlier_outcome(stream, events, &stored) {
+            outcomes.push(earlier);
+            continue;
+        }
+        let actual = versions.get(stream.as_str()).copied();
+        if !expected.matches(actual) {
+            outcomes.push(Err(StoreError::WrongExpectedVersion {
+                stream: stream.to_string(),
+                expected: *expected,
+                actual,
+            }));
+            continue;
+        }
+        let first_version = actual.map_or(0, |v| v + 1);
+        for (i, event) in events.iter().enumerate() {
+            let version = first_version + i as u64;
+            let position = next as u64;
+            let at =
+                recorded_at.as_ref().and_then(|t| t.get(i).copied()).unwrap_or(last_recorded_at);
+            let headers: Vec<(String, String)> =
+                event.metadata.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let body = StoredBody {
+                id: *event.id.as_bytes(),
+                stream: stream.to_string(),
+                version,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                recorded_at: at,
+                correlation_id: event.metadata.correlation_id.map(|u| *u.as_bytes()),
+                causation_id: event.metadata.causation_id.map(|u| *u.as_bytes()),
+                headers,
+                payload: event.payload.clone(),
+            };
+            let encoded = postcard::to_stdvec(&body)
+                .map_err(|e| StoreError::Storage(format!("encode: {e}")))?;
+            last_hash = chain_hash(&last_hash, position, &encoded);
+            rows.position.push(next);
+            rows.id.push(event.id);
+            rows.stream.push(body.stream);
+            rows.version.push(version as i64);
+            rows.event_type.push(body.event_type);
+            rows.schema_version.push(i32::from(body.schema_version));
+            rows.recorded_at.push(at);
+            rows.correlation_id.push(event.metadata.correlation_id);
+            rows.causation_id.push(event.metadata.causation_id);
+            rows.headers.push(
+                postcard::to_stdvec(&body.headers)
+                    .map_err(|e| StoreError::Storage(format!("encode: {e}")))?,
+            );
+            rows.payload.push(body.payload);
+            rows.hash.push(last_hash.to_vec());
+            stored.insert(
+                event.id,
+                Stored {
+                    position,
+                    stream: stream.to_string(),
+                    version,
+                    event_type: event.event_type.clone(),
+                    payload: event.payload.clone(),
+                },
+            );
+            next += 1;
+        }
+        let version = first_version + events.len() as u64 - 1;
+        versions.insert(stream.to_string(), version);
+        outcomes.push(Ok(AppendOutcome {
+            first_version,
+            version,
+            position: Position(next as u64 - 1),
+        }));
+    }
+    if rows.position.is_empty() {
+        tx.rollback().await?;
+        return Ok((outcomes, None));
+    }
+    insert(&tx, schema, &rows).await?;
+    let (streams, stream_versions): (Vec<&String>, Vec<i64>) =
+        versions.iter().map(|(s, v)| (s, *v as i64)).unzip();
+    tx.execute(
+        &format!(
+            "INSERT INTO {schema}.streams (stream, version) SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version"
+        ),
+        &[&streams, &stream_versions],
+    )
+    .await?;
+    tx.execute(
+        &format!(
+            "UPDATE {schema}.head SET next_position = $1, last_hash = $2, last_recorded_at = $3"
+        ),
+        &[&next, &last_hash.to_vec(), &last_recorded_at],
+    )
+    .await?;
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&format!("{CHANNEL_PREFIX}{schema}"), &next.to_string()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((outcomes, Some(next as u64)))
+}
+
+async fn insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    r: &Rows,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {schema}.events (position, id, stream, version, event_type, schema_version,
+                 recorded_at, correlation_id, causation_id, headers, payload, hash)
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                 $6::int[], $7::bigint[], $8::uuid[], $9::uuid[], $10::bytea[], $11::bytea[], $12::bytea[])"
+        ),
+        &[
+            &r.position,
+            &r.id,
+            &r.stream,
+            &r.version,
+            &r.event_type,
+            &r.schema_version,
+            &r.recorded_at,
+            &r.correlation_id,
+            &r.causation_id,
+            &r.headers,
+            &r.payload,
+            &r.hash,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// If these event ids are stored already (a retry), the first append's outcome; a refusal if
+/// they were stored with other content, elsewhere, or only some of them were.
+fn earlier_outcome(
+    stream: &StreamName,
+    events: &[NewEvent],
+    stored: &HashMap<Uuid, Stored>,
+) -> Option<Result<AppendOutcome, StoreError>> {
+    let found: Vec<Option<&Stored>> = events.iter().map(|e| stored.get(&e.id)).collect();
+    let known = found.iter().filter(|f| f.is_some()).count();
+    if known == 0 {
+        return None;
+    }
+    let conflict = |id: Uuid, reason: &str| {
+        Some(Err(StoreError::EventIdConflict { id, reason: reason.to_owned() }))
+    };
+    if known < events.len() {
+        return conflict(events[0].id, "a retry must resend exactly the same events");
+    }
+    for (event, s) in events.iter().zip(&found) {
+        let s = s.expect("all found");
+        if s.stream != stream.as_str() {
+            return conflict(event.id, &format!("it belongs to stream {}", s.stream));
+        }
+        if s.event_type != event.event_type || s.payload != event.payload {
+            return conflict(event.id, "the type or payload differs");
+        }
+    }
+    let first = found[0].expect("all found");
+    let last = found[found.len() - 1].expect("all found");
+    Some(Ok(AppendOutcome {
+        first_version: first.version,
+        version: last.version,
+        position: Position(last.position),
+    }))
+}
