@@ -11,6 +11,7 @@
 //! - [`postgres`]: the same contract on PostgreSQL, shared by many servers: group commit,
 //!   appends serialized on one row so the global order never skips, the same hash chain.
 //! - [`kurrent`]: the same contract on a KurrentDB cluster, through the official client.
+//! - [`any`]: whichever backend a `--store` URL names, behind the same contract.
 //! - [`codec`]: domain events to and from postcard payloads, with type names and schema versions
 //!   kept outside the payload, and upcasters for older versions.
 //! - [`command`]: load an aggregate (cached), `decide`, append with optimistic concurrency,
@@ -24,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod any;
 pub mod clock;
 pub mod codec;
 pub mod command;
@@ -35,6 +37,7 @@ pub mod model;
 pub mod postgres;
 pub mod store;
 
+pub use any::{Access, AnyStore, StoreLocation};
 pub use embedded::{Durability, EmbeddedConfig, EmbeddedStore};
 pub use error::StoreError;
 pub use model::*;

@@ -1,4 +1,6 @@
-//! `ordo bench store`: append, read and catch-up throughput of the embedded store.
+//! `ordo bench store`: append, read and catch-up throughput of an event store: a temporary
+//! embedded file by default, or PostgreSQL (`--store postgres` starts a private cluster for the
+//! run; `--store postgres://...` uses yours, best with a throwaway `?schema=`).
 
 use super::{percentile_ms, rate};
 use ordo_eventstore::*;
@@ -26,6 +28,10 @@ pub struct StoreBenchArgs {
     /// will run on: fsync cost is the disk's.
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Another store: `postgres` (a private PostgreSQL cluster started for the run, fsync and
+    /// synchronous_commit on) or a `postgres://` URL (its `?schema=` receives bench streams).
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 const PAYLOAD_BYTES: usize = 120;
@@ -44,16 +50,17 @@ fn new_event() -> NewEvent {
     }
 }
 
-/// Commits, events, apply and commit microseconds so far.
-fn writer_counters(store: &EmbeddedStore) -> [u64; 4] {
+/// Commits, events, apply and commit microseconds so far (the embedded writer counts them).
+fn writer_counters(store: &AnyStore) -> Option<[u64; 4]> {
     use std::sync::atomic::Ordering::Relaxed;
+    let AnyStore::Embedded(store) = store else { return None };
     let s = store.stats();
-    [
+    Some([
         s.commits.load(Relaxed),
         s.events.load(Relaxed),
         s.apply_micros.load(Relaxed),
         s.commit_micros.load(Relaxed),
-    ]
+    ])
 }
 
 /// Runs every store benchmark and prints the figures.
@@ -64,23 +71,41 @@ pub fn run(args: &StoreBenchArgs) -> anyhow::Result<()> {
     };
     let dir = super::temp_dir(args.dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let figures =
-        runtime.block_on(measure(dir.path(), durability, args.exclusive, args.per_writer))?;
+    let (_cluster, url) = match args.store.as_deref() {
+        Some("postgres") => {
+            let cluster = ordo_eventstore::postgres::private::PrivatePostgres::start()?;
+            let url = format!("{}?schema=ordo_bench", cluster.url());
+            (Some(cluster), Some(url))
+        }
+        other => (None, other.map(str::to_owned)),
+    };
+    let figures = runtime.block_on(async {
+        let (store, mode) = match &url {
+            Some(url) => {
+                let location = StoreLocation::parse(Some(url), dir.path());
+                (AnyStore::open(&location, Access::Write).await?, "postgres".to_owned())
+            }
+            None => {
+                let mut config = EmbeddedConfig::new(dir.path().join("bench.redb"));
+                config.durability = durability;
+                config.exclusive = args.exclusive;
+                let exclusive = args.exclusive || durability == Durability::Relaxed;
+                let mode = if exclusive { "exclusive" } else { "shared" };
+                (AnyStore::Embedded(EmbeddedStore::open(config)?), mode.to_owned())
+            }
+        };
+        measure(Arc::new(store), durability, mode, args.per_writer).await
+    })?;
     super::print(&figures, args.json)?;
     Ok(())
 }
 
 async fn measure(
-    dir: &std::path::Path,
+    store: Arc<AnyStore>,
     durability: Durability,
-    exclusive: bool,
+    mode: String,
     per_writer: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    let mut config = EmbeddedConfig::new(dir.join("bench.redb"));
-    config.durability = durability;
-    config.exclusive = exclusive;
-    let store = Arc::new(EmbeddedStore::open(config)?);
-
     // One writer, one event per append: the latency-bound case.
     let single = StreamName::new("bench-single")?;
     let n1 = 2_000;
@@ -114,14 +139,18 @@ async fn measure(
     let append_64w_eps = rate(WRITERS * per_writer, started.elapsed());
     let append_64w_p50_ms = percentile_ms(&mut latencies, 50.0);
     let append_64w_p99_ms = percentile_ms(&mut latencies, 99.0);
-    let after = writer_counters(&store);
-    let commits = (after[0] - before[0]).max(1) as f64;
-    let writer_64w = serde_json::json!({
-        "commits": after[0] - before[0],
-        "avg_events_per_commit": ((after[1] - before[1]) as f64 / commits * 10.0).round() / 10.0,
-        "avg_apply_ms": ((after[2] - before[2]) as f64 / commits).round() / 1_000.0,
-        "avg_commit_ms": ((after[3] - before[3]) as f64 / commits).round() / 1_000.0,
-    });
+    let writer_64w = match (before, writer_counters(&store)) {
+        (Some(before), Some(after)) => {
+            let commits = (after[0] - before[0]).max(1) as f64;
+            serde_json::json!({
+                "commits": after[0] - before[0],
+                "avg_events_per_commit": ((after[1] - before[1]) as f64 / commits * 10.0).round() / 10.0,
+                "avg_apply_ms": ((after[2] - before[2]) as f64 / commits).round() / 1_000.0,
+                "avg_commit_ms": ((after[3] - before[3]) as f64 / commits).round() / 1_000.0,
+            })
+        }
+        _ => serde_json::Value::Null,
+    };
 
     // One writer, 100 events per append.
     let batch_stream = StreamName::new("bench-batch")?;
@@ -134,7 +163,7 @@ async fn measure(
     }
     let append_batch100_eps = rate(batches * 100, started.elapsed());
 
-    let total = store.len() as usize;
+    let total = n1 + WRITERS * per_writer + batches * 100;
     let started = Instant::now();
     let mut read = 0;
     let mut from = SubscribeFrom::Start;
@@ -156,8 +185,9 @@ async fn measure(
     store.close();
 
     Ok(serde_json::json!({
-        "durability": durability.as_str(),
-        "file_mode": if exclusive || durability == Durability::Relaxed { "exclusive" } else { "shared" },
+        "store": store.kind(),
+        "durability": if store.kind() == "embedded" { durability.as_str() } else { "synchronous_commit" },
+        "file_mode": mode,
         "events_total": total,
         "payload_bytes": PAYLOAD_BYTES,
         "append_1w_eps": append_1w_eps,

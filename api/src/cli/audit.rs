@@ -1,13 +1,13 @@
 //! Audit tools over the event log: `ordo replay`, `ordo audit verify`, `ordo export`, `ordo import`.
 //!
-//! They read the store read-only, so they work while `ordo serve` runs, and they work against
-//! KurrentDB with `--kurrentdb URL` (except the hash chain, which only the embedded store has).
+//! They read the store read-only, so they work while `ordo serve` runs, and they work on every
+//! backend `--store` names (the hash chain is checked on the embedded store and PostgreSQL;
+//! KurrentDB has none).
 
-use crate::cli::environment::{open_store_read_only, DataDir};
+use crate::cli::environment::{DataDir, StoreArgs};
 use anyhow::{bail, Context};
 use ordo_domain::{cart, order, payment, product, Decider};
 use ordo_eventstore::codec::AnyEvent;
-use ordo_eventstore::kurrent::KurrentStore;
 use ordo_eventstore::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -19,9 +19,9 @@ pub struct Source {
     /// Data directory.
     #[command(flatten)]
     pub data: DataDir,
-    /// Read from this KurrentDB cluster instead of the data directory.
-    #[arg(long, env = "ORDO_KURRENTDB_URL")]
-    pub kurrentdb: Option<String>,
+    /// The event store to read.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 const PAGE: usize = 1_000;
@@ -211,60 +211,22 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the source and runs `f` on it inside a runtime.
+/// Opens the source read-only and runs `f` on it inside a runtime.
 fn with_store<T, F, Fut>(source: &Source, f: F) -> anyhow::Result<T>
 where
-    F: FnOnce(AnySource) -> Fut,
+    F: FnOnce(AnyStore) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let store = match &source.kurrentdb {
-            Some(url) => AnySource::Kurrent(KurrentStore::connect(url)?),
-            None => AnySource::Embedded(open_store_read_only(&source.data)?),
-        };
+        let store = source.store.open(&source.data, Access::Read).await?;
         f(store).await
     })
 }
 
-/// Either backend, for tools that accept both.
-#[allow(clippy::large_enum_variant, reason = "one per command run")]
-pub enum AnySource {
-    /// The data directory's file, opened read-only.
-    Embedded(EmbeddedStore),
-    /// A KurrentDB cluster.
-    Kurrent(KurrentStore),
-}
-
-impl AnySource {
-    async fn read_stream(
-        &self,
-        s: &StreamName,
-        from: u64,
-        d: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        match self {
-            AnySource::Embedded(store) => store.read_stream(s, from, d, limit).await,
-            AnySource::Kurrent(store) => store.read_stream(s, from, d, limit).await,
-        }
-    }
-
-    async fn read_all(
-        &self,
-        from: SubscribeFrom,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        match self {
-            AnySource::Embedded(store) => store.read_all(from, limit).await,
-            AnySource::Kurrent(store) => store.read_all(from, limit).await,
-        }
-    }
-}
-
 /// Every event of `stream`, oldest first.
 async fn stream_events(
-    store: &AnySource,
+    store: &AnyStore,
     stream: &StreamName,
 ) -> anyhow::Result<Vec<RecordedEvent>> {
     let mut events = Vec::new();
@@ -290,21 +252,15 @@ pub struct VerifyArgs {
 /// today's code. Fails naming the first bad position.
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     with_store(&args.source, |store| async move {
-        let chain = match &store {
-            AnySource::Embedded(embedded) => {
-                let report = embedded.verify().map_err(|e| match e {
-                    StoreError::Corrupt { position, reason } => {
-                        anyhow::anyhow!("audit failed at position {position}: {reason}")
-                    }
-                    other => other.into(),
-                })?;
-                format!(
-                    "hash chain intact over {} events (head {})",
-                    report.events,
-                    &report.head_hash[..16]
-                )
+        let chain = match store.verify_chain().await {
+            Ok(Some((events, head))) => {
+                format!("hash chain intact over {events} events (head {})", &head[..16])
             }
-            AnySource::Kurrent(_) => "no hash chain on KurrentDB (not checked)".to_owned(),
+            Ok(None) => format!("no hash chain on {} (not checked)", store.kind()),
+            Err(StoreError::Corrupt { position, reason }) => {
+                bail!("audit failed at position {position}: {reason}")
+            }
+            Err(other) => return Err(other.into()),
         };
         let progress = crate::cli::progress::Progress::new("decode", None);
         let (mut total, mut upcast) = (0u64, 0u64);
@@ -389,18 +345,17 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
                 }
             }
         } else {
-            let mut from = match args.from.checked_sub(1) {
-                Some(p) => SubscribeFrom::After(Position(p)),
-                None => SubscribeFrom::Start,
-            };
+            // Positions are opaque (on KurrentDB they are byte offsets): read from the start
+            // and skip, never step back from `--from` by one.
+            let mut from = SubscribeFrom::Start;
             loop {
                 let page = store.read_all(from, 4_096).await?;
                 let Some(last) = page.last() else { break };
                 from = SubscribeFrom::After(last.position);
-                for e in &page {
+                for e in page.iter().filter(|e| e.position.0 >= args.from) {
                     writeln!(out, "{}", export_line(e))?;
+                    count += 1;
                 }
-                count += page.len() as u64;
             }
         }
         out.flush()?;
@@ -415,9 +370,13 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
 pub struct ImportArgs {
     /// A file written by `ordo export` (`-` for standard input).
     pub file: std::path::PathBuf,
-    /// Data directory to import into; its store must be empty.
+    /// Data directory to import into (its `events.redb`, unless `--store` names another);
+    /// the store must be empty.
     #[command(flatten)]
     pub data: DataDir,
+    /// The event store to import into.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 fn parse_line(number: usize, line: &str) -> anyhow::Result<RecordedEvent> {
@@ -467,9 +426,10 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let store = EmbeddedStore::open(EmbeddedConfig::new(args.data.store_path()))?;
-        if !store.is_empty() {
-            bail!("{} already holds {} events; import only into an empty store", store.path().display(), store.len());
+        let location = args.store.location(&args.data);
+        let store = args.store.open(&args.data, Access::Write).await?;
+        if let Some(last) = store.last_position().await? {
+            bail!("{} already holds events (up to position {last}); import only into an empty store", location.describe());
         }
         // Runs of consecutive events of one stream, each imported as one append, all queued
         // in order and committed by the writer in large transactions.
@@ -498,11 +458,13 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
             .map(|((_, n), _)| n)
             .sum();
         store.close();
-        let report = store.verify()?;
+        let head = match store.verify_chain().await? {
+            Some((_, head)) => format!("hash chain head {}", &head[..16]),
+            None => "no hash chain".to_owned(),
+        };
         println!(
-            "imported {count} events into {}; hash chain head {}{}",
-            store.path().display(),
-            &report.head_hash[..16],
+            "imported {count} events into {}; {head}{}",
+            location.describe(),
             if moved > 0 { format!("; {moved} events got new global positions (the source numbered them differently)") } else { String::new() }
         );
         Ok(())

@@ -1,7 +1,7 @@
 //! Where Ordo keeps its data and which Redis it talks to: shared by every subcommand.
 
 use anyhow::Context;
-use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
+use ordo_eventstore::{Access, AnyStore, StoreLocation};
 use ordo_projections::redis_server::{answers_ping, shut_down_orphan, PrivateRedis};
 use std::path::PathBuf;
 
@@ -25,13 +25,40 @@ impl DataDir {
     }
 }
 
-/// Opens the event store read-only, so it works beside a running `ordo serve`.
-pub fn open_store_read_only(data: &DataDir) -> anyhow::Result<EmbeddedStore> {
-    let path = data.store_path();
-    if !path.exists() {
-        anyhow::bail!("no event store at {} (nothing has been written yet)", path.display());
+/// The `--store` flag every command that touches the log shares.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// The event store: `postgres://user@host/db` (optionally `?schema=name`),
+    /// `kurrentdb://host:2113`, or a file path; default: `events.redb` in the data directory.
+    #[arg(long = "store", env = "ORDO_STORE")]
+    pub url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Where the store is, given the data directory for the default file.
+    pub fn location(&self, data: &DataDir) -> StoreLocation {
+        StoreLocation::parse(self.url.as_deref(), &data.store_path())
     }
-    Ok(EmbeddedStore::open(EmbeddedConfig::new(&path).read_only())?)
+
+    /// Opens it; `Read` opens the embedded file read-only, beside a running server.
+    pub async fn open(&self, data: &DataDir, access: Access) -> anyhow::Result<AnyStore> {
+        let location = self.location(data);
+        if let (StoreLocation::Embedded(path), Access::Read) = (&location, access) {
+            if !path.exists() {
+                anyhow::bail!(
+                    "no event store at {} (nothing has been written yet)",
+                    path.display()
+                );
+            }
+        }
+        match AnyStore::open(&location, access).await {
+            Ok(store) => Ok(store),
+            // Already names the store.
+            Err(e @ ordo_eventstore::StoreError::Open { .. }) => Err(e.into()),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("opening the event store {}", location.describe()))),
+        }
+    }
 }
 
 /// Whether a command may share the private Redis another process started in the data

@@ -1,9 +1,9 @@
 //! `ordo rebuild`: rebuild read models from the event log into a fresh version, switch, clean up.
 
-use crate::cli::environment::{open_store_read_only, redis_for, DataDir, PrivateRedisUse};
+use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs};
 use crate::cli::progress::Progress;
 use anyhow::Context;
-use ordo_eventstore::{EmbeddedStore, EventStore};
+use ordo_eventstore::{Access, AnyStore, EventStore};
 use ordo_projections::rebuild::{rebuild, RebuildReport};
 use ordo_projections::runner::RunnerConfig;
 use ordo_projections::views::{CartView, OrderView, ProductView, View};
@@ -22,6 +22,9 @@ pub struct RebuildArgs {
     /// Data directory.
     #[command(flatten)]
     pub data: DataDir,
+    /// The event store to read.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Redis to rebuild in (default: $REDIS_URL, else the private server of the data directory).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
@@ -34,7 +37,7 @@ pub struct RebuildArgs {
 pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let store = Arc::new(open_store_read_only(&args.data)?);
+        let store = Arc::new(args.store.open(&args.data, Access::Read).await?);
         let (redis, _private) = redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Adopt).await?;
         let grace = Duration::from_millis(args.grace_ms);
         for name in PROJECTIONS.iter().filter(|p| args.projection.as_deref().is_none_or(|only| only == **p)) {
@@ -60,7 +63,7 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
 }
 
 async fn rebuild_one<V: View>(
-    store: &Arc<EmbeddedStore>,
+    store: &Arc<AnyStore>,
     redis: &redis::Client,
     grace: Duration,
 ) -> anyhow::Result<RebuildReport> {

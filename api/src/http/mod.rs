@@ -18,7 +18,7 @@ mod problem;
 mod responses;
 mod state;
 
-use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse};
+use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs};
 use crate::http::auth::Keys;
 use anyhow::Context;
 use idempotency::Idempotency;
@@ -28,7 +28,7 @@ use ordo_application::processes::state::ProcessState;
 use ordo_application::processes::{ProcessConfig, Processes};
 use ordo_application::shop::{Shop, ShopConfig};
 use ordo_domain::Currency;
-use ordo_eventstore::{EmbeddedConfig, EmbeddedStore};
+use ordo_eventstore::{Access, AnyStore};
 use ordo_projections::query::ReadModels;
 use ordo_projections::runner::RunnerConfig;
 use ordo_projections::supervisor::supervise;
@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// Data directory.
     #[command(flatten)]
     pub data: DataDir,
+    /// The event store.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Redis for the read models (default: a private server under the data directory).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
@@ -154,7 +157,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ..ShopConfig::default()
     };
     let keys = Keys::load(args.jwt_secret.as_deref(), &args.data)?;
-    let store = Arc::new(EmbeddedStore::open(EmbeddedConfig::new(args.data.store_path()))?);
+    let store = Arc::new(args.store.open(&args.data, Access::Write).await?);
     let requests = Arc::new(
         Idempotency::open(&args.data.data_dir.join("requests.redb"), keys.clone())
             .context("opening the idempotency store")?,
@@ -344,7 +347,7 @@ async fn observe<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result
 
 fn spawn_projection<V: View>(
     set: &mut tokio::task::JoinSet<Result<(), ordo_projections::runner::ProjectionError>>,
-    store: &Arc<EmbeddedStore>,
+    store: &Arc<AnyStore>,
     redis: &redis::Client,
     stopping: &watch::Receiver<bool>,
 ) {

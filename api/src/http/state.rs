@@ -4,7 +4,7 @@ use super::problem::Problem;
 use crate::http::auth::Keys;
 use ordo_application::Caller;
 use ordo_application::{Request, Shop};
-use ordo_eventstore::EmbeddedStore;
+use ordo_eventstore::AnyStore;
 use ordo_eventstore::EventStore;
 use ordo_projections::query::{ReadModels, DEFAULT_WAIT};
 use poem_openapi::auth::Bearer;
@@ -31,9 +31,9 @@ pub enum Tag {
 /// The application state.
 pub struct App {
     /// The event store (readiness checks); `None` only while printing the API document.
-    pub store: Option<Arc<EmbeddedStore>>,
+    pub store: Option<Arc<AnyStore>>,
     /// The command side; `None` only while printing the API document.
-    pub shop: Option<Arc<Shop<EmbeddedStore>>>,
+    pub shop: Option<Arc<Shop<AnyStore>>>,
     /// Queries over Redis.
     pub reads: Arc<ReadModels>,
     /// Redis, for readiness checks.
@@ -46,7 +46,7 @@ pub struct App {
 
 impl App {
     /// The command side.
-    pub fn shop(&self) -> Result<&Shop<EmbeddedStore>, Problem> {
+    pub fn shop(&self) -> Result<&Shop<AnyStore>, Problem> {
         self.shop.as_deref().ok_or_else(|| Problem::unavailable("no event store is open"))
     }
 
@@ -104,7 +104,7 @@ impl BearerAuth {
 /// Runs a use case on the shop and maps its outcome to a receipt or a problem.
 pub async fn run<'a, F, Fut>(app: &'a App, f: F) -> Result<super::dto::ReceiptDto, Problem>
 where
-    F: FnOnce(&'a ordo_application::shop::Shop<ordo_eventstore::EmbeddedStore>) -> Fut,
+    F: FnOnce(&'a ordo_application::shop::Shop<AnyStore>) -> Fut,
     Fut: std::future::Future<
         Output = Result<ordo_application::shop::Done, ordo_application::AppError>,
     >,

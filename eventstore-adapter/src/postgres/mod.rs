@@ -54,7 +54,8 @@ impl PostgresConfig {
     /// Parses `postgres://user:password@host:port/database?schema=name`; `schema` is Ordo's
     /// own parameter (default `ordo`), the rest is libpq's URL syntax.
     pub fn from_url(url: &str) -> Result<Self, StoreError> {
-        let bad = |reason: String| StoreError::Open { path: redact(url).into(), reason };
+        let bad =
+            |reason: String| StoreError::Open { path: crate::any::redact(url).into(), reason };
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut rest = Vec::new();
@@ -69,20 +70,6 @@ impl PostgresConfig {
         let connection = tokio_postgres::Config::from_str(&url).map_err(|e| bad(e.to_string()))?;
         schema::check_name(&schema)?;
         Ok(Self { connection, schema })
-    }
-}
-
-/// A URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 
