@@ -91,8 +91,13 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, migrates the schema, and starts the writer and the `LISTEN`er.
     pub async fn open(config: PostgresConfig) -> Result<Self, StoreError> {
+        let mut connection = config.connection.clone();
+        // Custom plans every time: the batch's arrays differ in size from call to call, and a
+        // generic plan guessed for one size made batched appends several times slower.
+        let options = connection.get_options().map(str::to_owned).unwrap_or_default();
+        connection.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim());
         let manager = Manager::from_config(
-            config.connection.clone(),
+            connection,
             NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );

@@ -19,6 +19,7 @@ use crate::model::{AppendOutcome, ExpectedVersion, NewEvent, Position, StreamNam
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// Most events one transaction carries.
@@ -111,59 +112,106 @@ async fn commit(
     inner: &PostgresInner,
     batch: &[Request],
 ) -> Result<(Outcomes, Option<u64>), StoreError> {
-    let schema = &inner.schema;
-    let mut client = inner.pool.get().await.map_err(|e| StoreError::Storage(e.to_string()))?;
-    let tx = client.transaction().await?;
-    let head = tx
-        .query_one(
-            &format!(
-                "SELECT next_position, last_hash, last_recorded_at FROM {schema}.head FOR UPDATE"
-            ),
-            &[],
-        )
-        .await?;
+    let client = inner.pool.get().await.map_err(|e| StoreError::Storage(e.to_string()))?;
+    let result = run_transaction(&client, &inner.schema, batch).await;
+    if result.is_err() {
+        // Whatever was pipelined after the failure was refused; end the transaction so the
+        // pooled connection goes back clean.
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    result
+}
+
+/// The statements of an append transaction, prepared once per pooled connection.
+struct Statements {
+    head: tokio_postgres::Statement,
+    ids: tokio_postgres::Statement,
+    streams: tokio_postgres::Statement,
+    insert: tokio_postgres::Statement,
+    upsert: tokio_postgres::Statement,
+    update: tokio_postgres::Statement,
+    notify: tokio_postgres::Statement,
+}
+
+async fn statements(
+    client: &deadpool_postgres::Object,
+    schema: &str,
+) -> Result<Statements, StoreError> {
+    let sql = [
+        format!("SELECT next_position, last_hash, last_recorded_at FROM {schema}.head FOR UPDATE"),
+        format!(
+            "SELECT id, position, stream, version, event_type, payload FROM {schema}.events \
+             WHERE id = ANY($1)"
+        ),
+        format!("SELECT stream, version FROM {schema}.streams WHERE stream = ANY($1)"),
+        format!(
+            "INSERT INTO {schema}.events (position, id, stream, version, event_type, \
+             schema_version, recorded_at, correlation_id, causation_id, headers, payload, hash) \
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], \
+             $5::text[], $6::int[], $7::bigint[], $8::uuid[], $9::uuid[], $10::bytea[], \
+             $11::bytea[], $12::bytea[])"
+        ),
+        format!(
+            "INSERT INTO {schema}.streams (stream, version) \
+             SELECT * FROM unnest($1::text[], $2::bigint[]) \
+             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version"
+        ),
+        format!(
+            "UPDATE {schema}.head SET next_position = $1, last_hash = $2, last_recorded_at = $3"
+        ),
+        "SELECT pg_notify($1, $2)".to_owned(),
+    ];
+    let (head, ids, streams, insert, upsert, update, notify) = tokio::try_join!(
+        client.prepare_cached(&sql[0]),
+        client.prepare_cached(&sql[1]),
+        client.prepare_cached(&sql[2]),
+        client.prepare_cached(&sql[3]),
+        client.prepare_cached(&sql[4]),
+        client.prepare_cached(&sql[5]),
+        client.prepare_cached(&sql[6]),
+    )?;
+    Ok(Statements { head, ids, streams, insert, upsert, update, notify })
+}
+
+/// The transaction in two round trips: `BEGIN`, the head lock and both lookups pipelined;
+/// then the writes, the notification and `COMMIT` pipelined. Statements on one connection run
+/// in the order sent, so the lookups see the log as of the lock.
+async fn run_transaction(
+    client: &deadpool_postgres::Object,
+    schema: &str,
+    batch: &[Request],
+) -> Result<(Outcomes, Option<u64>), StoreError> {
+    let st = statements(client, schema).await?;
+    let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.2.iter().map(|e| e.id)).collect();
+    let names: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
+    let (id_params, stream_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
+        ([&ids], [&names]);
+    let (_, head, found, known_streams) = tokio::try_join!(
+        client.batch_execute("BEGIN"),
+        client.query_one(&st.head, &[]),
+        client.query(&st.ids, &id_params),
+        client.query(&st.streams, &stream_params),
+    )?;
     let mut next: i64 = head.get(0);
     let mut last_hash: [u8; HASH_LEN] = head.get::<_, Vec<u8>>(1).try_into().map_err(|_| {
         StoreError::Corrupt { position: next as u64, reason: "bad head hash".into() }
     })?;
-    let mut last_recorded_at: i64 = head.get(2);
-    last_recorded_at = last_recorded_at.max(now_millis());
-
-    let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.2.iter().map(|e| e.id)).collect();
+    let last_recorded_at = head.get::<_, i64>(2).max(now_millis());
     let mut stored: HashMap<Uuid, Stored> = HashMap::new();
-    for row in tx
-        .query(
-            &format!(
-                "SELECT id, position, stream, version, event_type, payload FROM {schema}.events WHERE id = ANY($1)"
-            ),
-            &[&ids],
-        )
-        .await?
-    {
-        let id: Uuid = row.get(0);
+    for row in found {
         let (position, version): (i64, i64) = (row.get(1), row.get(3));
-        stored.insert(
-            id,
-            Stored {
-                position: position as u64,
-                stream: row.get(2),
-                version: version as u64,
-                event_type: row.get(4),
-                payload: row.get(5),
-            },
-        );
+        let event = Stored {
+            position: position as u64,
+            stream: row.get(2),
+            version: version as u64,
+            event_type: row.get(4),
+            payload: row.get(5),
+        };
+        stored.insert(row.get(0), event);
     }
-    let names: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
     let mut versions: HashMap<String, u64> = HashMap::new();
-    for row in tx
-        .query(
-            &format!("SELECT stream, version FROM {schema}.streams WHERE stream = ANY($1)"),
-            &[&names],
-        )
-        .await?
-    {
-        let version: i64 = row.get(1);
-        versions.insert(row.get(0), version as u64);
+    for row in known_streams {
+        versions.insert(row.get(0), row.get::<_, i64>(1) as u64);
     }
 
     let mut rows = Rows::default();
@@ -241,65 +289,40 @@ async fn commit(
         }));
     }
     if rows.position.is_empty() {
-        tx.rollback().await?;
+        client.batch_execute("ROLLBACK").await?;
         return Ok((outcomes, None));
     }
-    insert(&tx, schema, &rows).await?;
     let (streams, stream_versions): (Vec<&String>, Vec<i64>) =
         versions.iter().map(|(s, v)| (s, *v as i64)).unzip();
-    tx.execute(
-        &format!(
-            "INSERT INTO {schema}.streams (stream, version) SELECT * FROM unnest($1::text[], $2::bigint[])
-             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version"
-        ),
-        &[&streams, &stream_versions],
-    )
-    .await?;
-    tx.execute(
-        &format!(
-            "UPDATE {schema}.head SET next_position = $1, last_hash = $2, last_recorded_at = $3"
-        ),
-        &[&next, &last_hash.to_vec(), &last_recorded_at],
-    )
-    .await?;
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&format!("{CHANNEL_PREFIX}{schema}"), &next.to_string()],
-    )
-    .await?;
-    tx.commit().await?;
+    let channel = format!("{CHANNEL_PREFIX}{schema}");
+    let new_head = next.to_string();
+    let r = &rows;
+    let columns: [&(dyn ToSql + Sync); 12] = [
+        &r.position,
+        &r.id,
+        &r.stream,
+        &r.version,
+        &r.event_type,
+        &r.schema_version,
+        &r.recorded_at,
+        &r.correlation_id,
+        &r.causation_id,
+        &r.headers,
+        &r.payload,
+        &r.hash,
+    ];
+    let hash = last_hash.to_vec();
+    let upsert: [&(dyn ToSql + Sync); 2] = [&streams, &stream_versions];
+    let update: [&(dyn ToSql + Sync); 3] = [&next, &hash, &last_recorded_at];
+    let notify: [&(dyn ToSql + Sync); 2] = [&channel, &new_head];
+    tokio::try_join!(
+        client.execute(&st.insert, &columns),
+        client.execute(&st.upsert, &upsert),
+        client.execute(&st.update, &update),
+        client.execute(&st.notify, &notify),
+        client.batch_execute("COMMIT"),
+    )?;
     Ok((outcomes, Some(next as u64)))
-}
-
-async fn insert(
-    tx: &tokio_postgres::Transaction<'_>,
-    schema: &str,
-    r: &Rows,
-) -> Result<(), StoreError> {
-    tx.execute(
-        &format!(
-            "INSERT INTO {schema}.events (position, id, stream, version, event_type, schema_version,
-                 recorded_at, correlation_id, causation_id, headers, payload, hash)
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                 $6::int[], $7::bigint[], $8::uuid[], $9::uuid[], $10::bytea[], $11::bytea[], $12::bytea[])"
-        ),
-        &[
-            &r.position,
-            &r.id,
-            &r.stream,
-            &r.version,
-            &r.event_type,
-            &r.schema_version,
-            &r.recorded_at,
-            &r.correlation_id,
-            &r.causation_id,
-            &r.headers,
-            &r.payload,
-            &r.hash,
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 /// If these event ids are stored already (a retry), the first append's outcome; a refusal if
