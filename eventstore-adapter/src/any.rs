@@ -234,6 +234,10 @@ impl EventStore for AnyStore {
         dispatch!(self, s => s.last_position().await)
     }
 
+    fn positions_count_events(&self) -> bool {
+        dispatch!(self, s => s.positions_count_events())
+    }
+
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         dispatch!(self, s => s.stream_version(stream).await)
     }

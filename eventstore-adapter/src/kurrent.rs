@@ -125,6 +125,10 @@ fn prefix_filter(filter: &EventFilter) -> SubscriptionFilter {
 impl EventStore for KurrentStore {
     type Subscription = KurrentSubscription;
 
+    fn positions_count_events(&self) -> bool {
+        false
+    }
+
     async fn append(
         &self,
         stream: &StreamName,

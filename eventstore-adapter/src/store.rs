@@ -45,6 +45,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// report how far behind a subscriber is.
     fn last_position(&self) -> impl Future<Output = Result<Option<Position>, StoreError>> + Send;
 
+    /// Whether positions count events (0, 1, 2, ...), so that the distance between two is a
+    /// number of events. True of the embedded store and PostgreSQL; KurrentDB's positions are
+    /// byte offsets in its log, so nothing may subtract them or step back by one there.
+    fn positions_count_events(&self) -> bool {
+        true
+    }
+
     /// The stream's last version, or `None` if it has no events.
     fn stream_version(
         &self,

@@ -23,6 +23,8 @@ pub struct RebuildReport {
     pub version: u32,
     /// Last global position applied.
     pub position: Option<Position>,
+    /// Events applied.
+    pub events: u64,
     /// Wall time to apply the log and switch to the new version: what events/s are measured
     /// against.
     pub replayed_in: Duration,
@@ -80,6 +82,7 @@ pub async fn rebuild<V: View, S: EventStore>(
         projection,
         version,
         position: runner.checkpoint(),
+        events: runner.events_applied(),
         replayed_in,
         elapsed: started.elapsed(),
         removed_keys,

@@ -75,6 +75,8 @@ pub struct Runner<V: View, S: EventStore> {
     cache: LruCache<String, Option<V>>,
     checkpoint: Option<Position>,
     applied: watch::Sender<u64>,
+    /// Events applied by this runner since it started (positions need not count events).
+    events_applied: u64,
     /// The cache holds every document of the namespace: the runner started it from nothing
     /// and has evicted nothing since. Then a document not in the cache does not exist, and
     /// the read round trip is skipped (what makes rebuilds fast).
@@ -106,6 +108,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             cache: LruCache::new(capacity),
             checkpoint: None,
             applied,
+            events_applied: 0,
             cache_is_complete: false,
         };
         runner.reset().await?;
@@ -120,6 +123,11 @@ impl<V: View, S: EventStore> Runner<V, S> {
     /// The last applied global position.
     pub fn checkpoint(&self) -> Option<Position> {
         self.checkpoint
+    }
+
+    /// How many events this runner has applied since it started.
+    pub fn events_applied(&self) -> u64 {
+        self.events_applied
     }
 
     /// Applied positions as they happen: the value is `position + 1` (0 = nothing yet), for
@@ -238,6 +246,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             }
         }
         self.checkpoint = Some(last.position);
+        self.events_applied += batch.len() as u64;
         self.applied.send_replace(last.position.0 + 1);
         metrics::counter!("ordo_projection_events_applied_total", "projection" => V::PROJECTION)
             .increment(batch.len() as u64);
@@ -249,15 +258,24 @@ impl<V: View, S: EventStore> Runner<V, S> {
     /// Adds the status update (position, lag, update time) to the batch's transaction, so it
     /// costs no round trip of its own and always agrees with the checkpoint.
     async fn add_status(&self, write: &mut redis::Pipeline, last: &RecordedEvent) {
-        let head = self.store.last_position().await.ok().flatten().map_or(last.position.0, |p| p.0);
-        let lag_events = head.saturating_sub(last.position.0);
-        let lag_seconds = if lag_events == 0 {
+        let head = self.store.last_position().await.ok().flatten().map_or(last.position, |p| p);
+        let caught_up = head <= last.position;
+        // A distance in events only where positions count events (not on KurrentDB); the
+        // lag in seconds holds everywhere.
+        let lag_events = if self.store.positions_count_events() {
+            head.0.saturating_sub(last.position.0).to_string()
+        } else {
+            String::new()
+        };
+        let lag_seconds = if caught_up {
             0.0
         } else {
             (now_millis() - last.recorded_at).max(0) as f64 / 1_000.0
         };
-        metrics::gauge!("ordo_projection_lag_events", "projection" => V::PROJECTION)
-            .set(lag_events as f64);
+        if let Ok(events) = lag_events.parse::<f64>() {
+            metrics::gauge!("ordo_projection_lag_events", "projection" => V::PROJECTION)
+                .set(events);
+        }
         metrics::gauge!("ordo_projection_lag_seconds", "projection" => V::PROJECTION)
             .set(lag_seconds);
         write

@@ -46,7 +46,7 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
                 "catalogue" => rebuild_one::<ProductView>(&store, &redis, grace).await?,
                 _ => rebuild_one::<CartView>(&store, &redis, grace).await?,
             };
-            let events = report.position.map_or(0, |p| p.0 + 1);
+            let events = report.events;
             // Events/s over the replay alone: the grace period is a wait, not work.
             let seconds = report.replayed_in.as_secs_f64();
             println!(
@@ -68,8 +68,10 @@ async fn rebuild_one<V: View>(
     grace: Duration,
 ) -> anyhow::Result<RebuildReport> {
     let connection = redis.get_connection_manager().await.context("connecting to Redis")?;
-    let target = store.last_position().await?.map_or(0, |p| p.0 + 1);
-    let progress = Progress::new(V::PROJECTION, Some(target));
+    // A total to show progress against, where positions count events.
+    let head = store.last_position().await?;
+    let target = head.filter(|_| store.positions_count_events()).map(|p| p.0 + 1);
+    let progress = Progress::new(V::PROJECTION, target);
     let report =
         rebuild::<V, _>(store.clone(), connection, RunnerConfig::default(), grace, |p, _| {
             progress.update(p.0 + 1)

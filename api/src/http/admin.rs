@@ -186,6 +186,9 @@ impl Admin {
             Some(store) => store.last_position().await.ok().flatten().map(|p| p.0),
             None => None,
         };
+        // Measured now, so a stuck projection shows its growing lag; in events only where
+        // positions count events (not on KurrentDB).
+        let counts_events = self.0.store.as_ref().is_some_and(|s| s.positions_count_events());
         let mut projections = Vec::new();
         for name in [ProductView::PROJECTION, CartView::PROJECTION, OrderView::PROJECTION] {
             let status = match self.0.reads.status(name).await {
@@ -198,7 +201,9 @@ impl Admin {
                 building_version: status.building_version,
                 position: status.position,
                 head_position: head,
-                lag_events: head.map(|h| h.saturating_sub(status.position.unwrap_or(0))),
+                lag_events: head
+                    .filter(|_| counts_events)
+                    .map(|h| h.saturating_sub(status.position.unwrap_or(0))),
                 lag_seconds: status.lag_seconds,
                 updated_at: status.updated_at.map(rfc3339),
                 last_error: status.last_error,
