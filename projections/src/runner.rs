@@ -267,11 +267,8 @@ impl<V: View, S: EventStore> Runner<V, S> {
         } else {
             String::new()
         };
-        let lag_seconds = if caught_up {
-            0.0
-        } else {
-            (now_millis() - last.recorded_at).max(0) as f64 / 1_000.0
-        };
+        let lag_seconds =
+            if caught_up { 0.0 } else { (now_millis() - last.recorded_at).max(0) as f64 / 1_000.0 };
         if let Ok(events) = lag_events.parse::<f64>() {
             metrics::gauge!("ordo_projection_lag_events", "projection" => V::PROJECTION)
                 .set(events);

@@ -93,9 +93,15 @@ impl PostgresStore {
     pub async fn open(config: PostgresConfig) -> Result<Self, StoreError> {
         let mut connection = config.connection.clone();
         // Custom plans every time: the batch's arrays differ in size from call to call, and a
-        // generic plan guessed for one size made batched appends several times slower.
+        // generic plan guessed for one size made batched appends several times slower. And no
+        // NOTICEs ("schema already exists") in Ordo's log on every start.
         let options = connection.get_options().map(str::to_owned).unwrap_or_default();
-        connection.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim());
+        connection.options(
+            format!(
+                "{options} -c plan_cache_mode=force_custom_plan -c client_min_messages=warning"
+            )
+            .trim(),
+        );
         let manager = Manager::from_config(
             connection,
             NoTls,
