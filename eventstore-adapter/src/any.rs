@@ -238,6 +238,10 @@ impl EventStore for AnyStore {
         dispatch!(self, s => s.positions_count_events())
     }
 
+    fn refuses_reused_event_ids(&self) -> bool {
+        dispatch!(self, s => s.refuses_reused_event_ids())
+    }
+
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         dispatch!(self, s => s.stream_version(stream).await)
     }

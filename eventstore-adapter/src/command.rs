@@ -149,6 +149,15 @@ where
                 return Ok(Receipt { stream, events, version: loaded.version, position: None });
             }
             let new_events = encode_all(&events, context)?;
+            if attempt == 0 && self.keyed_step_already_taken(&stream, context).await? {
+                // A store that accepts a reused id at a new version (KurrentDB) would take this
+                // retry's events a second time; the step is done, so append nothing.
+                let version = loaded.version;
+                let Loaded { version: v, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
+                slot.loaded = Some(self.load(&stream, v, state).await?);
+                let version = slot.loaded.as_ref().map_or(version, |l| l.version);
+                return Ok(Receipt { stream, events: vec![], version, position: None });
+            }
             let expected = ExpectedVersion::from_loaded(loaded.version);
             match self.store.append(&stream, expected, new_events).await {
                 Ok(outcome) if outcome.first_version != loaded.version.map_or(0, |v| v + 1) => {
@@ -222,6 +231,24 @@ where
         Ok(f(loaded.version, &loaded.state))
     }
 
+    /// On stores that do not refuse a reused event id themselves: whether the recent tail of
+    /// the stream already holds this keyed step's first event (an earlier attempt of the same
+    /// request). Elsewhere the store's own id check answers, at no extra read.
+    async fn keyed_step_already_taken(
+        &self,
+        stream: &StreamName,
+        context: &CommandContext,
+    ) -> Result<bool, StoreError> {
+        let Some(key) = context.idempotency_key else { return Ok(false) };
+        if self.store.refuses_reused_event_ids() {
+            return Ok(false);
+        }
+        let first = derived_id(key, 0);
+        let tail =
+            self.store.read_stream(stream, u64::MAX, Direction::Backward, RETRY_WINDOW).await?;
+        Ok(tail.iter().any(|e| e.id == first))
+    }
+
     /// Whether the stream holds event `id`: the mark of an earlier attempt. Reads the whole
     /// stream, but only on the rare retry of a request that crashed half-way.
     async fn holds_event(&self, stream: &StreamName, id: Uuid) -> Result<bool, StoreError> {
@@ -289,6 +316,10 @@ fn backoff(attempt: usize) -> Duration {
     let random = (Uuid::now_v7().as_u128() & 0xffff_ffff) as u32;
     ceiling.mul_f64(f64::from(random) / f64::from(u32::MAX))
 }
+
+/// How far back (in events) a store without its own id check is searched for an earlier
+/// attempt of a keyed step: retries come within seconds, when the step is near the end.
+const RETRY_WINDOW: usize = 256;
 
 /// A deterministic event id: the `index`-th event caused by `key`.
 pub fn derived_id(key: Uuid, index: usize) -> Uuid {

@@ -101,7 +101,7 @@ fn from_kurrent(event: &kurrentdb::RecordedEvent) -> Result<RecordedEvent, Store
         position: Position(event.position.commit),
         event_type: event.event_type.clone(),
         schema_version: meta.schema_version,
-        recorded_at: event.created.timestamp_millis(),
+        recorded_at: recorded_at_millis(event),
         metadata: EventMetadata {
             correlation_id: meta.correlation_id,
             causation_id: meta.causation_id,
@@ -109,6 +109,19 @@ fn from_kurrent(event: &kurrentdb::RecordedEvent) -> Result<RecordedEvent, Store
         },
         payload: event.data.to_vec(),
     })
+}
+
+/// When the server recorded the event, to the millisecond. The client's `created` keeps only
+/// whole seconds (it divides the server's 100 ns ticks by 10^7); the ticks themselves are still
+/// in the event's system metadata under `created`.
+fn recorded_at_millis(event: &kurrentdb::RecordedEvent) -> i64 {
+    created_millis(event.metadata.get("created").map(String::as_str))
+        .unwrap_or_else(|| event.created.timestamp_millis())
+}
+
+/// The server's `created` (100 ns ticks since the Unix epoch) in milliseconds.
+fn created_millis(ticks: Option<&str>) -> Option<i64> {
+    ticks.and_then(|t| t.parse::<i64>().ok()).map(|t| t / 10_000)
 }
 
 fn kurrent_position(p: Position) -> kurrentdb::Position {
@@ -126,6 +139,10 @@ impl EventStore for KurrentStore {
     type Subscription = KurrentSubscription;
 
     fn positions_count_events(&self) -> bool {
+        false
+    }
+
+    fn refuses_reused_event_ids(&self) -> bool {
         false
     }
 
@@ -272,5 +289,18 @@ impl Subscription for KurrentSubscription {
                 return Ok(event);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_times_keep_their_milliseconds() {
+        // 2026-11-22T05:49:30.848Z as the server sends it.
+        assert_eq!(created_millis(Some("17957849708480000")), Some(1_795_784_970_848));
+        assert_eq!(created_millis(Some("not ticks")), None);
+        assert_eq!(created_millis(None), None);
     }
 }

@@ -52,6 +52,14 @@ pub trait EventStore: Send + Sync + 'static {
         true
     }
 
+    /// Whether re-sending an event id already in the log is recognised by the store (the first
+    /// outcome, or `EventIdConflict`) at any expected version. KurrentDB checks ids only
+    /// against an expected version older than the stream's, so there the command path looks
+    /// for an earlier attempt itself.
+    fn refuses_reused_event_ids(&self) -> bool {
+        true
+    }
+
     /// The stream's last version, or `None` if it has no events.
     fn stream_version(
         &self,
