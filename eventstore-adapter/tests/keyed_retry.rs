@@ -5,6 +5,7 @@
 use ordo_domain::product::*;
 use ordo_domain::{Currency, Money, Sku, Timestamp};
 use ordo_eventstore::command::{CommandContext, Repository};
+use ordo_eventstore::embedded::EmbeddedSubscription;
 use ordo_eventstore::postgres::private::PrivatePostgres;
 use ordo_eventstore::*;
 use std::sync::Arc;
@@ -58,5 +59,92 @@ async fn on_postgresql() {
     let cluster = PrivatePostgres::start().expect("private PostgreSQL");
     let config = PostgresConfig::from_url(&cluster.url()).expect("url");
     let store = PostgresStore::open(config).await.expect("open");
+    a_keyed_retry_after_a_lost_response_takes_effect_once(Arc::new(store)).await;
+}
+
+/// KurrentDB's documented behaviour, which no server here can show: a resend whose expected
+/// version is the stream's current one is appended again, even with ids already in the stream
+/// (the server compares ids only for an expected version older than the stream's). This store
+/// does exactly that over an embedded file, by storing each event under a fresh id and
+/// answering reads with the id it was sent.
+struct AcceptsReusedIds {
+    inner: EmbeddedStore,
+    sent_ids: std::sync::Mutex<std::collections::HashMap<Uuid, Uuid>>,
+}
+
+impl AcceptsReusedIds {
+    fn restore(&self, mut events: Vec<RecordedEvent>) -> Vec<RecordedEvent> {
+        let sent = self.sent_ids.lock().expect("lock");
+        for e in &mut events {
+            e.id = sent.get(&e.id).copied().unwrap_or(e.id);
+        }
+        events
+    }
+}
+
+impl EventStore for AcceptsReusedIds {
+    type Subscription = EmbeddedSubscription;
+
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        mut events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        {
+            let mut sent = self.sent_ids.lock().expect("lock");
+            for e in &mut events {
+                let stored = Uuid::now_v7();
+                sent.insert(stored, e.id);
+                e.id = stored;
+            }
+        }
+        self.inner.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.restore(self.inner.read_stream(stream, from, direction, limit).await?))
+    }
+
+    async fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.restore(self.inner.read_all(from, limit).await?))
+    }
+
+    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        self.inner.last_position().await
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        self.inner.stream_version(stream).await
+    }
+
+    async fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> Result<EmbeddedSubscription, StoreError> {
+        self.inner.subscribe_all(from, filter).await
+    }
+
+    fn refuses_reused_event_ids(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn on_a_store_that_accepts_a_reused_id_at_a_new_version_as_kurrentdb_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inner = EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("e.redb"))).expect("open");
+    let store = AcceptsReusedIds { inner, sent_ids: Default::default() };
     a_keyed_retry_after_a_lost_response_takes_effect_once(Arc::new(store)).await;
 }
