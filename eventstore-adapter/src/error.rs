@@ -69,9 +69,14 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the event store is closed")]
     Closed,
-    /// The KurrentDB server or client failed.
+    /// The KurrentDB server or client failed in a way a retry may get past (not the leader,
+    /// unavailable, deadline exceeded, connection lost).
     #[error("KurrentDB: {0}")]
     Kurrent(String),
+    /// KurrentDB refused the call for good (stream deleted, access denied, malformed, not
+    /// supported): retrying the same call cannot succeed.
+    #[error("KurrentDB refused: {0}")]
+    KurrentRefused(String),
     /// PostgreSQL failed or could not be reached.
     #[error("PostgreSQL")]
     Postgres(#[from] tokio_postgres::Error),

@@ -17,7 +17,15 @@
 //!   an exact expected version (what command handling uses) it is checked against the stream.
 //! - The server may drop a live subscription that falls too far behind; the client resubscribes
 //!   from the last delivered position, so nothing is skipped, but the feed pauses meanwhile.
-//! - There is no hash chain: tamper evidence is the embedded store's feature.
+//! - There is no hash chain: tamper evidence is the embedded and PostgreSQL stores' feature.
+//! - Positions are commit positions (byte offsets), not counts: nothing subtracts them
+//!   ([`EventStore::positions_count_events`] is false).
+//! - Errors are classified: not-leader, unavailable, deadline and lost connections are
+//!   transient ([`StoreError::Kurrent`]); deleted streams, access denied and malformed calls
+//!   are not ([`StoreError::KurrentRefused`]). Appends get the client's 10 s deadline; reads
+//!   get [`DEADLINE`] here.
+//! - Tombstones, system events, foreign streams and foreign metadata are skipped.
+//! - Recorded times come from the server's ticks, to the millisecond.
 
 use crate::error::StoreError;
 use crate::model::*;
@@ -57,6 +65,33 @@ fn kurrent(e: impl std::fmt::Display) -> StoreError {
     StoreError::Kurrent(e.to_string())
 }
 
+/// A client error, classified: what a retry may get past (leader changes, unavailability,
+/// deadlines, lost connections) stays [`StoreError::Kurrent`], which is transient; what it
+/// cannot (deleted streams, access denied, malformed or unsupported calls) is
+/// [`StoreError::KurrentRefused`].
+fn classify(e: kurrentdb::Error) -> StoreError {
+    use kurrentdb::Error as E;
+    match e {
+        E::NotLeaderException(_)
+        | E::ConnectionClosed
+        | E::GrpcConnectionError(_)
+        | E::DeadlineExceeded
+        | E::ServerError(_) => StoreError::Kurrent(e.to_string()),
+        E::Grpc {
+            code:
+                tonic::Code::Unavailable
+                | tonic::Code::DeadlineExceeded
+                | tonic::Code::Aborted
+                | tonic::Code::ResourceExhausted,
+            ..
+        } => StoreError::Kurrent(e.to_string()),
+        other => StoreError::KurrentRefused(other.to_string()),
+    }
+}
+
+/// How long a read may take before it counts as failed (and transient).
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl KurrentStore {
     /// Connects to the cluster at `url` (`kurrentdb://host:2113?tls=false`, `esdb://...`).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
@@ -85,6 +120,22 @@ fn stream_state(expected: ExpectedVersion) -> StreamState {
         ExpectedVersion::NoStream => StreamState::NoStream,
         ExpectedVersion::StreamExists => StreamState::StreamExists,
         ExpectedVersion::Exact(v) => StreamState::StreamRevision(v),
+    }
+}
+
+/// The event as Ordo's, or `None` for what is not Ordo's to read: tombstones and other system
+/// events (`$` types), streams whose names Ordo would not write, metadata Ordo did not write.
+/// Such events are skipped (a shared cluster may hold other applications' streams), never fatal.
+fn ordo_event(event: &kurrentdb::RecordedEvent) -> Option<RecordedEvent> {
+    if event.event_type.starts_with('$') {
+        return None;
+    }
+    match from_kurrent(event) {
+        Ok(event) => Some(event),
+        Err(error) => {
+            tracing::debug!(%error, stream = event.stream_id(), "skipped a KurrentDB event that is not Ordo's");
+            None
+        }
     }
 }
 
@@ -174,7 +225,7 @@ impl EventStore for KurrentStore {
                     },
                 })
             }
-            Err(other) => Err(kurrent(other)),
+            Err(other) => Err(classify(other)),
         }
     }
 
@@ -195,14 +246,18 @@ impl EventStore for KurrentStore {
         let mut read = match self.client.read_stream(stream.as_str(), &options).await {
             Ok(read) => read,
             Err(kurrentdb::Error::ResourceNotFound) => return Ok(vec![]),
-            Err(other) => return Err(kurrent(other)),
+            Err(other) => return Err(classify(other)),
         };
         let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            match read.next().await {
-                Ok(Some(event)) => out.push(from_kurrent(event.get_original_event())?),
+            let next = tokio::time::timeout_at(deadline, read.next()).await.map_err(|_| {
+                StoreError::Kurrent("read_stream took longer than its deadline".into())
+            })?;
+            match next {
+                Ok(Some(event)) => out.extend(ordo_event(event.get_original_event())),
                 Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => return Ok(out),
-                Err(other) => return Err(kurrent(other)),
+                Err(other) => return Err(classify(other)),
             }
         }
     }
@@ -221,10 +276,15 @@ impl EventStore for KurrentStore {
             .position(start)
             .max_count(limit.saturating_add(1))
             .filter(SubscriptionFilter::on_stream_name().exclude_system_events());
-        let mut read = self.client.read_all(&options).await.map_err(kurrent)?;
+        let mut read = self.client.read_all(&options).await.map_err(classify)?;
         let mut out = Vec::new();
-        while let Some(event) = read.next().await.map_err(kurrent)? {
-            let event = from_kurrent(event.get_original_event())?;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let next = tokio::time::timeout_at(deadline, read.next()).await.map_err(|_| {
+                StoreError::Kurrent("read_all took longer than its deadline".into())
+            })?;
+            let Some(event) = next.map_err(classify)? else { break };
+            let Some(event) = ordo_event(event.get_original_event()) else { continue };
             if after.is_none_or(|p| event.position > p) && out.len() < limit {
                 out.push(event);
             }
@@ -238,8 +298,11 @@ impl EventStore for KurrentStore {
             .backwards()
             .max_count(1)
             .filter(SubscriptionFilter::on_stream_name().exclude_system_events());
-        let mut read = self.client.read_all(&options).await.map_err(kurrent)?;
-        match read.next().await.map_err(kurrent)? {
+        let mut read = self.client.read_all(&options).await.map_err(classify)?;
+        let next = tokio::time::timeout(DEADLINE, read.next()).await.map_err(|_| {
+            StoreError::Kurrent("last_position took longer than its deadline".into())
+        })?;
+        match next.map_err(classify)? {
             Some(event) => Ok(Some(Position(event.get_original_event().position.commit))),
             None => Ok(None),
         }
@@ -282,8 +345,8 @@ pub struct KurrentSubscription {
 impl Subscription for KurrentSubscription {
     async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
         loop {
-            let event = self.inner.next().await.map_err(kurrent)?;
-            let event = from_kurrent(event.get_original_event())?;
+            let event = self.inner.next().await.map_err(classify)?;
+            let Some(event) = ordo_event(event.get_original_event()) else { continue };
             if self.after.is_none_or(|p| event.position > p) {
                 self.after = Some(event.position);
                 return Ok(event);
@@ -295,6 +358,26 @@ impl Subscription for KurrentSubscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_a_retry_can_get_past_are_transient_and_the_rest_are_not() {
+        use kurrentdb::Error as E;
+        for transient in [
+            E::DeadlineExceeded,
+            E::ConnectionClosed,
+            E::Grpc { code: tonic::Code::Unavailable, message: "down".into() },
+        ] {
+            assert!(classify(transient).is_transient());
+        }
+        for refused in [
+            E::AccessDenied,
+            E::ResourceDeleted,
+            E::Grpc { code: tonic::Code::InvalidArgument, message: "bad".into() },
+        ] {
+            let e = classify(refused);
+            assert!(matches!(e, StoreError::KurrentRefused(_)) && !e.is_transient(), "{e}");
+        }
+    }
 
     #[test]
     fn recorded_times_keep_their_milliseconds() {
