@@ -41,7 +41,7 @@ bootstrap:
 # The event-store contract against a real KurrentDB server (ORDO_KURRENTDB_URL must be set).
 test-kurrentdb:
     @test -n "${ORDO_KURRENTDB_URL:-}" || { echo "set ORDO_KURRENTDB_URL, e.g. kurrentdb://localhost:2113?tls=false" >&2; exit 1; }
-    cargo test -p ordo-eventstore --test kurrent_contract -- --ignored
+    cargo test -p ordo-eventstore --test kurrent_contract --test keyed_retry -- --ignored
 
 # Benchmarks on this machine (JSON figures).
 bench:

@@ -148,3 +148,12 @@ async fn on_a_store_that_accepts_a_reused_id_at_a_new_version_as_kurrentdb_does(
     let store = AcceptsReusedIds { inner, sent_ids: Default::default() };
     a_keyed_retry_after_a_lost_response_takes_effect_once(Arc::new(store)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a KurrentDB server: set ORDO_KURRENTDB_URL and run `just test-kurrentdb`"]
+async fn on_kurrentdb() {
+    let url = std::env::var("ORDO_KURRENTDB_URL").expect("ORDO_KURRENTDB_URL names a server");
+    // The stream is `product-MUG-1`: run it against a fresh server (or database).
+    let store = ordo_eventstore::kurrent::KurrentStore::connect(&url).expect("connect");
+    a_keyed_retry_after_a_lost_response_takes_effect_once(Arc::new(store)).await;
+}
