@@ -38,7 +38,8 @@ async fn an_approved_payment_confirms_the_order_and_commits_the_stock() {
         .eventually(&format!("/v1/orders/{order}"), &guest, |o| o["status"] == "confirmed")
         .await;
     assert_eq!(order["payment_status"], "authorized");
-    assert!(order["confirmed_at"].is_i64());
+    let confirmed = order["confirmed_at"].as_str().expect("a time");
+    assert!(confirmed.ends_with('Z') && confirmed.contains('T'), "RFC 3339: {confirmed}");
     let product = server.event_types(&admin, "product-MUG-1").await;
     assert_eq!(product.last().map(String::as_str), Some("ReservationCommitted"), "{product:?}");
     let (_, mug) = server.call("GET", "/v1/products/MUG-1", None, None).await;

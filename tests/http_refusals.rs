@@ -112,3 +112,30 @@ async fn ambiguous_and_non_json_bodies_are_refused() {
     let (_, page) = server.call("GET", "/v1/products", None, None).await;
     assert_eq!(page["total"], 0, "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_rfc3339_both_ways() {
+    let server = Server::start();
+    let (guest, _) = server.guest().await;
+    // A time that is not RFC 3339 is refused, naming the format
+    let (status, body) =
+        server.call("GET", "/v1/me/orders?from=yesterday", Some(&guest), None).await;
+    assert_problem(status, &body, 400);
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("RFC 3339")), "{body}");
+    // One that is, is accepted
+    let (status, body) =
+        server.call("GET", "/v1/me/orders?from=2026-01-01T00:00:00Z", Some(&guest), None).await;
+    assert_eq!(status, 200, "{body}");
+    // And times come back in the same form
+    let cart = server.open_cart(&guest).await;
+    let (status, view) =
+        server.call("GET", &format!("/v1/carts/{cart}?min_position=0"), Some(&guest), None).await;
+    assert_eq!(status, 200, "{view}");
+    let expires = view["expires_at"].as_str().expect("a string");
+    assert!(humantime_like(expires), "{expires}");
+}
+
+/// `2026-11-22T10:00:00.000Z`-shaped.
+fn humantime_like(text: &str) -> bool {
+    text.len() == 24 && text.ends_with('Z') && text.as_bytes()[10] == b'T'
+}

@@ -7,11 +7,12 @@
 use crate::cli::environment::{DataDir, StoreArgs};
 use anyhow::{bail, Context};
 use ordo_domain::{cart, order, payment, product, Decider};
+use ordo_eventstore::clock::rfc3339;
 use ordo_eventstore::codec::AnyEvent;
 use ordo_eventstore::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// Where to read events from.
 #[derive(clap::Args, Debug, Clone)]
@@ -25,12 +26,6 @@ pub struct Source {
 }
 
 const PAGE: usize = 1_000;
-
-/// Unix milliseconds as RFC 3339 UTC.
-pub fn rfc3339(millis: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0));
-    humantime::format_rfc3339_millis(time).to_string()
-}
 
 /// An aggregate's state, whichever kind the stream holds. One lives per replay: its size
 /// does not matter.

@@ -33,6 +33,7 @@ impl Carts {
     ) -> Created<SessionDto> {
         let customer_id = format!("guest-{}", uuid::Uuid::now_v7());
         let (token, expires_at) = self.0.keys.mint(&customer_id, Role::Customer, GUEST_TOKEN_TTL);
+        let expires_at = ordo_eventstore::clock::rfc3339((expires_at as i64).saturating_mul(1_000));
         Created::Ok(Json(SessionDto { token, customer_id, expires_at }))
     }
 

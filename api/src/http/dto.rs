@@ -1,8 +1,9 @@
 //! The JSON shapes of the API: requests, receipts and views. Amounts are integers in minor
-//! units (cents) with an ISO 4217 currency; times are Unix milliseconds.
+//! units (cents) with an ISO 4217 currency; times are RFC 3339 strings in UTC with milliseconds.
 
 use ordo_application::shop::Done;
 use ordo_domain::order::Address;
+use ordo_eventstore::clock::rfc3339;
 use ordo_projections::query::{HistoryPage, SearchPage};
 use ordo_projections::views::{CartView, OrderView, ProductView};
 use poem_openapi::{Enum, Object};
@@ -269,8 +270,8 @@ pub struct SessionDto {
     pub token: String,
     /// The guest's customer id (the token's subject).
     pub customer_id: String,
-    /// When the token expires (Unix seconds).
-    pub expires_at: u64,
+    /// When the token expires (RFC 3339, UTC).
+    pub expires_at: String,
 }
 
 /// A line in a cart.
@@ -305,8 +306,8 @@ pub struct CartDto {
     pub total_minor: i64,
     /// ISO currency (empty while the cart is empty).
     pub currency: String,
-    /// When the cart and its holds expire unless changed (Unix ms).
-    pub expires_at: i64,
+    /// When the cart and its holds expire unless changed (RFC 3339, UTC).
+    pub expires_at: String,
     /// Stream version the view reflects.
     pub version: u64,
 }
@@ -330,7 +331,7 @@ impl From<CartView> for CartDto {
                 .collect(),
             total_minor: c.total_minor,
             currency: c.currency,
-            expires_at: c.expires_at,
+            expires_at: rfc3339(c.expires_at),
             version: c.version,
         }
     }
@@ -374,16 +375,16 @@ pub struct OrderDto {
     pub currency: String,
     /// Shipping address.
     pub shipping_address: AddressDto,
-    /// Unix ms.
-    pub placed_at: i64,
-    /// Unix ms.
-    pub confirmed_at: Option<i64>,
-    /// Unix ms.
-    pub shipped_at: Option<i64>,
-    /// Unix ms.
-    pub delivered_at: Option<i64>,
-    /// Unix ms.
-    pub cancelled_at: Option<i64>,
+    /// When it was placed (RFC 3339, UTC, like every time in the API).
+    pub placed_at: String,
+    /// When the payment was authorized and the stock committed.
+    pub confirmed_at: Option<String>,
+    /// When it was handed to the carrier.
+    pub shipped_at: Option<String>,
+    /// When it arrived.
+    pub delivered_at: Option<String>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<String>,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
     /// customer, admin or system.
@@ -422,11 +423,11 @@ impl From<OrderView> for OrderDto {
             refunded_minor: o.refunded_minor,
             currency: o.currency,
             shipping_address: o.address.into(),
-            placed_at: o.placed_at,
-            confirmed_at: o.confirmed_at,
-            shipped_at: o.shipped_at,
-            delivered_at: o.delivered_at,
-            cancelled_at: o.cancelled_at,
+            placed_at: rfc3339(o.placed_at),
+            confirmed_at: o.confirmed_at.map(rfc3339),
+            shipped_at: o.shipped_at.map(rfc3339),
+            delivered_at: o.delivered_at.map(rfc3339),
+            cancelled_at: o.cancelled_at.map(rfc3339),
             cancel_reason: non_empty(o.cancel_reason),
             cancelled_by: non_empty(o.cancelled_by),
             carrier: non_empty(o.carrier),

@@ -16,11 +16,23 @@ use std::sync::Arc;
 /// Order endpoints.
 pub struct Orders(pub Arc<App>);
 
+/// An RFC 3339 query parameter as Unix milliseconds.
+fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64>, Problem> {
+    let Some(text) = value else { return Ok(None) };
+    let time = humantime::parse_rfc3339_weak(&text).map_err(|_| {
+        Problem::bad_request(format!(
+            "{name} must be an RFC 3339 time such as 2026-11-22T10:00:00Z, got {text:?}"
+        ))
+    })?;
+    let millis = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Ok(Some(i64::try_from(millis).unwrap_or(i64::MAX)))
+}
+
 /// The history filters every history endpoint takes.
 struct History {
     status: Option<OrderStatusFilter>,
-    from: Option<i64>,
-    to: Option<i64>,
+    from: Option<String>,
+    to: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
     min_position: Option<u64>,
@@ -31,10 +43,14 @@ impl Orders {
         if let Err(e) = self.0.caught_up(OrderView::PROJECTION, h.min_position).await {
             return e.into();
         }
+        let (from, to) = match (parse_time("from", h.from), parse_time("to", h.to)) {
+            (Ok(from), Ok(to)) => (from, to),
+            (Err(p), _) | (_, Err(p)) => return Private::BadRequest(Json(p)),
+        };
         let query = HistoryQuery {
             status: h.status.map(|s| s.as_str().to_owned()),
-            from: h.from,
-            to: h.to,
+            from,
+            to,
             cursor: h.cursor.filter(|c| !c.is_empty()),
             limit: h.limit.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
@@ -94,10 +110,10 @@ impl Orders {
         customer_id: Path<String>,
         /// Only orders in this status.
         status: Query<Option<OrderStatusFilter>>,
-        /// Placed at or after (Unix ms).
-        from: Query<Option<i64>>,
-        /// Placed at or before (Unix ms).
-        to: Query<Option<i64>>,
+        /// Placed at or after (RFC 3339, e.g. `2026-11-22T10:00:00Z`).
+        from: Query<Option<String>>,
+        /// Placed at or before (RFC 3339).
+        to: Query<Option<String>>,
         /// From a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size.
@@ -131,10 +147,10 @@ impl Orders {
         auth: BearerAuth,
         /// Only orders in this status.
         status: Query<Option<OrderStatusFilter>>,
-        /// Placed at or after (Unix ms).
-        from: Query<Option<i64>>,
-        /// Placed at or before (Unix ms).
-        to: Query<Option<i64>>,
+        /// Placed at or after (RFC 3339, e.g. `2026-11-22T10:00:00Z`).
+        from: Query<Option<String>>,
+        /// Placed at or before (RFC 3339).
+        to: Query<Option<String>>,
         /// From a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
         /// Page size.
