@@ -209,7 +209,16 @@ impl EventStore for AnyStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        dispatch!(self, s => s.append(stream, expected, events).await)
+        let started = std::time::Instant::now();
+        let result = dispatch!(self, s => s.append(stream, expected, events).await);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(StoreError::WrongExpectedVersion { .. }) => "conflict",
+            Err(_) => "error",
+        };
+        metrics::histogram!("ordo_store_append_seconds", "store" => self.kind(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     async fn read_stream(

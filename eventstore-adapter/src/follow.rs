@@ -138,6 +138,7 @@ pub async fn follow<S: EventStore, H: Handler>(
             return Ok(());
         }
         tracing::warn!(follower = handler.name(), error = %failure, ?backoff, "follower paused; resuming from its checkpoint");
+        metrics::counter!("ordo_follower_retries_total", "follower" => handler.name()).increment(1);
         handler.on_failure(&failure).await;
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -169,8 +170,14 @@ async fn run_once<S: EventStore, H: Handler>(
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         let Some(last) = batch.last().map(|e| e.position) else { continue };
+        let recorded_at = batch.last().map_or(0, |e| e.recorded_at);
         handler.handle(&batch).await.map_err(Failure::Handler)?;
         *backoff = config.first_backoff;
+        // How old the newest handled event was when it was handled: the follower's lag.
+        let lag = (crate::clock::now_millis() - recorded_at).max(0) as f64 / 1_000.0;
+        metrics::gauge!("ordo_follower_lag_seconds", "follower" => handler.name()).set(lag);
+        metrics::counter!("ordo_follower_events_total", "follower" => handler.name())
+            .increment(batch.len() as u64);
         if until.is_some_and(|u| last >= u) {
             return Ok(());
         }

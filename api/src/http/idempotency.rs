@@ -200,6 +200,7 @@ pub async fn around<E: Endpoint>(
         .into();
 
     if !store.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(record) {
+        metrics::counter!("ordo_idempotency_conflicts_total", "kind" => "in_progress").increment(1);
         return Ok(problem(
             409,
             "request-in-progress",
@@ -210,6 +211,7 @@ pub async fn around<E: Endpoint>(
     let _guard = InFlight(&store, record);
     match store.load(record).await {
         Ok(Some(stored)) if stored.fingerprint == fingerprint => {
+            metrics::counter!("ordo_idempotency_replays_total").increment(1);
             let mut response = Response::builder()
                 .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
                 .header("idempotent-replayed", "true")
@@ -220,6 +222,8 @@ pub async fn around<E: Endpoint>(
             return Ok(response);
         }
         Ok(Some(_)) => {
+            metrics::counter!("ordo_idempotency_conflicts_total", "kind" => "key_reused")
+                .increment(1);
             return Ok(problem(
                 422,
                 "idempotency-key-reused",

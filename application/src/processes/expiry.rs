@@ -35,17 +35,27 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
                 match self.shop.carts().execute(cart_id.as_str(), &command, &context).await {
                     // The log will confirm (CartExpired, or a later change that moved the due
                     // time); until then, do not send it again.
-                    Ok(_) | Err(CommandError::Domain(_)) => {
-                        let mut open = self.due.lock().unwrap_or_else(|p| p.into_inner());
-                        if open.get(&cart) == Some(&due_at) {
-                            open.remove(&cart);
+                    Ok(receipt) => {
+                        if !receipt.events.is_empty() {
+                            metrics::counter!("ordo_cart_expirations_total").increment(1);
                         }
+                        self.forget_due(&cart, due_at);
                     }
+                    Err(CommandError::Domain(_)) => self.forget_due(&cart, due_at),
                     Err(e) => {
                         tracing::warn!(%cart_id, error = %e, "expiring a cart failed; retrying")
                     }
                 }
             }
+        }
+    }
+
+    /// Stops sending `ExpireCart` for this due time (the log will confirm the expiry, or a later
+    /// change moved it).
+    fn forget_due(&self, cart: &str, due_at: i64) {
+        let mut open = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        if open.get(cart) == Some(&due_at) {
+            open.remove(cart);
         }
     }
 }

@@ -182,6 +182,7 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
             let mut pause = Duration::from_millis(50);
             while let Err(e) = self.handle(event, &mut due).await {
                 tracing::warn!(error = %e, position = event.position.0, "process step failed; retrying");
+                metrics::counter!("ordo_process_step_retries_total").increment(1);
                 if *stopping.borrow() {
                     return None;
                 }

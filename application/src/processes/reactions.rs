@@ -90,18 +90,32 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         for attempt in 1..=self.config.payment_attempts {
             let call = self.gateway.authorize(order_id, amount, token);
             match tokio::time::timeout(self.config.payment_timeout, call).await {
-                Ok(Ok(reference)) => return Ok(reference),
-                Ok(Err(GatewayError::Declined(reason))) => return Err(reason),
+                Ok(Ok(reference)) => {
+                    metrics::counter!("ordo_payments_total", "outcome" => "authorized")
+                        .increment(1);
+                    return Ok(reference);
+                }
+                Ok(Err(GatewayError::Declined(reason))) => {
+                    metrics::counter!("ordo_payments_total", "outcome" => "declined").increment(1);
+                    return Err(reason);
+                }
                 Ok(Err(GatewayError::Transient(reason))) => {
                     tracing::info!(%order_id, attempt, %reason, "payment provider failed transiently");
+                    metrics::counter!("ordo_payment_attempts_failed_total", "why" => "transient")
+                        .increment(1);
                 }
-                Err(_) => tracing::info!(%order_id, attempt, "payment provider timed out"),
+                Err(_) => {
+                    tracing::info!(%order_id, attempt, "payment provider timed out");
+                    metrics::counter!("ordo_payment_attempts_failed_total", "why" => "timeout")
+                        .increment(1);
+                }
             }
             if attempt < self.config.payment_attempts {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
             }
         }
+        metrics::counter!("ordo_payments_total", "outcome" => "gave_up").increment(1);
         Err(format!(
             "payment provider did not answer after {} attempts",
             self.config.payment_attempts

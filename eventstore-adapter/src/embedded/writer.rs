@@ -108,8 +108,14 @@ pub fn run(
     while let Some(first) = requests.blocking_recv() {
         let batch = collect_batch(first, &mut requests);
         let sync = durability == Durability::Fsync || last_sync.elapsed() >= RELAXED_SYNC_INTERVAL;
+        let started = Instant::now();
         match commit_batch(db, head, &batch, sync, &stats, &index, flush_at) {
             Ok((new_head, outcomes, flushed)) => {
+                let events = new_head.next_position - head.next_position;
+                metrics::histogram!("ordo_store_commit_seconds", "store" => "embedded")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("ordo_store_events_per_commit", "store" => "embedded")
+                    .record(events as f64);
                 if flushed {
                     last_flush = Instant::now();
                 }

@@ -53,8 +53,13 @@ pub(crate) async fn run(inner: Arc<PostgresInner>, mut requests: mpsc::Receiver<
             .into_iter()
             .map(|r| ((r.stream, r.expected, r.events, r.recorded_at), r.reply))
             .unzip();
+        let started = std::time::Instant::now();
         match commit(&inner, &requests_only).await {
             Ok((outcomes, head)) => {
+                metrics::histogram!("ordo_store_commit_seconds", "store" => "postgres")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("ordo_store_events_per_commit", "store" => "postgres")
+                    .record(events as f64);
                 if let Some(head) = head {
                     inner.head.send_if_modified(|h| {
                         let moved = head > *h;
