@@ -93,3 +93,52 @@ fn the_offline_tools_point_a_file_left_by_a_killed_server_to_ordo_repair() {
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 2, "listed and stocked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_redis_that_dies_is_started_again_and_queries_recover() {
+    // Given a server on its private Redis, with a product in the catalogue
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data, Options::default());
+    let admin = server.admin();
+    server.stock_product(&admin, "MUG-1", "Mug", 1_250, 5).await;
+    let first = private_redis_pid(&data).expect("a private Redis answers");
+    // When that Redis is killed
+    Command::new("kill").args(["-9", &first.to_string()]).status().expect("kill");
+    // Then the server starts it again on its data, and queries answer again
+    let started = Instant::now();
+    loop {
+        let (status, body) = server.call("GET", "/v1/products/MUG-1", None, None).await;
+        if status == 200 {
+            assert_eq!(body["available"], 5, "{body}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "queries never recovered: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = private_redis_pid(&data).expect("a private Redis answers again");
+    assert_ne!(again, first, "a new server process");
+    assert!(server.terminate().success());
+    eventually("the restarted Redis stopping with the server", || !alive(again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_gone_a_query_fails_fast() {
+    // Given a server whose Redis is then stopped for good
+    let redis_dir = tempfile::tempdir().expect("temp dir");
+    let mut redis = ordo_projections::redis_server::PrivateRedis::start(redis_dir.path(), false)
+        .expect("redis");
+    let server = Server::start_with(Options { redis_url: Some(redis.url()), ..Options::default() });
+    let (status, _) = server.call("GET", "/v1/products", None, None).await;
+    assert_eq!(status, 200);
+    redis.stop();
+    // When queries keep coming, each answers 503 quickly instead of waiting out reconnects
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, _) = server.call("GET", "/v1/products", None, None).await;
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(status, 503);
+    }
+    assert!(slowest < Duration::from_secs(1), "slowest 503 took {slowest:?}");
+}

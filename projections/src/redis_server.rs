@@ -80,6 +80,11 @@ impl PrivateRedis {
         format!("redis+unix://{}", self.socket.display())
     }
 
+    /// Whether the server has exited (killed, crashed).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The process id of the server.
     pub fn pid(&self) -> u32 {
         self.child.id()

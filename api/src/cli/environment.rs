@@ -4,6 +4,9 @@ use anyhow::Context;
 use ordo_eventstore::{Access, AnyStore, StoreLocation};
 use ordo_projections::redis_server::{answers_ping, shut_down_orphan, PrivateRedis};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The data directory flag every command shares.
 #[derive(clap::Args, Debug, Clone)]
@@ -57,6 +60,56 @@ impl StoreArgs {
             Err(e @ ordo_eventstore::StoreError::Open { .. }) => Err(e.into()),
             Err(e) => Err(anyhow::Error::new(e)
                 .context(format!("opening the event store {}", location.describe()))),
+        }
+    }
+}
+
+/// A private Redis kept running: if it dies (killed, out of memory), it is started again on
+/// its own data (its append-only file) within about a second, and the connections, which
+/// reconnect on their own, find it on the same socket. It stops when this handle drops.
+pub struct SupervisedRedis {
+    stop: Arc<AtomicBool>,
+    watcher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SupervisedRedis {
+    /// Watches `server`, whose files are in `dir`.
+    pub fn watch(mut server: PrivateRedis, dir: PathBuf) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        // A thread of its own: a restarted server dies with the thread that started it (see
+        // `PrivateRedis`), and this one lives exactly as long as the supervision.
+        let watcher = std::thread::Builder::new()
+            .name("ordo-redis-watch".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(250));
+                    if !server.has_exited() {
+                        continue;
+                    }
+                    tracing::warn!("the private Redis exited; starting it again on its data");
+                    match PrivateRedis::start(&dir, true) {
+                        Ok(restarted) => {
+                            server = restarted;
+                            tracing::info!("the private Redis is back");
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "could not restart the private Redis; retrying")
+                        }
+                    }
+                }
+                drop(server);
+            })
+            .ok();
+        Self { stop, watcher }
+    }
+}
+
+impl Drop for SupervisedRedis {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
         }
     }
 }

@@ -18,7 +18,7 @@ mod problem;
 mod responses;
 mod state;
 
-use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs};
+use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs, SupervisedRedis};
 use crate::http::auth::Keys;
 use anyhow::Context;
 use idempotency::Idempotency;
@@ -169,6 +169,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     );
     let (redis, private_redis) =
         redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Own).await?;
+    let private_redis =
+        private_redis.map(|server| SupervisedRedis::watch(server, args.data.redis_dir()));
     let (stop, stopping) = watch::channel(false);
     let mut projections = tokio::task::JoinSet::new();
     spawn_projection::<OrderView>(&mut projections, &store, &redis, &stopping);
@@ -196,7 +198,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 
     let mut connections = Vec::with_capacity(READ_CONNECTIONS);
     for _ in 0..READ_CONNECTIONS {
-        connections.push(redis.get_connection_manager().await.context("connecting to Redis")?);
+        let connection = redis
+            .get_connection_manager_with_config(fail_fast())
+            .await
+            .context("connecting to Redis")?;
+        connections.push(connection);
     }
     let reads = ReadModels::pooled(connections);
     let app = Arc::new(App {
@@ -249,6 +255,18 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     store.close();
     drop(private_redis);
     Ok(())
+}
+
+/// Query connections fail fast while Redis is away: one reconnect attempt with a 100 ms
+/// connect timeout, so a query answers 503 in about that long instead of waiting out the
+/// default backoff (seconds). Queries have nothing to wait for; the client retries.
+fn fail_fast() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(100))
+        .set_connection_timeout(Some(Duration::from_millis(100)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
 }
 
 /// Drops stored idempotent responses past their retention, at start and then hourly.
