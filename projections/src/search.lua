@@ -1,25 +1,29 @@
+#!lua flags=no-writes
 -- Product search in one round trip. Every key shares the `{catalogue}` hash tag of ARGV[1].
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit
 -- Returns: { total, exact (1/0), sku_1, fields_1, sku_2, fields_2, ... }. Totals are exact below
 -- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
--- Needs Redis 7 (ZINTERCARD, ZMSCORE, SMISMEMBER); no modules.
+-- Read-only (`no-writes`): no temporary keys, so it runs on replicas and never adds work to the
+-- primary's write path. Matches that must be materialised come back with ZINTER/ZUNION and are
+-- sorted here.
+-- Needs Redis 7 (ZINTERCARD, ZINTER, ZUNION, ZMSCORE, SMISMEMBER); no modules.
 local p = ARGV[1]
 local n = tonumber(ARGV[2])
 local i = 3 + n
 local prefix, category, brand = ARGV[i], ARGV[i + 1], ARGV[i + 2]
 local min_price, max_price, in_stock, sort = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
 local offset, limit = tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
-local tmp = p .. ':tmp'
 local by_price = sort ~= 'relevance'
 local ranged = min_price ~= '-inf' or max_price ~= '+inf'
 -- Matches are counted exactly up to this bound; beyond it totals are a lower bound.
 local EXACT_UP_TO = 200
 local CHUNK = 256
 
--- Words: one sorted set each, scored by weight; the last word also matches as a prefix.
-local text = {}
+-- Words: one sorted set each, scored by weight; the last word also matches as a prefix. A prefix
+-- matching several terms is their union, kept here (`prefix_terms`) rather than stored.
+local text, prefix_terms = {}, {}
 for t = 1, n do text[#text + 1] = p .. ':term:' .. ARGV[2 + t] end
 if prefix ~= '' then
   local terms = redis.call('ZRANGEBYLEX', p .. ':terms', '[' .. prefix, '[' .. prefix .. '\255', 'LIMIT', 0, 64)
@@ -27,10 +31,7 @@ if prefix ~= '' then
   if #terms == 1 then
     text[#text + 1] = p .. ':term:' .. terms[1]
   else
-    local keys = {}
-    for _, term in ipairs(terms) do keys[#keys + 1] = p .. ':term:' .. term end
-    redis.call('ZUNIONSTORE', tmp .. ':prefix', #keys, unpack(keys))
-    text[#text + 1] = tmp .. ':prefix'
+    for _, term in ipairs(terms) do prefix_terms[#prefix_terms + 1] = p .. ':term:' .. term end
   end
 end
 -- Filters: facets are sorted sets scored by price, the rest plain sets. Term sets hold only
@@ -38,7 +39,7 @@ end
 local facets, filters = {}, {}
 if category ~= '' then facets[#facets + 1] = p .. ':category:' .. category end
 if brand ~= '' then facets[#facets + 1] = p .. ':brand:' .. brand end
-if #text == 0 and #facets == 0 then filters[#filters + 1] = p .. ':listed' end
+if #text == 0 and #prefix_terms == 0 and #facets == 0 then filters[#filters + 1] = p .. ':listed' end
 if in_stock == '1' then filters[#filters + 1] = p .. ':instock' end
 
 local function finish(total, exact, page)
@@ -47,11 +48,10 @@ local function finish(total, exact, page)
     out[#out + 1] = sku
     out[#out + 1] = redis.call('HGETALL', p .. ':product:' .. sku)
   end
-  redis.call('DEL', tmp, tmp .. ':price', tmp .. ':prefix')
   return out
 end
 
--- Price bounds as numbers, for checking a range during a walk.
+-- Price bounds as numbers, for checking a range.
 local lo = min_price == '-inf' and -math.huge or tonumber(min_price)
 local hi = max_price == '+inf' and math.huge or tonumber(max_price)
 
@@ -78,6 +78,67 @@ local function keep(chunk, zkeys, skeys, check_range)
   local out = {}
   for j = 1, #chunk do if ok[j] then out[#out + 1] = chunk[j] end end
   return out
+end
+
+-- Sorts `rows` ({sku, score}) as the search orders them (ties by SKU, in the same direction as
+-- the scores) and answers the page of them from `offset`.
+local function page_of(rows, ascending)
+  table.sort(rows, function(a, b)
+    if a[2] ~= b[2] then
+      if ascending then return a[2] < b[2] end
+      return a[2] > b[2]
+    end
+    if ascending then return a[1] < b[1] end
+    return a[1] > b[1]
+  end)
+  local page = {}
+  for j = offset + 1, math.min(#rows, offset + limit) do page[#page + 1] = rows[j][1] end
+  return finish(#rows, true, page)
+end
+
+-- Without words there is no relevance: cheapest first.
+local price_order = by_price or (#text == 0 and #prefix_terms == 0)
+local descending = sort == 'price_desc'
+
+-- Scores `members` for ordering: price, or relevance (the sum of their word weights, `base`
+-- holding what is already known, for example the prefix's).
+local function scored(members, base)
+  local rows = {}
+  for start = 1, #members, CHUNK do
+    local chunk = { unpack(members, start, math.min(#members, start + CHUNK - 1)) }
+    local total = {}
+    for j = 1, #chunk do total[j] = base and base[chunk[j]] or 0 end
+    local keys = price_order and { p .. ':price' } or text
+    for _, k in ipairs(keys) do
+      local s = redis.call('ZMSCORE', k, unpack(chunk))
+      for j = 1, #chunk do total[j] = total[j] + (tonumber(s[j]) or 0) end
+    end
+    for j = 1, #chunk do rows[#rows + 1] = { chunk[j], total[j] } end
+  end
+  return rows
+end
+
+-- A prefix matching several terms: its union, read into memory (summed weights), filtered by
+-- everything else, scored, sorted and paged here. Exact totals.
+if #prefix_terms > 0 then
+  local union_args = { 'ZUNION', #prefix_terms }
+  for _, k in ipairs(prefix_terms) do union_args[#union_args + 1] = k end
+  union_args[#union_args + 1] = 'WITHSCORES'
+  local union = redis.call(unpack(union_args))
+  local members, base = {}, {}
+  for j = 1, #union, 2 do
+    members[#members + 1] = union[j]
+    base[union[j]] = tonumber(union[j + 1])
+  end
+  local zkeys = {}
+  for _, k in ipairs(text) do zkeys[#zkeys + 1] = k end
+  for _, k in ipairs(facets) do zkeys[#zkeys + 1] = k end
+  local matches = {}
+  for start = 1, #members, CHUNK do
+    local chunk = { unpack(members, start, math.min(#members, start + CHUNK - 1)) }
+    for _, sku in ipairs(keep(chunk, zkeys, filters, ranged)) do matches[#matches + 1] = sku end
+  end
+  return page_of(scored(matches, not price_order and base or nil), price_order and not descending)
 end
 
 -- Walks an ordered index in chunks (`fetch(start)` returns the next chunk), keeping members that
@@ -130,10 +191,6 @@ local function price_driver()
   return driver, checks, smallest or redis.call('ZCARD', driver)
 end
 
--- Without words there is no relevance: cheapest first.
-local price_order = by_price or #text == 0
-local descending = sort == 'price_desc'
-
 -- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it. Then walk an
 -- ordered index when the expected scan to fill the page is short (many matches, or a small
 -- index); otherwise materialise the matches, which is cheap when there are few.
@@ -165,37 +222,39 @@ elseif #text == 1 and worth_walking(redis.call('ZCARD', text[1])) then
   return finish(count, exact, page)
 end
 
--- Few matches, several words or a price range: materialise the matches, scored by relevance
--- (word weights) or by price, then page through them.
+-- Few matches, several words or a price range: read the matches with ZINTER, scored by
+-- relevance (word weights) or by price, drop those outside the price range, sort and page.
 local keys, weights = {}, {}
 local text_weight = price_order and 0 or 1
 for _, k in ipairs(text) do keys[#keys + 1] = k; weights[#weights + 1] = text_weight end
 for _, k in ipairs(facets) do keys[#keys + 1] = k; weights[#weights + 1] = 0 end
 for _, k in ipairs(filters) do keys[#keys + 1] = k; weights[#weights + 1] = 0 end
 if price_order then keys[#keys + 1] = p .. ':price'; weights[#weights + 1] = 1 end
-local args = { 'ZINTERSTORE', tmp, #keys }
+local args = { 'ZINTER', #keys }
 for _, k in ipairs(keys) do args[#args + 1] = k end
 args[#args + 1] = 'WEIGHTS'
 for _, w in ipairs(weights) do args[#args + 1] = w end
-redis.call(unpack(args))
-
+args[#args + 1] = 'WITHSCORES'
+local inter = redis.call(unpack(args))
+local rows = {}
 if price_order then
-  -- Scores already are prices: drop what is outside the range.
-  if min_price ~= '-inf' then redis.call('ZREMRANGEBYSCORE', tmp, '-inf', '(' .. min_price) end
-  if max_price ~= '+inf' then redis.call('ZREMRANGEBYSCORE', tmp, '(' .. max_price, '+inf') end
-elseif ranged then
-  -- Relevance order within a price range: keep relevance scores, drop out-of-range members.
-  redis.call('ZINTERSTORE', tmp .. ':price', 2, tmp, p .. ':price', 'WEIGHTS', 0, 1)
-  if min_price ~= '-inf' then redis.call('ZREMRANGEBYSCORE', tmp .. ':price', '-inf', '(' .. min_price) end
-  if max_price ~= '+inf' then redis.call('ZREMRANGEBYSCORE', tmp .. ':price', '(' .. max_price, '+inf') end
-  redis.call('ZINTERSTORE', tmp, 2, tmp, tmp .. ':price', 'WEIGHTS', 1, 0)
-end
-
-local total = redis.call('ZCARD', tmp)
-local page
-if price_order and not descending then
-  page = redis.call('ZRANGE', tmp, offset, offset + limit - 1)
+  -- Scores already are prices.
+  for j = 1, #inter, 2 do
+    local price = tonumber(inter[j + 1])
+    if price >= lo and price <= hi then rows[#rows + 1] = { inter[j], price } end
+  end
 else
-  page = redis.call('ZREVRANGE', tmp, offset, offset + limit - 1)
+  local members = {}
+  for j = 1, #inter, 2 do members[#members + 1] = inter[j] end
+  local in_range = {}
+  if ranged then
+    for start = 1, #members, CHUNK do
+      local chunk = { unpack(members, start, math.min(#members, start + CHUNK - 1)) }
+      for _, sku in ipairs(keep(chunk, {}, {}, true)) do in_range[sku] = true end
+    end
+  end
+  for j = 1, #inter, 2 do
+    if not ranged or in_range[inter[j]] then rows[#rows + 1] = { inter[j], tonumber(inter[j + 1]) } end
+  end
 end
-return finish(total, true, page)
+return page_of(rows, price_order and not descending)

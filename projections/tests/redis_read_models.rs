@@ -585,6 +585,16 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
     .await
     .expect("projected");
     let reads = ReadModels::new(client.get_connection_manager().await.expect("con"));
+    // From here on this Redis refuses every write (no replica can acknowledge one), as a
+    // read-only replica would: every search below must write nothing, temporary keys included.
+    let mut admin = client.get_multiplexed_async_connection().await.expect("con");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(1)
+        .query_async(&mut admin)
+        .await
+        .expect("writes refused from now on");
 
     let words = |p: &P| ordo_projections::search::weighted_terms(&p.name, p.brand, "");
     let queries = [
@@ -594,6 +604,10 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("", None, false, Some((300, 450)), SearchSort::Relevance, 0),
         ("potter", None, false, None, SearchSort::PriceDesc, 0),
         ("pot", None, true, None, SearchSort::Relevance, 0),
+        ("pot", Some("kitchen"), false, Some((100, 400)), SearchSort::PriceAsc, 0),
+        ("pot", None, false, Some((150, 450)), SearchSort::Relevance, 2),
+        ("blue pot", None, false, None, SearchSort::Relevance, 0),
+        ("blue pot", None, true, None, SearchSort::PriceDesc, 0),
         ("blue", Some("table"), false, None, SearchSort::Relevance, 10),
         ("blue mug", None, false, None, SearchSort::PriceAsc, 0),
         ("red", None, false, Some((200, 300)), SearchSort::Relevance, 0),
