@@ -209,3 +209,41 @@ pub struct AppendOutcome {
     /// Global position of the last appended event: what a reader waits for to see this write.
     pub position: Position,
 }
+
+/// One stream's run of recorded events, ready to append again elsewhere (an import): its stream,
+/// the expectation that puts it at the same versions, the events, and their recording times.
+pub struct ImportRun {
+    /// The run's stream.
+    pub stream: StreamName,
+    /// The stream must be exactly where the run's first event follows.
+    pub expected: ExpectedVersion,
+    /// The events, with their ids and metadata.
+    pub events: Vec<NewEvent>,
+    /// When each was first recorded, kept.
+    pub recorded_at: Vec<i64>,
+}
+
+impl ImportRun {
+    /// The run of `events`, which must be non-empty and of one stream.
+    pub fn new(events: Vec<RecordedEvent>) -> Result<Self, crate::error::StoreError> {
+        use crate::error::StoreError;
+        let Some(first) = events.first() else { return Err(StoreError::EmptyAppend) };
+        if events.iter().any(|e| e.stream != first.stream) {
+            return Err(StoreError::Storage("an import run must belong to one stream".into()));
+        }
+        let stream = first.stream.clone();
+        let expected = ExpectedVersion::from_loaded(first.version.checked_sub(1));
+        let recorded_at = events.iter().map(|e| e.recorded_at).collect();
+        let events = events
+            .into_iter()
+            .map(|e| NewEvent {
+                id: e.id,
+                event_type: e.event_type,
+                schema_version: e.schema_version,
+                payload: e.payload,
+                metadata: e.metadata,
+            })
+            .collect();
+        Ok(Self { stream, expected, events, recorded_at })
+    }
+}

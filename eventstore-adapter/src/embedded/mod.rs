@@ -241,23 +241,7 @@ impl EmbeddedStore {
         let sender = self.sender()?;
         let mut answers = Vec::with_capacity(runs.len());
         for events in runs {
-            let Some(first) = events.first() else { return Err(StoreError::EmptyAppend) };
-            if events.iter().any(|e| e.stream != first.stream) {
-                return Err(StoreError::Storage("an import run must belong to one stream".into()));
-            }
-            let stream = first.stream.clone();
-            let expected = ExpectedVersion::from_loaded(first.version.checked_sub(1));
-            let recorded_at = events.iter().map(|e| e.recorded_at).collect();
-            let events = events
-                .into_iter()
-                .map(|e| NewEvent {
-                    id: e.id,
-                    event_type: e.event_type,
-                    schema_version: e.schema_version,
-                    payload: e.payload,
-                    metadata: e.metadata,
-                })
-                .collect();
+            let ImportRun { stream, expected, events, recorded_at } = ImportRun::new(events)?;
             let (reply, answer) = oneshot::channel();
             let request =
                 AppendRequest { stream, expected, events, recorded_at: Some(recorded_at), reply };

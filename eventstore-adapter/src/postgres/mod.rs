@@ -145,20 +145,7 @@ impl PostgresStore {
     /// Appends recorded events of one stream from another store (an import), keeping ids,
     /// order and recording times. Meant for an empty store.
     pub async fn import(&self, events: Vec<RecordedEvent>) -> Result<AppendOutcome, StoreError> {
-        let Some(first) = events.first() else { return Err(StoreError::EmptyAppend) };
-        let stream = first.stream.clone();
-        let expected = ExpectedVersion::from_loaded(first.version.checked_sub(1));
-        let recorded_at = events.iter().map(|e| e.recorded_at).collect();
-        let events = events
-            .into_iter()
-            .map(|e| NewEvent {
-                id: e.id,
-                event_type: e.event_type,
-                schema_version: e.schema_version,
-                payload: e.payload,
-                metadata: e.metadata,
-            })
-            .collect();
+        let ImportRun { stream, expected, events, recorded_at } = ImportRun::new(events)?;
         self.submit(stream, expected, events, Some(recorded_at)).await
     }
 
