@@ -173,9 +173,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         private_redis.map(|server| SupervisedRedis::watch(server, args.data.redis_dir()));
     let (stop, stopping) = watch::channel(false);
     let mut projections = tokio::task::JoinSet::new();
-    spawn_projection::<OrderView>(&mut projections, &store, &redis, &stopping);
-    spawn_projection::<ProductView>(&mut projections, &store, &redis, &stopping);
-    spawn_projection::<CartView>(&mut projections, &store, &redis, &stopping);
+    let applied = std::collections::HashMap::from([
+        spawn_projection::<OrderView>(&mut projections, &store, &redis, &stopping),
+        spawn_projection::<ProductView>(&mut projections, &store, &redis, &stopping),
+        spawn_projection::<CartView>(&mut projections, &store, &redis, &stopping),
+    ]);
     let purge = tokio::spawn(purge_requests(requests.clone()));
     let shop = Arc::new(Shop::new(store.clone(), config));
     let process_state = Arc::new(
@@ -204,7 +206,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .context("connecting to Redis")?;
         connections.push(connection);
     }
-    let reads = ReadModels::pooled(connections);
+    let reads = ReadModels::pooled(connections).woken_by(applied);
     let app = Arc::new(App {
         store: Some(store.clone()),
         shop: Some(shop),
@@ -368,13 +370,14 @@ async fn observe<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result
     Ok(response)
 }
 
+/// Starts `V`'s runner; returns its applied positions, which wake `min_position` waits.
 fn spawn_projection<V: View>(
     set: &mut tokio::task::JoinSet<Result<(), ordo_projections::runner::ProjectionError>>,
     store: &Arc<AnyStore>,
     redis: &redis::Client,
     stopping: &watch::Receiver<bool>,
-) {
-    let (applied, _) = watch::channel(0);
+) -> (&'static str, watch::Receiver<u64>) {
+    let (applied, woken) = watch::channel(0);
     set.spawn(supervise::<V, _>(
         store.clone(),
         redis.clone(),
@@ -382,6 +385,7 @@ fn spawn_projection<V: View>(
         applied,
         stopping.clone(),
     ));
+    (V::PROJECTION, woken)
 }
 
 /// Resolves on SIGTERM or ctrl-c.
