@@ -124,6 +124,17 @@ pub enum SubscribeFrom {
     After(Position),
 }
 
+impl SubscribeFrom {
+    /// The first position to read, on stores whose positions count events (the embedded store
+    /// and PostgreSQL; not KurrentDB, see `EventStore::positions_count_events`).
+    pub fn first_counted_position(self) -> u64 {
+        match self {
+            SubscribeFrom::Start => 0,
+            SubscribeFrom::After(p) => p.0 + 1,
+        }
+    }
+}
+
 /// Which events a subscription delivers. Filtering happens in the backend, so a projection
 /// that needs only orders does not decode products.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

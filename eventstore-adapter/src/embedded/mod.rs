@@ -581,10 +581,7 @@ impl EventStore for EmbeddedStore {
         from: SubscribeFrom,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let start = match from {
-            SubscribeFrom::Start => 0,
-            SubscribeFrom::After(p) => p.0 + 1,
-        };
+        let start = from.first_counted_position();
         self.read_page(start, limit).await
     }
 

@@ -25,10 +25,7 @@ pub struct EmbeddedSubscription {
 
 impl EmbeddedSubscription {
     pub(super) fn new(store: EmbeddedStore, from: SubscribeFrom, filter: EventFilter) -> Self {
-        let next_position = match from {
-            SubscribeFrom::Start => 0,
-            SubscribeFrom::After(p) => p.0 + 1,
-        };
+        let next_position = from.first_counted_position();
         let head = store.head_watch();
         Self { store, next_position, filter, buffer: VecDeque::with_capacity(PAGE), head }
     }

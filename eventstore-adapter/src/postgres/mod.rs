@@ -334,10 +334,7 @@ impl EventStore for PostgresStore {
         from: SubscribeFrom,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let start = match from {
-            SubscribeFrom::Start => 0,
-            SubscribeFrom::After(p) => p.0 + 1,
-        };
+        let start = from.first_counted_position();
         self.events_from(start, limit).await
     }
 
