@@ -152,11 +152,7 @@ where
             if attempt == 0 && self.keyed_step_already_taken(&stream, context).await? {
                 // A store that accepts a reused id at a new version (KurrentDB) would take this
                 // retry's events a second time; the step is done, so append nothing.
-                let version = loaded.version;
-                let Loaded { version: v, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
-                slot.loaded = Some(self.load(&stream, v, state).await?);
-                let version = slot.loaded.as_ref().map_or(version, |l| l.version);
-                return Ok(Receipt { stream, events: vec![], version, position: None });
+                return self.already_taken(&mut slot, stream).await;
             }
             let expected = ExpectedVersion::from_loaded(loaded.version);
             match self.store.append(&stream, expected, new_events).await {
@@ -193,17 +189,12 @@ where
                     // at its own time (so its events differ in their timestamps). The step is
                     // done: answer with what the stream holds now, appending nothing.
                     let first_id = context.idempotency_key.map(|key| derived_id(key, 0));
-                    let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
-                    let taken = match first_id {
-                        Some(first) => self.holds_event(&stream, first).await?,
-                        None => false,
-                    };
-                    slot.loaded = Some(self.load(&stream, version, state).await?);
-                    if !taken {
-                        return Err(StoreError::EventIdConflict { id, reason }.into());
+                    if let Some(first) = first_id {
+                        if self.holds_event(&stream, first).await? {
+                            return self.already_taken(&mut slot, stream).await;
+                        }
                     }
-                    let version = slot.loaded.as_ref().and_then(|l| l.version);
-                    return Ok(Receipt { stream, events: vec![], version, position: None });
+                    return Err(StoreError::EventIdConflict { id, reason }.into());
                 }
                 Err(other) => {
                     // The append may or may not have landed: reload next time instead of guessing.
@@ -229,6 +220,20 @@ where
         }
         let loaded = slot.loaded.as_ref().ok_or(StoreError::Closed)?;
         Ok(f(loaded.version, &loaded.state))
+    }
+
+    /// The receipt of a keyed step an earlier attempt already took: nothing appended, the
+    /// cached state brought up to what the stream holds (that attempt's events included).
+    async fn already_taken(
+        &self,
+        slot: &mut Slot<D::State>,
+        stream: StreamName,
+    ) -> Result<Receipt<D::Event>, CommandError<D::Error>> {
+        let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
+        let loaded = self.load(&stream, version, state).await?;
+        let version = loaded.version;
+        slot.loaded = Some(loaded);
+        Ok(Receipt { stream, events: vec![], version, position: None })
     }
 
     /// On stores that do not refuse a reused event id themselves: whether the recent tail of
