@@ -291,9 +291,11 @@ impl<S: EventStore, G: PaymentGateway> Handler for CheckoutHandler<S, G> {
         self.processes.handle_batch(batch, &self.stopping).await
     }
 
-    /// A file that cannot be written or an event that does not decode will not heal by
-    /// waiting; everything else (the store, contention) is retried.
+    /// A state file that cannot be written, or a reaction that panicked, will not heal by
+    /// waiting. Failures of single reactions (the store, contention, an undecodable event)
+    /// never reach here: `handle_in_order` retries each event on its own, so one failing order
+    /// does not make every other order of the batch run again.
     fn is_permanent(&self, error: &ProcessError) -> bool {
-        matches!(error, ProcessError::State(_) | ProcessError::Codec(_) | ProcessError::Panicked(_))
+        matches!(error, ProcessError::State(_) | ProcessError::Panicked(_))
     }
 }

@@ -474,7 +474,8 @@ fn describe_open(e: redb::DatabaseError) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lower-case hex (chain heads in reports).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

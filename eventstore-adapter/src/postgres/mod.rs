@@ -22,7 +22,7 @@ mod writer;
 
 pub use subscription::PostgresSubscription;
 
-use crate::embedded::schema::{chain_hash, StoredBody, GENESIS, HASH_LEN};
+use crate::embedded::schema::{chain_hash, StoredBody, GENESIS};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::store::EventStore;
@@ -176,7 +176,9 @@ impl PostgresStore {
         let mut expected = 0u64;
         loop {
             let page = self.read_page(expected, 4_096).await?;
-            let Some(last) = page.last().map(|(e, _)| e.position.0) else { break };
+            if page.is_empty() {
+                break;
+            }
             for (event, stored_hash) in page {
                 if event.position.0 != expected {
                     return Err(StoreError::Corrupt {
@@ -196,11 +198,8 @@ impl PostgresStore {
                 previous = hash;
                 expected += 1;
             }
-            if last + 1 != expected {
-                break;
-            }
         }
-        Ok((expected, previous.iter().map(|b| format!("{b:02x}")).collect()))
+        Ok((expected, crate::embedded::hex(&previous)))
     }
 
     /// Up to `limit` events from `position` on, with their stored chain hashes.
@@ -219,7 +218,7 @@ impl PostgresStore {
                 &[&(position as i64), &(limit as i64)],
             )
             .await?;
-        rows.iter().map(|r| Ok((to_recorded(r)?, r.get::<_, Vec<u8>>(12)))).collect()
+        rows.iter().map(|r| Ok((to_recorded(r)?, r.get::<_, Vec<u8>>(11)))).collect()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -242,7 +241,7 @@ impl PostgresStore {
 
 /// The columns every read selects, in `to_recorded`'s order.
 const COLUMNS: &str = "position, id, stream, version, event_type, schema_version, recorded_at, \
-                       correlation_id, causation_id, headers, payload, 0";
+                       correlation_id, causation_id, headers, payload";
 
 fn to_recorded(row: &tokio_postgres::Row) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.get(0);
@@ -284,8 +283,6 @@ fn stored_body(e: &RecordedEvent) -> StoredBody {
         payload: e.payload.clone(),
     }
 }
-
-const _: () = assert!(HASH_LEN == 32);
 
 impl EventStore for PostgresStore {
     type Subscription = PostgresSubscription;

@@ -215,6 +215,8 @@ async fn run_transaction(
         stored.insert(row.get(0), event);
     }
     let mut versions: HashMap<String, u64> = HashMap::new();
+    // Only the streams this batch appended to get their version written back.
+    let mut appended_to: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for row in known_streams {
         versions.insert(row.get(0), row.get::<_, i64>(1) as u64);
     }
@@ -287,6 +289,7 @@ async fn run_transaction(
         }
         let version = first_version + events.len() as u64 - 1;
         versions.insert(stream.to_string(), version);
+        appended_to.insert(stream.as_str());
         outcomes.push(Ok(AppendOutcome {
             first_version,
             version,
@@ -297,8 +300,8 @@ async fn run_transaction(
         client.batch_execute("ROLLBACK").await?;
         return Ok((outcomes, None));
     }
-    let (streams, stream_versions): (Vec<&String>, Vec<i64>) =
-        versions.iter().map(|(s, v)| (s, *v as i64)).unzip();
+    let (streams, stream_versions): (Vec<&str>, Vec<i64>) =
+        appended_to.iter().map(|s| (*s, versions[*s] as i64)).unzip();
     let channel = format!("{CHANNEL_PREFIX}{schema}");
     let new_head = next.to_string();
     let r = &rows;
