@@ -80,10 +80,9 @@ fn the_offline_tools_point_a_file_left_by_a_killed_server_to_ordo_repair() {
     // When an operator verifies it, they are told what to run
     let verify = ordo(&["audit", "verify"]);
     let message = String::from_utf8_lossy(&verify.stderr);
-    if !verify.status.success() {
-        assert!(message.contains("ordo repair"), "{message}");
-        assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
-    }
+    assert!(!verify.status.success(), "a killed writer's file needs repair");
+    assert!(message.contains("ordo repair"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
     // And after `ordo repair`, verify and export work and nothing acknowledged is lost
     let repair = ordo(&["repair"]);
     assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stderr));

@@ -60,7 +60,7 @@ async fn a_line_past_what_a_cart_may_total_is_refused_and_holds_nothing() {
     // Then the line is refused naming the limit, and no unit stays held
     assert_problem(status, &body, 409);
     assert!(body["detail"].as_str().is_some_and(|d| d.contains(&limit.to_string())), "{body}");
-    let path = format!("/v1/products/GOLD-1?min_position={}", body_position(&server, &admin).await);
+    let path = format!("/v1/products/GOLD-1?min_position={}", log_head(&server, &admin).await);
     let (_, product) = server.call("GET", &path, None, None).await;
     assert_eq!(product["available"], 200, "{product}");
     // And one unit is fine
@@ -74,7 +74,7 @@ async fn a_line_past_what_a_cart_may_total_is_refused_and_holds_nothing() {
 }
 
 /// The log's current end, from an admin command that changes nothing visible.
-async fn body_position(server: &Server, admin: &str) -> u64 {
+async fn log_head(server: &Server, admin: &str) -> u64 {
     let (status, body) = server.call("GET", "/v1/admin/projections", Some(admin), None).await;
     assert_eq!(status, 200, "{body}");
     body["projections"][0]["head_position"].as_u64().expect("the log has events")
