@@ -89,17 +89,10 @@ impl AnyStore {
         Ok(match location {
             StoreLocation::Embedded(path) => {
                 let config = EmbeddedConfig::new(path);
+                // (A read-only open of a missing file is refused by the embedded store.)
                 let config = match access {
                     Access::Write => config,
-                    Access::Read => {
-                        if !path.exists() {
-                            return Err(StoreError::Open {
-                                path: path.clone(),
-                                reason: "no event store here (nothing has been written yet)".into(),
-                            });
-                        }
-                        config.read_only()
-                    }
+                    Access::Read => config.read_only(),
                 };
                 Self::Embedded(EmbeddedStore::open(config)?)
             }
