@@ -206,6 +206,12 @@ where
         Err(CommandError::Conflict { stream: stream.to_string(), attempts: MAX_ATTEMPTS })
     }
 
+    /// The receipt of a use case that appended nothing to `id`'s stream: its current version.
+    pub async fn unchanged(&self, id: &str) -> Result<Receipt<D::Event>, CommandError<D::Error>> {
+        let version = self.inspect(id, |version, _| version).await?;
+        Ok(Receipt { stream: self.stream(id)?, events: vec![], version, position: None })
+    }
+
     /// Reads the aggregate's current state (cached if possible) and maps it with `f`.
     pub async fn inspect<R>(
         &self,

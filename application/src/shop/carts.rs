@@ -10,7 +10,7 @@ use ordo_domain::plan::{plan_set_item, LinePlan, SetItemRefused};
 use ordo_domain::product::{ProductCommand, ProductError, ReleaseReservation};
 use ordo_domain::{CartId, CustomerId, ReservationId, Sku};
 use ordo_eventstore::clock::{millis, now};
-use ordo_eventstore::command::{CommandError, Receipt};
+use ordo_eventstore::command::CommandError;
 use ordo_eventstore::EventStore;
 
 impl<S: EventStore> Shop<S> {
@@ -62,13 +62,7 @@ impl<S: EventStore> Shop<S> {
         })?;
         match plan {
             LinePlan::Nothing => {
-                let version = self.carts.inspect(cart_id.as_str(), |v, _| v).await?;
-                let unchanged = Receipt::<cart::CartEvent> {
-                    stream: self.carts.stream(cart_id.as_str())?,
-                    events: vec![],
-                    version,
-                    position: None,
-                };
+                let unchanged = self.carts.unchanged(cart_id.as_str()).await?;
                 self.done(cart_id.as_str(), &unchanged, &[]).await
             }
             LinePlan::Drop { set, release } => {

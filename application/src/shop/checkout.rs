@@ -12,7 +12,7 @@ use ordo_domain::plan::plan_checkout;
 use ordo_domain::product::ProductCommand;
 use ordo_domain::CartId;
 use ordo_eventstore::clock::{millis, now};
-use ordo_eventstore::command::{CommandError, Receipt};
+use ordo_eventstore::command::CommandError;
 use ordo_eventstore::EventStore;
 use std::collections::BTreeMap;
 
@@ -66,12 +66,9 @@ impl<S: EventStore> Shop<S> {
             match self.orders.execute(order_id.as_str(), &place, &request.context(PLACE)).await {
                 Ok(receipt) => receipt,
                 // A retry of a checkout that crashed after placing: the order is there; finish.
-                Err(CommandError::Domain(OrderError::AlreadyPlaced)) => Receipt {
-                    stream: self.orders.stream(order_id.as_str())?,
-                    events: vec![],
-                    version: self.orders.inspect(order_id.as_str(), |v, _| v).await?,
-                    position: None,
-                },
+                Err(CommandError::Domain(OrderError::AlreadyPlaced)) => {
+                    self.orders.unchanged(order_id.as_str()).await?
+                }
                 Err(e) => return Err(e.into()),
             };
         let close = CartCommand::CheckOut(plan.close);
