@@ -21,6 +21,9 @@ pub enum RedisServerError {
     /// It started but never accepted connections.
     #[error("redis-server did not come up within {0:?}; see {1}")]
     NotReady(Duration, PathBuf),
+    /// A leftover server on the socket did not stop when asked.
+    #[error("the redis-server on {1} did not stop within {0:?}")]
+    StillRunning(Duration, PathBuf),
 }
 
 /// A running private Redis.
@@ -111,7 +114,7 @@ pub fn shut_down_orphan(socket: &Path) -> Result<bool, RedisServerError> {
     let started = Instant::now();
     while answers_ping(socket) {
         if started.elapsed() > timeout {
-            return Err(RedisServerError::NotReady(timeout, socket.to_owned()));
+            return Err(RedisServerError::StillRunning(timeout, socket.to_owned()));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
