@@ -14,6 +14,8 @@
 //! - [`outbox`]: public order events to a Redis Stream, its checkpoint moving with its entries.
 //! - [`payments`]: the payment provider behind [`payments::PaymentGateway`], and the
 //!   deterministic simulator that stands in for one.
+//! - [`leases`]: work that must happen once (the processes, the outbox, each projection)
+//!   runs in one instance at a time, under a lease with a fencing epoch.
 //! - [`ids`]: ids derived from other ids, so retries find what the first attempt created.
 //!
 //! What flows: HTTP handlers call `Shop` use cases; the use cases append events; the log
@@ -25,6 +27,7 @@
 pub mod caller;
 pub mod error;
 pub mod ids;
+pub mod leases;
 pub mod outbox;
 pub mod payments;
 pub mod processes;

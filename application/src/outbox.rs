@@ -9,6 +9,7 @@
 //! `docs/integration-events.md`.
 
 use crate::ids::aggregate_id;
+use crate::leases::Lease;
 use crate::processes::state::{ProcessState, StateError};
 use ordo_domain::order::{Actor, OrderEvent};
 use ordo_eventstore::clock::rfc3339;
@@ -107,13 +108,19 @@ fn entry(event: &RecordedEvent) -> Result<Option<Vec<(&'static str, String)>>, C
 /// checkpoint in a local file, as before, a Redis that came back without its last entries left
 /// them unpublished for good.) After any failure the shared follower resumes from the
 /// checkpoint Redis holds.
+///
+/// With several instances only the holder of the `outbox` lease publishes, and each batch is
+/// fenced by `WATCH` on the checkpoint: a publisher whose checkpoint moved underneath it (a
+/// holder that was paused past its lease while another took over) publishes nothing and
+/// steps down, so no entry goes out twice.
 pub async fn run<S: EventStore>(
     store: Arc<S>,
     redis: redis::Client,
     state: Arc<ProcessState>,
+    lease: Lease,
     stopping: watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
-    let mut handler = Publisher { redis, connection: None, state };
+    let mut handler = Publisher { redis, connection: None, state, lease, in_redis: None };
     match follow(&*store, &mut handler, &FollowConfig::default(), None, stopping).await {
         Ok(()) => Ok(()),
         Err(FollowError::Handler { source, .. }) => Err(source),
@@ -136,6 +143,13 @@ pub enum OutboxError {
     /// The event store closed.
     #[error("the event store closed")]
     Closed,
+    /// This instance's lease on the outbox is gone: another instance publishes now.
+    #[error("the outbox's lease is no longer held here")]
+    NotHolder,
+    /// The checkpoint in Redis is not the one this publisher last saw (another publisher wrote,
+    /// or Redis lost writes): nothing was published; resume from what Redis holds.
+    #[error("the outbox's checkpoint moved underneath it")]
+    Moved,
 }
 
 /// The outbox as the log follower's handler.
@@ -143,6 +157,9 @@ struct Publisher {
     redis: redis::Client,
     connection: Option<redis::aio::MultiplexedConnection>,
     state: Arc<ProcessState>,
+    lease: Lease,
+    /// The checkpoint as Redis holds it, as far as this publisher knows.
+    in_redis: Option<u64>,
 }
 
 impl Publisher {
@@ -176,14 +193,32 @@ impl Handler for Publisher {
             .query_async(self.connection().await?)
             .await?;
         let legacy = match stream_exists {
-            true => self.state.checkpoint(LEGACY_CHECKPOINT)?,
+            true => self.state.checkpoint(LEGACY_CHECKPOINT).await?,
             false => None,
         };
+        self.in_redis = checkpoint;
         Ok(checkpoint.or(legacy).map(Position))
     }
 
     async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), OutboxError> {
         let Some(last) = batch.last().map(|e| e.position.0) else { return Ok(()) };
+        if !self.lease.is_held() {
+            return Err(OutboxError::NotHolder);
+        }
+        // The connection is this publisher's own, so its WATCH fences only this batch.
+        let expected = self.in_redis;
+        let connection = self.connection().await?;
+        let (current,): (Option<u64>,) = redis::pipe()
+            .cmd("WATCH")
+            .arg(CHECKPOINT_KEY)
+            .ignore()
+            .get(CHECKPOINT_KEY)
+            .query_async(&mut *connection)
+            .await?;
+        if current != expected {
+            let _: () = redis::cmd("UNWATCH").query_async(connection).await?;
+            return Err(OutboxError::Moved);
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for event in batch {
@@ -199,11 +234,19 @@ impl Handler for Publisher {
             }
         }
         pipe.set(CHECKPOINT_KEY, last).ignore();
-        pipe.query_async::<()>(self.connection().await?).await?;
+        let done: Option<redis::Value> = pipe.query_async(connection).await?;
+        if done.is_none() {
+            return Err(OutboxError::Moved);
+        }
+        self.in_redis = Some(last);
         Ok(())
     }
 
     fn is_permanent(&self, error: &OutboxError) -> bool {
-        matches!(error, OutboxError::Codec(_) | OutboxError::State(_))
+        match error {
+            OutboxError::State(e) => !e.is_transient(),
+            OutboxError::Codec(_) | OutboxError::NotHolder => true,
+            _ => false,
+        }
     }
 }

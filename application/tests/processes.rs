@@ -5,7 +5,8 @@
 mod support;
 
 use ordo_application::payments::Simulator;
-use ordo_application::processes::state::ProcessState;
+use ordo_application::leases::Lease;
+use ordo_application::processes::state::{FileState, ProcessState};
 use ordo_application::processes::{ProcessConfig, Processes};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,18 +21,15 @@ async fn checkout_then_follow(token: &str, until: &str) -> (Shopfront, String) {
     let order = format!("order-{}", placed.expect("placed").id);
     shop.when_starts(&[PRODUCT, &order]).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let state = Arc::new(ProcessState::open(&dir.path().join("processes.redb")).expect("state"));
-    let processes = Arc::new(
-        Processes::new(
-            shop.shop.clone(),
-            Arc::new(Simulator::default()),
-            state,
-            ProcessConfig::default(),
-        )
-        .expect("processes"),
-    );
+    let file = FileState::open(&dir.path().join("processes.redb")).expect("state");
+    let processes = Arc::new(Processes::new(
+        shop.shop.clone(),
+        Arc::new(Simulator::default()),
+        Arc::new(ProcessState::File(file)),
+        ProcessConfig::default(),
+    ));
     let (stop, stopping) = watch::channel(false);
-    let running = tokio::spawn(processes.run(stopping));
+    let running = tokio::spawn(processes.run(Lease::local("checkout"), stopping));
     let started = Instant::now();
     while !shop.events(&order).await.iter().any(|t| t == until) {
         assert!(started.elapsed() < Duration::from_secs(10), "{order} never reached {until}");

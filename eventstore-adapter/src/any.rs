@@ -244,6 +244,10 @@ impl EventStore for AnyStore {
         dispatch!(self, s => s.refuses_reused_event_ids())
     }
 
+    fn is_shared(&self) -> bool {
+        dispatch!(self, s => s.is_shared())
+    }
+
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         dispatch!(self, s => s.stream_version(stream).await)
     }

@@ -3,9 +3,11 @@
 //! Each [`Repository`] serves one aggregate type. Commands for the same stream are serialized
 //! in process by a per-stream async lock, so a hot SKU in a flash sale queues its commands
 //! instead of spinning on version conflicts. Recent states stay in a bounded LRU cache with
-//! their version: a cached aggregate is never re-read; if another process wrote in the
+//! their version: a command decides on the cached aggregate; if another process wrote in the
 //! meantime, the append fails its version check, the repository reads only the new events,
-//! and decides again (a bounded number of times). See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
+//! and decides again (a bounded number of times). A state read for another aggregate's
+//! decision ([`Repository::inspect`]) is brought up to date first on a shared store, since no
+//! append of its own would catch it being behind. See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
 
 use crate::codec::{CodecError, DomainEvent};
 use crate::error::StoreError;
@@ -212,7 +214,10 @@ where
         Ok(Receipt { stream: self.stream(id)?, events: vec![], version, position: None })
     }
 
-    /// Reads the aggregate's current state (cached if possible) and maps it with `f`.
+    /// Reads the aggregate's current state and maps it with `f`. The cached state is used as
+    /// is when this process is the store's only writer; on a shared store the events appended
+    /// after it (by other servers) are read first, so nothing decides on a state another
+    /// server has moved past (a cart line priced from a product repriced elsewhere).
     pub async fn inspect<R>(
         &self,
         id: &str,
@@ -221,8 +226,12 @@ where
         let stream = self.stream(id)?;
         let slot = self.slot(&stream);
         let mut slot = slot.lock().await;
-        if slot.loaded.is_none() {
-            slot.loaded = Some(self.load(&stream, None, D::initial_state()).await?);
+        match slot.loaded.take() {
+            None => slot.loaded = Some(self.load(&stream, None, D::initial_state()).await?),
+            Some(Loaded { version, state }) if self.store.is_shared() => {
+                slot.loaded = Some(self.load(&stream, version, state).await?);
+            }
+            cached => slot.loaded = cached,
         }
         let loaded = slot.loaded.as_ref().ok_or(StoreError::Closed)?;
         Ok(f(loaded.version, &loaded.state))

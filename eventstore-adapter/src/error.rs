@@ -80,6 +80,15 @@ pub enum StoreError {
     /// PostgreSQL failed or could not be reached.
     #[error("PostgreSQL")]
     Postgres(#[from] tokio_postgres::Error),
+    /// A write made as the holder of a role's lease, after another instance took the role
+    /// over: this instance must step down (ADR 0012).
+    #[error("the lease on {role} at epoch {epoch} was taken over; stepping down")]
+    Fenced {
+        /// The role.
+        role: String,
+        /// The epoch this instance held.
+        epoch: i64,
+    },
     /// The PostgreSQL schema is newer than this code knows.
     #[error("the PostgreSQL schema {schema} is at version {found}; this Ordo knows up to {known}: upgrade Ordo")]
     SchemaTooNew {

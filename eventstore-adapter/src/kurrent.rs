@@ -193,6 +193,10 @@ impl EventStore for KurrentStore {
         false
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn refuses_reused_event_ids(&self) -> bool {
         false
     }

@@ -60,6 +60,13 @@ pub trait EventStore: Send + Sync + 'static {
         true
     }
 
+    /// Whether other processes may append to this store at the same time (a database server,
+    /// not a file one process has locked). Then a cached aggregate may be behind, and the
+    /// command path reads the events after it before letting anything decide on it.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// The stream's last version, or `None` if it has no events.
     fn stream_version(
         &self,

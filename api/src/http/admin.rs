@@ -1,5 +1,5 @@
-//! Audit and operations endpoints for staff: a stream's raw history, and how far each
-//! projection has got.
+//! Audit and operations endpoints for staff: a stream's raw history, how far each projection
+//! has got, and which instance runs each role.
 
 use super::problem::Problem;
 use super::responses::Private;
@@ -106,6 +106,39 @@ pub struct ProjectionsDto {
     pub projections: Vec<ProjectionDto>,
 }
 
+/// Who runs one role (work that must happen once: a process, the outbox, a projection).
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RoleDto {
+    /// The role: `checkout`, `outbox`, `projection:<name>`.
+    pub role: String,
+    /// The instance holding its lease, if any has taken it.
+    pub holder: Option<String>,
+    /// Whether the answering instance is the holder.
+    pub held_here: bool,
+    /// Whether the lease is live; a lapsed lease is free for the next instance to take.
+    pub live: bool,
+    /// Takeovers so far (the lease's fencing token).
+    pub epoch: Option<i64>,
+    /// When the holder took it (RFC 3339).
+    pub since: Option<String>,
+    /// When the lease lapses unless renewed (RFC 3339); absent for a single server's own.
+    pub expires_at: Option<String>,
+    /// The role's last handled global position.
+    pub position: Option<u64>,
+    /// Events not yet handled (head minus position), where positions count events.
+    pub lag_events: Option<u64>,
+}
+
+/// Every role, as seen from the answering instance.
+#[derive(Object)]
+pub struct RolesDto {
+    /// The answering instance (`ordo serve --instance-id`).
+    pub instance: String,
+    /// One entry per role.
+    pub roles: Vec<RoleDto>,
+}
+
 fn admin_only(auth: &BearerAuth) -> Result<(), Problem> {
     if auth.0.is_admin() {
         Ok(())
@@ -210,5 +243,78 @@ impl Admin {
             });
         }
         Private::Ok(Json(ProjectionsDto { projections }))
+    }
+
+    /// Which instance runs each role (the checkout process, the outbox, each projection),
+    /// since when, under which lease epoch, and how far behind the log it is (admin).
+    #[oai(path = "/v1/admin/roles", method = "get", tag = "Tag::Admin", operation_id = "roles")]
+    async fn roles(&self, auth: BearerAuth) -> Private<RolesDto> {
+        if let Err(p) = admin_only(&auth) {
+            return Private::Forbidden(Json(p));
+        }
+        let (Some(roles), Some(store)) = (&self.0.roles, &self.0.store) else {
+            return Private::Unavailable(Json(Problem::unavailable("no event store")), 1);
+        };
+        let holders = match roles.holders().await {
+            Ok(holders) => holders,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the leases failed");
+                return Private::Unavailable(
+                    Json(Problem::new(503, "unavailable", "The lease store failed", "retry")),
+                    1,
+                );
+            }
+        };
+        let head = store.last_position().await.ok().flatten().map(|p| p.0);
+        let counts_events = store.positions_count_events();
+        let mut answer = Vec::new();
+        for role in super::background::all_roles() {
+            let holder = holders.iter().find(|h| h.role == role);
+            let position = self.role_position(&role).await;
+            answer.push(RoleDto {
+                holder: holder.map(|h| h.instance.clone()),
+                held_here: roles.holds(&role),
+                live: holder.is_some_and(|h| h.live),
+                epoch: holder.map(|h| h.epoch),
+                since: holder.map(|h| rfc3339(h.since_ms)),
+                expires_at: holder.and_then(|h| h.expires_ms).map(rfc3339),
+                position,
+                lag_events: head
+                    .filter(|_| counts_events)
+                    .map(|h| h.saturating_sub(position.unwrap_or(0))),
+                role,
+            });
+        }
+        Private::Ok(Json(RolesDto { instance: roles.instance().to_owned(), roles: answer }))
+    }
+}
+
+impl Admin {
+    /// The last position `role` handled, where it keeps it (`None`: unknown or nothing yet).
+    async fn role_position(&self, role: &str) -> Option<u64> {
+        if let Some(projection) = role.strip_prefix("projection:") {
+            for name in [ProductView::PROJECTION, CartView::PROJECTION, OrderView::PROJECTION] {
+                if name == projection {
+                    return self.0.reads.status(name).await.ok().and_then(|s| s.position);
+                }
+            }
+            return None;
+        }
+        match role {
+            super::background::OUTBOX => {
+                let mut con = self.0.redis.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("GET")
+                    .arg(ordo_application::outbox::CHECKPOINT_KEY)
+                    .query_async::<Option<u64>>(&mut con)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            super::background::CHECKOUT => {
+                let state = self.0.process_state.as_ref()?;
+                state.checkpoint(ordo_application::processes::CHECKPOINT).await.ok().flatten()
+            }
+            _ => None,
+        }
     }
 }

@@ -11,7 +11,9 @@
 //! Refusals (4xx) are not stored: a refused command changed nothing, so retrying it under the
 //! same key is safe and may succeed later (stock arrives, a typo is fixed). Stored responses
 //! live in their own redb file beside the event store (`requests.redb`), so they survive
-//! restarts. A crash after the command's events are appended but before its response is
+//! restarts; servers sharing a PostgreSQL store keep them in its database instead, so a retry
+//! landing on another server gets the first response, and a key in flight on one server
+//! answers 409 on all of them. A crash after the command's events are appended but before its response is
 //! stored is covered one level down: the key also fixes the command's event ids, so the store
 //! recognises the re-sent events (see `docs/adr/0008-auth-and-idempotency.md`).
 
@@ -19,6 +21,8 @@ use super::problem::Problem;
 use crate::http::auth::Keys;
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
+use ordo_eventstore::postgres::shared::RequestClaim;
+use ordo_eventstore::postgres::PostgresStore;
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,6 +37,9 @@ pub const HEADER: &str = "idempotency-key";
 pub const MAX_KEY_LEN: usize = 255;
 /// How long a stored response is replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a shared claim stands without an answer before the key may run again (its
+/// instance died mid-request). Longer than any request may take.
+const CLAIM: Duration = Duration::from_secs(60);
 
 /// Record key (SHA-256 of scope and key) -> postcard-encoded [`Stored`].
 const RESPONSES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses");
@@ -56,11 +63,32 @@ fn failure(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreFailu
     StoreFailure(e.into())
 }
 
+/// Where stored responses live.
+enum Backend {
+    /// `requests.redb` beside the embedded store; keys in flight are tracked in memory.
+    File(Arc<redb::Database>),
+    /// The PostgreSQL store's `requests` table, shared by every instance: a key in flight is a
+    /// claimed row, so a duplicate gets 409 whichever instance it lands on.
+    Shared(PostgresStore),
+}
+
 /// The stored responses and the keys in flight.
 pub struct Idempotency {
-    db: Arc<redb::Database>,
+    backend: Backend,
     in_flight: Mutex<HashSet<[u8; 32]>>,
     keys: Keys,
+    /// Names this instance's claims.
+    instance: String,
+}
+
+/// What a request's key found.
+enum Lookup {
+    /// Run the request (the key is claimed until the guard drops).
+    Run,
+    /// Another request with this key is running.
+    InProgress,
+    /// It already ran: its stored response.
+    Stored(Stored),
 }
 
 impl Idempotency {
@@ -70,13 +98,28 @@ impl Idempotency {
         let write = db.begin_write().map_err(failure)?;
         write.open_table(RESPONSES).map_err(failure)?;
         write.commit().map_err(failure)?;
-        Ok(Self { db: Arc::new(db), in_flight: Mutex::new(HashSet::new()), keys })
+        Ok(Self::with(Backend::File(Arc::new(db)), keys, String::new()))
+    }
+
+    /// Stored responses shared through the PostgreSQL store's database; `instance` names this
+    /// server's claims.
+    pub fn shared(store: PostgresStore, keys: Keys, instance: &str) -> Self {
+        Self::with(Backend::Shared(store), keys, instance.to_owned())
+    }
+
+    fn with(backend: Backend, keys: Keys, instance: String) -> Self {
+        Self { backend, in_flight: Mutex::new(HashSet::new()), keys, instance }
     }
 
     /// Deletes responses older than [`RETENTION`]; returns how many.
     pub async fn purge(&self) -> Result<u64, StoreFailure> {
-        let db = self.db.clone();
         let cutoff = unix_ms().saturating_sub(RETENTION.as_millis() as u64);
+        let db = match &self.backend {
+            Backend::File(db) => db.clone(),
+            Backend::Shared(store) => {
+                return store.purge_requests(cutoff as i64).await.map_err(failure);
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let write = db.begin_write().map_err(failure)?;
             let mut removed = 0;
@@ -98,9 +141,33 @@ impl Idempotency {
         .map_err(failure)?
     }
 
-    async fn load(&self, record: [u8; 32]) -> Result<Option<Stored>, StoreFailure> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
+    /// Claims `record` for `owner`, or finds it running or done.
+    async fn begin(
+        &self,
+        record: [u8; 32],
+        fingerprint: [u8; 32],
+        owner: &str,
+    ) -> Result<Lookup, StoreFailure> {
+        let db = match &self.backend {
+            Backend::Shared(store) => {
+                let claim = store
+                    .claim_request(&record, &fingerprint, owner, CLAIM, unix_ms() as i64)
+                    .await
+                    .map_err(failure)?;
+                return Ok(match claim {
+                    RequestClaim::Claimed => Lookup::Run,
+                    RequestClaim::InProgress => Lookup::InProgress,
+                    RequestClaim::Done { response, .. } => {
+                        Lookup::Stored(postcard::from_bytes(&response).map_err(failure)?)
+                    }
+                });
+            }
+            Backend::File(db) => db.clone(),
+        };
+        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(record) {
+            return Ok(Lookup::InProgress);
+        }
+        let loaded = tokio::task::spawn_blocking(move || {
             let read = db.begin_read().map_err(failure)?;
             let table = read.open_table(RESPONSES).map_err(failure)?;
             let Some(value) = table.get(record.as_slice()).map_err(failure)? else {
@@ -109,13 +176,36 @@ impl Idempotency {
             postcard::from_bytes(value.value()).map(Some).map_err(failure)
         })
         .await
-        .map_err(failure)?
+        .map_err(failure)
+        .and_then(|loaded| loaded);
+        match loaded {
+            Ok(None) => Ok(Lookup::Run),
+            Ok(Some(stored)) => {
+                self.release(record);
+                Ok(Lookup::Stored(stored))
+            }
+            Err(e) => {
+                self.release(record);
+                Err(e)
+            }
+        }
     }
 
-    async fn save(&self, record: [u8; 32], stored: Stored) -> Result<(), StoreFailure> {
-        let db = self.db.clone();
+    /// Stores the response of the request `owner` ran.
+    async fn save(
+        &self,
+        record: [u8; 32],
+        owner: &str,
+        stored: Stored,
+    ) -> Result<(), StoreFailure> {
+        let bytes = postcard::to_stdvec(&stored).map_err(failure)?;
+        let db = match &self.backend {
+            Backend::Shared(store) => {
+                return store.finish_request(&record, owner, &bytes).await.map_err(failure);
+            }
+            Backend::File(db) => db.clone(),
+        };
         tokio::task::spawn_blocking(move || {
-            let bytes = postcard::to_stdvec(&stored).map_err(failure)?;
             let write = db.begin_write().map_err(failure)?;
             write
                 .open_table(RESPONSES)
@@ -126,6 +216,10 @@ impl Idempotency {
         })
         .await
         .map_err(failure)?
+    }
+
+    fn release(&self, record: [u8; 32]) {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&record);
     }
 
     /// Whose keys these are: the token's subject, so one client's keys never collide with
@@ -155,12 +249,30 @@ fn problem(status: u16, kind: &str, title: &str, detail: impl Into<String>) -> R
     Problem::new(status, kind, title, detail).into_response()
 }
 
-/// Removes the key from the in-flight set however the request ends (even if cancelled).
-struct InFlight<'a>(&'a Idempotency, [u8; 32]);
+/// Lets go of a claimed key however the request ends (even if cancelled): the in-memory
+/// mark, and a shared claim that stored no response.
+struct Claim {
+    store: Arc<Idempotency>,
+    record: [u8; 32],
+    owner: String,
+    saved: bool,
+}
 
-impl Drop for InFlight<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
-        self.0.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
+        match &self.store.backend {
+            Backend::File(_) => self.store.release(self.record),
+            Backend::Shared(shared) if !self.saved => {
+                let (shared, record, owner) = (shared.clone(), self.record, self.owner.clone());
+                // Without this the key would answer 409 until the claim lapses.
+                tokio::spawn(async move {
+                    if let Err(e) = shared.abandon_request(&record, &owner).await {
+                        tracing::warn!(error = %e, "could not drop an idempotency claim; it lapses");
+                    }
+                });
+            }
+            Backend::Shared(_) => {}
+        }
     }
 }
 
@@ -199,18 +311,32 @@ pub async fn around<E: Endpoint>(
         .finalize()
         .into();
 
-    if !store.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(record) {
-        metrics::counter!("ordo_idempotency_conflicts_total", "kind" => "in_progress").increment(1);
-        return Ok(problem(
-            409,
-            "request-in-progress",
-            "A request with this Idempotency-Key is still in progress",
-            "retry after the first request has answered",
-        ));
-    }
-    let _guard = InFlight(&store, record);
-    match store.load(record).await {
-        Ok(Some(stored)) if stored.fingerprint == fingerprint => {
+    let owner = format!("{}/{}", store.instance, uuid::Uuid::now_v7());
+    let stored = match store.begin(record, fingerprint, &owner).await {
+        Ok(Lookup::Run) => None,
+        Ok(Lookup::Stored(stored)) => Some(stored),
+        Ok(Lookup::InProgress) => {
+            metrics::counter!("ordo_idempotency_conflicts_total", "kind" => "in_progress")
+                .increment(1);
+            return Ok(problem(
+                409,
+                "request-in-progress",
+                "A request with this Idempotency-Key is still in progress",
+                "retry after the first request has answered",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "idempotency store unavailable");
+            return Ok(problem(
+                503,
+                "unavailable",
+                "The service is unavailable",
+                "idempotent requests cannot be recorded right now; retry shortly",
+            ));
+        }
+    };
+    match stored {
+        Some(stored) if stored.fingerprint == fingerprint => {
             metrics::counter!("ordo_idempotency_replays_total").increment(1);
             let mut response = Response::builder()
                 .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
@@ -221,7 +347,7 @@ pub async fn around<E: Endpoint>(
             }
             return Ok(response);
         }
-        Ok(Some(_)) => {
+        Some(_) => {
             metrics::counter!("ordo_idempotency_conflicts_total", "kind" => "key_reused")
                 .increment(1);
             return Ok(problem(
@@ -231,17 +357,9 @@ pub async fn around<E: Endpoint>(
                 "send a new key for a new request; a retry must repeat the first request exactly",
             ));
         }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(error = ?e, "idempotency store unavailable");
-            return Ok(problem(
-                503,
-                "unavailable",
-                "The service is unavailable",
-                "idempotent requests cannot be recorded right now; retry shortly",
-            ));
-        }
+        None => {}
     }
+    let mut claim = Claim { store: store.clone(), record, owner, saved: false };
 
     req.set_body(body);
     let response = next.get_response(req).await;
@@ -262,10 +380,13 @@ pub async fn around<E: Endpoint>(
             .to_owned(),
         body: body.clone(),
     };
-    if let Err(e) = store.save(record, stored).await {
+    match store.save(record, &claim.owner, stored).await {
+        Ok(()) => claim.saved = true,
+        Err(e) => {
         // The command took effect; the client has its answer. A retry with this key re-runs the
         // command, which the store turns into a no-op by its derived event ids.
         tracing::error!(error = ?e, "could not store an idempotent response");
+        }
     }
     Ok(Response::from_parts(parts, body.into()))
 }

@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod auth;
+mod background;
 mod body;
 mod carts;
 mod catalogue;
@@ -22,17 +23,14 @@ use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs, Su
 use crate::http::auth::Keys;
 use anyhow::Context;
 use idempotency::Idempotency;
-use ordo_application::outbox;
+use ordo_application::leases::{LeaseConfig, LeaseHome, Roles};
 use ordo_application::payments::Simulator;
-use ordo_application::processes::state::ProcessState;
+use ordo_application::processes::state::{FileState, ProcessState};
 use ordo_application::processes::{ProcessConfig, Processes};
 use ordo_application::shop::{Shop, ShopConfig};
 use ordo_domain::Currency;
 use ordo_eventstore::{Access, AnyStore};
 use ordo_projections::query::ReadModels;
-use ordo_projections::runner::RunnerConfig;
-use ordo_projections::supervisor::supervise;
-use ordo_projections::views::{CartView, OrderView, ProductView, View};
 use poem::listener::TcpListener;
 use poem::{EndpointExt, IntoResponse, Route, Server};
 use poem_openapi::OpenApiService;
@@ -76,6 +74,31 @@ pub struct ServeArgs {
     /// How long one payment authorization attempt may take.
     #[arg(long, env = "ORDO_PAYMENT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub payment_timeout: Duration,
+    /// This instance's name in logs, metrics and role leases (default: host name and pid).
+    #[arg(long, env = "ORDO_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// How long a role's lease lives without renewal: a dead instance's roles are taken over
+    /// after about this long (shared stores only).
+    #[arg(long, env = "ORDO_LEASE_TTL", default_value = "5s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
+}
+
+fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl < Duration::from_secs(1) {
+        return Err("a lease must live at least 1s".into());
+    }
+    Ok(ttl)
+}
+
+/// The default instance name: host name and pid, unique on a network of servers.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "ordo".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 type Operations =
@@ -127,6 +150,8 @@ pub fn openapi_document() -> anyhow::Result<String> {
         redis: client,
         metrics: None,
         keys: Keys::new(b"the API document signs nothing"),
+        roles: None,
+        process_state: None,
     };
     Ok(service(Arc::new(app), "http://127.0.0.1:8080").spec())
 }
@@ -162,28 +187,37 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ..ShopConfig::default()
     };
     let keys = Keys::load(args.jwt_secret.as_deref(), &args.data)?;
+    let instance = args.instance_id.clone().unwrap_or_else(default_instance_id);
     let store = Arc::new(args.store.open(&args.data, Access::Write).await?);
-    let requests = Arc::new(
-        Idempotency::open(&args.data.data_dir.join("requests.redb"), keys.clone())
-            .context("opening the idempotency store")?,
-    );
+    // One server on its own file keeps its bookkeeping in files beside it; servers sharing a
+    // database keep it there, so any of them can take over any role (ADR 0012).
+    let (requests, process_state, home) = match &*store {
+        AnyStore::Postgres(shared) => (
+            Idempotency::shared(shared.clone(), keys.clone(), &instance),
+            ProcessState::Shared(shared.clone()),
+            LeaseHome::Postgres(shared.clone()),
+        ),
+        _ => (
+            Idempotency::open(&args.data.data_dir.join("requests.redb"), keys.clone())
+                .context("opening the idempotency store")?,
+            ProcessState::File(
+                FileState::open(&args.data.data_dir.join("processes.redb"))
+                    .context("opening the process state")?,
+            ),
+            LeaseHome::Local,
+        ),
+    };
+    let requests = Arc::new(requests);
+    let lease_config = LeaseConfig { ttl: args.lease_ttl, ..LeaseConfig::default() };
+    let roles = Arc::new(Roles::new(home, instance.clone(), lease_config));
     let (redis, private_redis) =
         redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Own).await?;
     let private_redis =
         private_redis.map(|server| SupervisedRedis::watch(server, args.data.redis_dir()));
     let (stop, stopping) = watch::channel(false);
-    let mut projections = tokio::task::JoinSet::new();
-    let applied = std::collections::HashMap::from([
-        spawn_projection::<OrderView>(&mut projections, &store, &redis, &stopping),
-        spawn_projection::<ProductView>(&mut projections, &store, &redis, &stopping),
-        spawn_projection::<CartView>(&mut projections, &store, &redis, &stopping),
-    ]);
     let purge = tokio::spawn(purge_requests(requests.clone()));
     let shop = Arc::new(Shop::new(store.clone(), config));
-    let process_state = Arc::new(
-        ProcessState::open(&args.data.data_dir.join("processes.redb"))
-            .context("opening the process state")?,
-    );
+    let process_state = Arc::new(process_state);
     let process_config =
         ProcessConfig { payment_timeout: args.payment_timeout, ..ProcessConfig::default() };
     let processes = Arc::new(Processes::new(
@@ -191,12 +225,15 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         Arc::new(Simulator::default()),
         process_state.clone(),
         process_config,
-    )?);
-    let mut background = tokio::task::JoinSet::new();
-    let outbox = outbox::run(store.clone(), redis.clone(), process_state, stopping.clone());
-    background
-        .spawn(async move { processes.run(stopping.clone()).await.context("checkout process") });
-    background.spawn(async move { outbox.await.context("outbox") });
+    ));
+    let work = background::Work {
+        roles: roles.clone(),
+        store: store.clone(),
+        redis: redis.clone(),
+        processes,
+        process_state: process_state.clone(),
+    };
+    let (mut background, applied) = background::start(work, &stopping);
 
     let mut connections = Vec::with_capacity(READ_CONNECTIONS);
     for _ in 0..READ_CONNECTIONS {
@@ -214,6 +251,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         redis: redis.clone(),
         metrics: Some(metrics),
         keys: keys.clone(),
+        roles: Some(roles),
+        process_state: Some(process_state),
     });
     let base = format!("http://{}", args.listen);
     let service = service(app, &base);
@@ -235,25 +274,19 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         // (a caller's own id is kept, so logs join up across services).
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use));
     let listener = TcpListener::bind(args.listen.clone());
-    eprintln!("ordo: serving on {base} (API docs at {base}/docs); ctrl-c to stop");
+    eprintln!(
+        "ordo: {instance} serving on {base} (API docs at {base}/docs) with the {} store; ctrl-c to stop",
+        store.kind()
+    );
     Server::new(listener)
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(DRAIN))
         .await
         .with_context(|| format!("serving on {}", args.listen))?;
 
-    eprintln!("ordo: stopping: projections finish their batch, the store flushes");
+    eprintln!("ordo: stopping: roles finish their batch and are handed back, the store flushes");
     let _ = stop.send(true);
     purge.abort();
-    while let Some(result) = projections.join_next().await {
-        if let Ok(Err(error)) = result {
-            tracing::warn!(%error, "projection stopped with an error");
-        }
-    }
-    while let Some(result) = background.join_next().await {
-        if let Ok(Err(error)) = result {
-            tracing::warn!(error = format!("{error:#}"), "a process stopped with an error");
-        }
-    }
+    while background.join_next().await.is_some() {}
     store.close();
     drop(private_redis);
     Ok(())
@@ -368,24 +401,6 @@ async fn observe<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result
     metrics::histogram!("ordo_http_request_seconds", "operation" => operation)
         .record(started.elapsed().as_secs_f64());
     Ok(response)
-}
-
-/// Starts `V`'s runner; returns its applied positions, which wake `min_position` waits.
-fn spawn_projection<V: View>(
-    set: &mut tokio::task::JoinSet<Result<(), ordo_projections::runner::ProjectionError>>,
-    store: &Arc<AnyStore>,
-    redis: &redis::Client,
-    stopping: &watch::Receiver<bool>,
-) -> (&'static str, watch::Receiver<u64>) {
-    let (applied, woken) = watch::channel(0);
-    set.spawn(supervise::<V, _>(
-        store.clone(),
-        redis.clone(),
-        RunnerConfig::default(),
-        applied,
-        stopping.clone(),
-    ));
-    (V::PROJECTION, woken)
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -38,6 +38,10 @@ pub struct App {
     pub reads: Arc<ReadModels>,
     /// Redis, for readiness checks.
     pub redis: redis::Client,
+    /// This instance's roles and who holds each; `None` only while printing the API document.
+    pub roles: Option<Arc<ordo_application::leases::Roles>>,
+    /// The checkout process's checkpoint and due times, for `GET /v1/admin/roles`.
+    pub process_state: Option<Arc<ordo_application::processes::state::ProcessState>>,
     /// Renders the metrics; `None` only while printing the API document.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Signs and checks bearer tokens.

@@ -1,6 +1,7 @@
 //! Cart expiry: a timer over the due times the checkout process keeps from the log.
 
 use super::Processes;
+use crate::leases::Lease;
 use crate::ids::name_uuid;
 use crate::payments::PaymentGateway;
 use ordo_domain::cart::{CartCommand, ExpireCart};
@@ -12,8 +13,12 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
-    /// Sends `ExpireCart` to every cart whose due time has passed.
-    pub(super) async fn expire_due_carts(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
+    /// Sends `ExpireCart` to every cart whose due time has passed, while `lease` holds.
+    pub(super) async fn expire_due_carts(
+        self: Arc<Self>,
+        lease: Lease,
+        mut stopping: watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(self.config.expiry_tick);
         loop {
             tokio::select! {
@@ -26,6 +31,9 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
                 open.iter().filter(|(_, t)| **t <= at.0).map(|(c, t)| (c.clone(), *t)).collect()
             };
             for (cart, due_at) in due {
+                if !lease.is_held() {
+                    return;
+                }
                 let Ok(cart_id) = CartId::parse(cart.clone()) else { continue };
                 let context = CommandContext {
                     idempotency_key: Some(name_uuid(&format!("expire:{cart_id}:{due_at}"))),

@@ -16,13 +16,18 @@
 //! - this file: the runtime and its handler (batches, groups, checkpoint);
 //! - `reactions`: carrying a reaction out (commands, provider calls, refusals);
 //! - `expiry`: the cart expiry timer;
-//! - [`state`]: the checkpoint and due times on disk.
+//! - [`state`]: the checkpoint and due times, in a file or shared in the store's database.
+//!
+//! With several instances the runtime runs only in the holder of the `checkout` role's lease
+//! ([`crate::leases`]); every effect is taken only while that lease holds, and the checkpoint
+//! is saved fenced by it.
 
 mod expiry;
 mod reactions;
 pub mod state;
 
 use crate::ids::aggregate_id;
+use crate::leases::Lease;
 use crate::payments::PaymentGateway;
 use crate::shop::Shop;
 use ordo_domain::cart::{Cart, CartEvent, CartState};
@@ -61,6 +66,9 @@ pub enum ProcessError {
     /// Asked to stop in the middle of a batch; its checkpoint did not move.
     #[error("stopping")]
     Stopping,
+    /// This instance no longer holds the checkout role's lease: no further effect is taken.
+    #[error("the checkout role's lease is no longer held here")]
+    NotHolder,
     /// A reaction task panicked.
     #[error("a reaction panicked: {0}")]
     Panicked(String),
@@ -107,16 +115,21 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         gateway: Arc<G>,
         state: Arc<ProcessState>,
         config: ProcessConfig,
-    ) -> Result<Self, StateError> {
-        let due = Arc::new(Mutex::new(state.carts_due()?));
-        Ok(Self { shop, gateway, state, config, due })
+    ) -> Self {
+        Self { shop, gateway, state, config, due: Arc::new(Mutex::new(BTreeMap::new())) }
     }
 
-    /// Follows the log and reacts until `stopping` turns true.
-    pub async fn run(self: Arc<Self>, stopping: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let expiry = tokio::spawn(self.clone().expire_due_carts(stopping.clone()));
+    /// Follows the log and reacts while `lease` holds, until `stopping` turns true. Starts from
+    /// the checkpoint and due times the state holds (a previous holder's, on a shared store).
+    pub async fn run(
+        self: Arc<Self>,
+        lease: Lease,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<(), ProcessError> {
+        *self.due.lock().unwrap_or_else(|p| p.into_inner()) = self.state.carts_due().await?;
+        let expiry = tokio::spawn(self.clone().expire_due_carts(lease.clone(), stopping.clone()));
         let store = self.shop.store().clone();
-        let mut handler = CheckoutHandler { processes: self, stopping: stopping.clone() };
+        let mut handler = CheckoutHandler { processes: self, lease, stopping: stopping.clone() };
         let config = FollowConfig { batch_size: BATCH, ..FollowConfig::default() };
         let result = follow(&*store, &mut handler, &config, None, stopping).await;
         expiry.abort();
@@ -134,6 +147,7 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
     async fn handle_batch(
         self: &Arc<Self>,
         batch: &[RecordedEvent],
+        lease: &Lease,
         stopping: &watch::Receiver<bool>,
     ) -> Result<(), ProcessError> {
         let Some(last) = batch.last().map(|e| e.position.0) else { return Ok(()) };
@@ -147,8 +161,8 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         }
         let mut handled = tokio::task::JoinSet::new();
         for (_, events) in groups {
-            let (this, stopping) = (self.clone(), stopping.clone());
-            handled.spawn(async move { this.handle_in_order(&events, &stopping).await });
+            let (this, lease, stopping) = (self.clone(), lease.clone(), stopping.clone());
+            handled.spawn(async move { this.handle_in_order(&events, &lease, &stopping).await });
         }
         let mut due_changes = HashMap::new();
         let mut stopped = false;
@@ -160,27 +174,33 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         }
         if stopped {
             // Some reactions did not finish: the checkpoint stays before the batch.
-            return Err(ProcessError::Stopping);
+            return Err(match lease.is_held() {
+                true => ProcessError::Stopping,
+                false => ProcessError::NotHolder,
+            });
         }
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || state.save(CHECKPOINT, last, &due_changes))
-            .await
-            .map_err(|e| ProcessError::Panicked(e.to_string()))??;
+        // Fenced: refused if another instance took the role meanwhile.
+        self.state.save(CHECKPOINT, lease, last, due_changes).await?;
         Ok(())
     }
 
     /// Handles `events` one after the other, retrying each until it succeeds (transient
     /// failures: store, contention); the checkpoint stays before them meanwhile, so a crash
-    /// repeats them too. Returns the cart due changes, or `None` if asked to stop.
+    /// repeats them too. Returns the cart due changes, or `None` if asked to stop or the lease
+    /// is gone.
     async fn handle_in_order(
         &self,
         events: &[RecordedEvent],
+        lease: &Lease,
         stopping: &watch::Receiver<bool>,
     ) -> Option<HashMap<String, Option<i64>>> {
         let mut due = HashMap::new();
         for event in events {
             let mut pause = Duration::from_millis(50);
-            while let Err(e) = self.handle(event, &mut due).await {
+            while let Err(e) = self.handle(event, &mut due, lease).await {
+                if matches!(e, ProcessError::NotHolder) {
+                    return None;
+                }
                 tracing::warn!(error = %e, position = event.position.0, "process step failed; retrying");
                 metrics::counter!("ordo_process_step_retries_total").increment(1);
                 if *stopping.borrow() {
@@ -213,6 +233,7 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
         &self,
         event: &RecordedEvent,
         due: &mut HashMap<String, Option<i64>>,
+        lease: &Lease,
     ) -> Result<(), ProcessError> {
         let at = now();
         let reactions = match event.stream.category() {
@@ -255,20 +276,27 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
             _ => vec![],
         };
         for (index, reaction) in reactions.into_iter().enumerate() {
+            // Every effect (a command, a call to the payment provider) only while this
+            // instance still holds the role: a holder resumed after a pause past its lease
+            // takes none.
+            if !lease.is_held() {
+                return Err(ProcessError::NotHolder);
+            }
             self.react(reaction, event, index).await?;
         }
         Ok(())
     }
 }
 
-/// The checkout process's checkpoint name in the state file.
-const CHECKPOINT: &str = "checkout";
+/// The checkout process's checkpoint name in its state.
+pub const CHECKPOINT: &str = "checkout";
 /// Events handled per checkpoint write.
 const BATCH: usize = 256;
 
 /// The processes as the log follower's handler.
 struct CheckoutHandler<S, G> {
     processes: Arc<Processes<S, G>>,
+    lease: Lease,
     stopping: watch::Receiver<bool>,
 }
 
@@ -284,18 +312,23 @@ impl<S: EventStore, G: PaymentGateway> Handler for CheckoutHandler<S, G> {
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, ProcessError> {
-        Ok(self.processes.state.checkpoint(CHECKPOINT)?.map(Position))
+        Ok(self.processes.state.checkpoint(CHECKPOINT).await?.map(Position))
     }
 
     async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), ProcessError> {
-        self.processes.handle_batch(batch, &self.stopping).await
+        self.processes.handle_batch(batch, &self.lease, &self.stopping).await
     }
 
-    /// A state file that cannot be written, or a reaction that panicked, will not heal by
-    /// waiting. Failures of single reactions (the store, contention, an undecodable event)
-    /// never reach here: `handle_in_order` retries each event on its own, so one failing order
-    /// does not make every other order of the batch run again.
+    /// A state file that cannot be written, a reaction that panicked, or a lease lost to
+    /// another instance will not heal by waiting. Failures of single reactions (the store,
+    /// contention, an undecodable event) never reach here: `handle_in_order` retries each
+    /// event on its own, so one failing order does not make every other order of the batch run
+    /// again.
     fn is_permanent(&self, error: &ProcessError) -> bool {
-        matches!(error, ProcessError::State(_) | ProcessError::Panicked(_))
+        match error {
+            ProcessError::State(e) => !e.is_transient(),
+            ProcessError::Panicked(_) | ProcessError::NotHolder => true,
+            _ => false,
+        }
     }
 }

@@ -1,31 +1,108 @@
-//! The processes' durable state in `<data dir>/processes.redb`: the checkout process's
-//! checkpoint and every open cart's due time, written in one transaction, so that the due
-//! times always match the events the checkpoint says were handled.
+//! The processes' durable state: the checkout process's checkpoint and every open cart's due
+//! time, written in one transaction, so that the due times always match the events the
+//! checkpoint says were handled. One server on the embedded store keeps it in
+//! `<data dir>/processes.redb`; servers sharing a PostgreSQL store keep it in the store's
+//! database, where a new holder of the checkout role continues from the last one's state and
+//! a holder that lost its lease cannot save (ADR 0012).
 
+use crate::leases::Lease;
+use ordo_eventstore::postgres::PostgresStore;
+use ordo_eventstore::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Process name -> last handled global position.
 const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
 /// Open cart -> when it falls due (Unix ms).
 const CART_DUE: TableDefinition<&str, i64> = TableDefinition::new("cart_due");
 
-/// Why the process state file failed; the cause is kept.
+/// Why the process state failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the process state file failed")]
-pub struct StateError(#[source] Box<dyn std::error::Error + Send + Sync>);
-
-fn state_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StateError {
-    StateError(e.into())
+pub enum StateError {
+    /// The state file failed; the cause is kept.
+    #[error("the process state file failed")]
+    File(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The shared state in the store's database failed (transient) or refused a holder that
+    /// lost its lease ([`StoreError::Fenced`]).
+    #[error(transparent)]
+    Shared(#[from] StoreError),
 }
 
-/// Checkpoints and cart due times, in `<data dir>/processes.redb`.
-pub struct ProcessState {
-    db: redb::Database,
+impl StateError {
+    /// Whether the saver lost its lease: it must step down, not retry.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StateError::Shared(StoreError::Fenced { .. }))
+    }
+
+    /// Whether retrying may get past it (the database was unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StateError::Shared(e) if e.is_transient())
+    }
+}
+
+fn state_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StateError {
+    StateError::File(e.into())
+}
+
+/// Checkpoints and cart due times: in a local file, or shared in the store's database.
+pub enum ProcessState {
+    /// `<data dir>/processes.redb`, for one server on its own store.
+    File(FileState),
+    /// The PostgreSQL store's `checkpoints` and `cart_due` tables.
+    Shared(PostgresStore),
 }
 
 impl ProcessState {
+    /// The last position `process` handled.
+    pub async fn checkpoint(&self, process: &str) -> Result<Option<u64>, StateError> {
+        match self {
+            ProcessState::File(file) => file.checkpoint(process),
+            ProcessState::Shared(store) => Ok(store.process_checkpoint(process).await?),
+        }
+    }
+
+    /// Every open cart's due time.
+    pub async fn carts_due(&self) -> Result<BTreeMap<String, i64>, StateError> {
+        match self {
+            ProcessState::File(file) => file.carts_due(),
+            ProcessState::Shared(store) => Ok(store.carts_due().await?),
+        }
+    }
+
+    /// Stores `process`'s checkpoint and the cart due changes (`None`: no longer due) in one
+    /// transaction, while `lease` is still this instance's.
+    pub async fn save(
+        self: &Arc<Self>,
+        process: &'static str,
+        lease: &Lease,
+        position: u64,
+        due: HashMap<String, Option<i64>>,
+    ) -> Result<(), StateError> {
+        match &**self {
+            ProcessState::Shared(store) => {
+                Ok(store.save_process_state(process, lease.fence(), position, &due).await?)
+            }
+            ProcessState::File(_) => {
+                let this = self.clone();
+                tokio::task::spawn_blocking(move || match &*this {
+                    ProcessState::File(file) => file.save(process, position, &due),
+                    ProcessState::Shared(_) => Ok(()),
+                })
+                .await
+                .map_err(state_error)?
+            }
+        }
+    }
+}
+
+/// Checkpoints and cart due times, in `<data dir>/processes.redb`.
+pub struct FileState {
+    db: redb::Database,
+}
+
+impl FileState {
     /// Opens or creates the file.
     pub fn open(path: &Path) -> Result<Self, StateError> {
         let db = redb::Database::create(path).map_err(state_error)?;

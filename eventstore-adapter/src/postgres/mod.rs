@@ -2,6 +2,7 @@
 //! point-in-time recovery), shared by any number of Ordo servers.
 //!
 //! - [`schema`]: the tables, created and migrated on open.
+//! - [`shared`]: leases, process state and request records several servers share.
 //! - [`private`]: a throwaway PostgreSQL cluster for tests, benches and trying Ordo out.
 //! - `writer`: group commit; appends commit one batch at a time, in position order.
 //! - `subscription`: catch-up then live, woken by `LISTEN/NOTIFY`.
@@ -17,6 +18,7 @@
 
 pub mod private;
 pub mod schema;
+pub mod shared;
 mod subscription;
 mod writer;
 
@@ -286,6 +288,10 @@ fn stored_body(e: &RecordedEvent) -> StoredBody {
 
 impl EventStore for PostgresStore {
     type Subscription = PostgresSubscription;
+
+    fn is_shared(&self) -> bool {
+        true
+    }
 
     async fn append(
         &self,

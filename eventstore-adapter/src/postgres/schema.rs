@@ -12,12 +12,17 @@
 //! - `streams`: each stream's last version, for the optimistic concurrency check.
 //! - `head`: one row, the next position and the last hash. Every append transaction locks it
 //!   (`SELECT ... FOR UPDATE`) first, so appends commit in position order (ADR 0011).
+//!
+//! Migration 2, what several servers on one database share (ADR 0012, [`super::shared`]):
+//! - `leases`: who runs each role that must run once, until when, under which epoch.
+//! - `checkpoints` and `cart_due`: the checkout process's position and open carts' due times.
+//! - `requests`: `Idempotency-Key` records, claimed while running, then the stored response.
 
 use crate::error::StoreError;
 use tokio_postgres::Client;
 
 /// The newest migration this code knows.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// The statements of each migration, in order; `{schema}` is replaced by the schema name.
 const MIGRATIONS: &[&str] = &[r#"
@@ -48,6 +53,31 @@ CREATE TABLE {schema}.head (
 );
 INSERT INTO {schema}.head (next_position, last_hash, last_recorded_at)
     VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000', 0);
+"#, r#"
+CREATE TABLE {schema}.leases (
+    role         text PRIMARY KEY,
+    holder       text NOT NULL,
+    epoch        bigint NOT NULL,
+    acquired_at  timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
+CREATE TABLE {schema}.checkpoints (
+    name      text PRIMARY KEY,
+    position  bigint NOT NULL
+);
+CREATE TABLE {schema}.cart_due (
+    cart    text PRIMARY KEY,
+    due_ms  bigint NOT NULL
+);
+CREATE TABLE {schema}.requests (
+    record         bytea PRIMARY KEY,
+    fingerprint    bytea NOT NULL,
+    created_ms     bigint NOT NULL,
+    owner          text,
+    claimed_until  bigint,
+    response       bytea
+);
+CREATE INDEX requests_created ON {schema}.requests (created_ms);
 "#];
 
 /// A schema name Ordo accepts: a plain lower-case identifier, so it needs no quoting.
