@@ -273,7 +273,9 @@ impl Roles {
                 lease.extend(sent + self.config.ttl);
                 None
             }
-            Ok(Ok(_)) => Some(format!("the lease lapsed or was taken over (epoch {})", lease.epoch)),
+            Ok(Ok(_)) => {
+                Some(format!("the lease lapsed or was taken over (epoch {})", lease.epoch))
+            }
             Ok(Err(error)) if lease.is_held() => {
                 tracing::warn!(role = %lease.role, error = %error, "could not renew the lease; retrying");
                 None

@@ -128,6 +128,11 @@ pub async fn run<S: EventStore>(
     }
 }
 
+/// The events the outbox follows: orders.
+pub fn filter() -> EventFilter {
+    EventFilter::streams_starting_with(["order-"])
+}
+
 /// Why the outbox stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -179,7 +184,7 @@ impl Handler for Publisher {
     }
 
     fn filter(&self) -> EventFilter {
-        EventFilter::streams_starting_with(["order-"])
+        filter()
     }
 
     /// Redis's checkpoint; else, for a stream published before the checkpoint moved into

@@ -4,8 +4,8 @@
 
 mod support;
 
-use ordo_application::payments::Simulator;
 use ordo_application::leases::Lease;
+use ordo_application::payments::Simulator;
 use ordo_application::processes::state::{FileState, ProcessState};
 use ordo_application::processes::{ProcessConfig, Processes};
 use std::sync::Arc;

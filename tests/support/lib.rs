@@ -58,6 +58,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Extra arguments to `ordo serve`.
     pub args: Vec<String>,
+    /// Where the server's log (stderr) goes (default: the test's stderr).
+    pub log: Option<PathBuf>,
 }
 
 impl Server {
@@ -95,6 +97,14 @@ impl Server {
             .stdout(Stdio::null());
         if let Some(url) = &options.redis_url {
             command.env("REDIS_URL", url);
+        }
+        if let Some(log) = &options.log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("log file opens");
+            command.stderr(file);
         }
         let child = command.spawn().expect("ordo serve starts");
         let server = Server {
@@ -218,6 +228,18 @@ impl Server {
         assert_eq!(status, 200, "{page}");
         let events = page["events"].as_array().expect("events");
         events.iter().map(|e| e["type"].as_str().unwrap_or("").to_owned()).collect()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
+        assert!(sent.expect("kill runs").success(), "kill -{signal} {pid}");
     }
 
     /// Kills the server outright (SIGKILL), as a crash would.

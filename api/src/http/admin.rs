@@ -4,9 +4,13 @@
 use super::problem::Problem;
 use super::responses::Private;
 use super::state::{App, BearerAuth, Tag};
+use ordo_application::{outbox, processes};
 use ordo_eventstore::clock::rfc3339;
 use ordo_eventstore::codec::AnyEvent;
-use ordo_eventstore::{Direction, EventStore, RecordedEvent, StreamName};
+use ordo_eventstore::{
+    AnyStore, Direction, EventFilter, EventStore, Position, RecordedEvent, StreamName,
+    SubscribeFrom,
+};
 use ordo_projections::views::{CartView, OrderView, ProductView, View};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -265,12 +269,10 @@ impl Admin {
                 );
             }
         };
-        let head = store.last_position().await.ok().flatten().map(|p| p.0);
-        let counts_events = store.positions_count_events();
         let mut answer = Vec::new();
         for role in super::background::all_roles() {
             let holder = holders.iter().find(|h| h.role == role);
-            let position = self.role_position(&role).await;
+            let (position, lag_events) = self.role_progress(store, &role).await;
             answer.push(RoleDto {
                 holder: holder.map(|h| h.instance.clone()),
                 held_here: roles.holds(&role),
@@ -279,9 +281,7 @@ impl Admin {
                 since: holder.map(|h| rfc3339(h.since_ms)),
                 expires_at: holder.and_then(|h| h.expires_ms).map(rfc3339),
                 position,
-                lag_events: head
-                    .filter(|_| counts_events)
-                    .map(|h| h.saturating_sub(position.unwrap_or(0))),
+                lag_events,
                 role,
             });
         }
@@ -289,32 +289,67 @@ impl Admin {
     }
 }
 
+/// How far past a checkpoint the lag of a role that follows only some streams is counted.
+const LAG_SCAN: usize = 10_000;
+
 impl Admin {
-    /// The last position `role` handled, where it keeps it (`None`: unknown or nothing yet).
-    async fn role_position(&self, role: &str) -> Option<u64> {
+    /// The last position `role` handled, and how many events it has yet to handle (counted
+    /// where positions count events; capped at [`LAG_SCAN`] for the roles that follow only
+    /// some streams, whose checkpoint stays on the last event they follow).
+    async fn role_progress(&self, store: &AnyStore, role: &str) -> (Option<u64>, Option<u64>) {
+        let (position, filter) = self.role_position(role).await;
+        if !store.positions_count_events() {
+            return (position, None);
+        }
+        let from = position.map_or(SubscribeFrom::Start, |p| SubscribeFrom::After(Position(p)));
+        let lag = match filter {
+            None => {
+                let head = store.last_position().await.ok().flatten().map(|p| p.0);
+                head.map(|h| h.saturating_sub(position.unwrap_or(0)))
+            }
+            Some(filter) => match store.read_all(from, LAG_SCAN).await {
+                Ok(events) => {
+                    Some(events.iter().filter(|e| filter.accepts(e.stream.as_str())).count() as u64)
+                }
+                Err(_) => None,
+            },
+        };
+        (position, lag)
+    }
+
+    /// The last position `role` handled, where it keeps it, and the role's filter if it
+    /// follows only some streams.
+    async fn role_position(&self, role: &str) -> (Option<u64>, Option<EventFilter>) {
         if let Some(projection) = role.strip_prefix("projection:") {
             for name in [ProductView::PROJECTION, CartView::PROJECTION, OrderView::PROJECTION] {
                 if name == projection {
-                    return self.0.reads.status(name).await.ok().and_then(|s| s.position);
+                    let status = self.0.reads.status(name).await.ok();
+                    return (status.and_then(|s| s.position), None);
                 }
             }
-            return None;
+            return (None, None);
         }
         match role {
             super::background::OUTBOX => {
-                let mut con = self.0.redis.get_multiplexed_async_connection().await.ok()?;
-                redis::cmd("GET")
-                    .arg(ordo_application::outbox::CHECKPOINT_KEY)
+                let Ok(mut con) = self.0.redis.get_multiplexed_async_connection().await else {
+                    return (None, Some(outbox::filter()));
+                };
+                let position = redis::cmd("GET")
+                    .arg(outbox::CHECKPOINT_KEY)
                     .query_async::<Option<u64>>(&mut con)
                     .await
                     .ok()
-                    .flatten()
+                    .flatten();
+                (position, Some(outbox::filter()))
             }
             super::background::CHECKOUT => {
-                let state = self.0.process_state.as_ref()?;
-                state.checkpoint(ordo_application::processes::CHECKPOINT).await.ok().flatten()
+                let position = match &self.0.process_state {
+                    Some(state) => state.checkpoint(processes::CHECKPOINT).await.ok().flatten(),
+                    None => None,
+                };
+                (position, Some(processes::filter()))
             }
-            _ => None,
+            _ => (None, None),
         }
     }
 }

@@ -19,10 +19,10 @@
 
 use super::problem::Problem;
 use crate::http::auth::Keys;
-use poem::http::{HeaderValue, Method, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
 use ordo_eventstore::postgres::shared::RequestClaim;
 use ordo_eventstore::postgres::PostgresStore;
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -383,9 +383,9 @@ pub async fn around<E: Endpoint>(
     match store.save(record, &claim.owner, stored).await {
         Ok(()) => claim.saved = true,
         Err(e) => {
-        // The command took effect; the client has its answer. A retry with this key re-runs the
-        // command, which the store turns into a no-op by its derived event ids.
-        tracing::error!(error = ?e, "could not store an idempotent response");
+            // The command took effect; the client has its answer. A retry with this key re-runs the
+            // command, which the store turns into a no-op by its derived event ids.
+            tracing::error!(error = ?e, "could not store an idempotent response");
         }
     }
     Ok(Response::from_parts(parts, body.into()))

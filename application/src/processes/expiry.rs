@@ -1,8 +1,8 @@
 //! Cart expiry: a timer over the due times the checkout process keeps from the log.
 
 use super::Processes;
-use crate::leases::Lease;
 use crate::ids::name_uuid;
+use crate::leases::Lease;
 use crate::payments::PaymentGateway;
 use ordo_domain::cart::{CartCommand, ExpireCart};
 use ordo_domain::CartId;

@@ -290,6 +290,11 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
 
 /// The checkout process's checkpoint name in its state.
 pub const CHECKPOINT: &str = "checkout";
+/// The events the checkout process follows: orders, payments and carts.
+pub fn filter() -> EventFilter {
+    EventFilter::streams_starting_with(["order-", "payment-", "cart-"])
+}
+
 /// Events handled per checkpoint write.
 const BATCH: usize = 256;
 
@@ -308,7 +313,7 @@ impl<S: EventStore, G: PaymentGateway> Handler for CheckoutHandler<S, G> {
     }
 
     fn filter(&self) -> EventFilter {
-        EventFilter::streams_starting_with(["order-", "payment-", "cart-"])
+        filter()
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, ProcessError> {

@@ -40,6 +40,8 @@ pub(crate) const CHANNEL_PREFIX: &str = "ordo_events_";
 /// The schema Ordo uses unless the URL names another (`?schema=`).
 pub const DEFAULT_SCHEMA: &str = "ordo";
 const REQUEST_QUEUE: usize = 4_096;
+/// How long PostgreSQL keeps a transaction whose client went quiet (ADR 0012).
+pub const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(3);
 /// Connections per store: the writer's, readers', and subscriptions' page reads.
 const POOL_SIZE: usize = 16;
 
@@ -95,12 +97,18 @@ impl PostgresStore {
     pub async fn open(config: PostgresConfig) -> Result<Self, StoreError> {
         let mut connection = config.connection.clone();
         // Custom plans every time: the batch's arrays differ in size from call to call, and a
-        // generic plan guessed for one size made batched appends several times slower. And no
-        // NOTICEs ("schema already exists") in Ordo's log on every start.
+        // generic plan guessed for one size made batched appends several times slower. No
+        // NOTICEs ("schema already exists") in Ordo's log on every start. And a server that
+        // stops answering in the middle of a transaction (paused, cut off) loses it after a
+        // few seconds: otherwise its lock on `head` would stop every other server's appends,
+        // and its lock on a lease row every takeover, for as long as it stays away. Settings in
+        // the URL's own `options` come later and win.
         let options = connection.get_options().map(str::to_owned).unwrap_or_default();
         connection.options(
             format!(
-                "{options} -c plan_cache_mode=force_custom_plan -c client_min_messages=warning"
+                "-c plan_cache_mode=force_custom_plan -c client_min_messages=warning \
+                 -c idle_in_transaction_session_timeout={}ms {options}",
+                IDLE_IN_TRANSACTION.as_millis()
             )
             .trim(),
         );

@@ -25,7 +25,8 @@ use tokio_postgres::Client;
 pub const VERSION: i32 = 2;
 
 /// The statements of each migration, in order; `{schema}` is replaced by the schema name.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE {schema}.events (
     position        bigint PRIMARY KEY,
     id              uuid NOT NULL UNIQUE,
@@ -53,7 +54,8 @@ CREATE TABLE {schema}.head (
 );
 INSERT INTO {schema}.head (next_position, last_hash, last_recorded_at)
     VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000', 0);
-"#, r#"
+"#,
+    r#"
 CREATE TABLE {schema}.leases (
     role         text PRIMARY KEY,
     holder       text NOT NULL,
@@ -78,7 +80,8 @@ CREATE TABLE {schema}.requests (
     response       bytea
 );
 CREATE INDEX requests_created ON {schema}.requests (created_ms);
-"#];
+"#,
+];
 
 /// A schema name Ordo accepts: a plain lower-case identifier, so it needs no quoting.
 pub fn check_name(schema: &str) -> Result<(), StoreError> {

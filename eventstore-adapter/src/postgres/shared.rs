@@ -159,9 +159,10 @@ impl PostgresStore {
         let row = self
             .client()
             .await?
-            .query_opt(&format!("SELECT position FROM {schema}.checkpoints WHERE name = $1"), &[
-                &name,
-            ])
+            .query_opt(
+                &format!("SELECT position FROM {schema}.checkpoints WHERE name = $1"),
+                &[&name],
+            )
             .await?;
         Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
@@ -169,8 +170,11 @@ impl PostgresStore {
     /// Every open cart's due time (Unix ms).
     pub async fn carts_due(&self) -> Result<BTreeMap<String, i64>, StoreError> {
         let schema = self.schema();
-        let rows =
-            self.client().await?.query(&format!("SELECT cart, due_ms FROM {schema}.cart_due"), &[]).await?;
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT cart, due_ms FROM {schema}.cart_due"), &[])
+            .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
