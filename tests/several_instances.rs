@@ -462,3 +462,86 @@ async fn a_holder_paused_past_its_lease_steps_down_and_applies_nothing_twice() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_share_keyed_requests_and_never_decide_on_another_instances_old_state() {
+    // Given two instances, and a product both have seen
+    let shop = Shop::new();
+    let (a, b) = (Arc::new(shop.start(0)), Arc::new(shop.start(1)));
+    let admin = a.admin();
+    a.stock_product(&admin, "MUG-0", "Stoneware mug", 1_250, STOCK).await;
+    let (token, _) = a.guest().await;
+    let first = a.open_cart(&token).await;
+    let line = json!({ "quantity": 1 });
+    let (status, body) = a
+        .call("PUT", &format!("/v1/carts/{first}/items/MUG-0"), Some(&token), Some(line.clone()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // When staff reprice it on the other instance
+    let price = json!({ "price_minor": 999 });
+    let (status, body) = b.call("PUT", "/v1/products/MUG-0/price", Some(&admin), Some(price)).await;
+    assert_eq!(status, 200, "{body}");
+    // Then a new line on the first instance is priced at the new price, not its cached one
+    let second = a.open_cart(&token).await;
+    let (status, cart) =
+        a.call("PUT", &format!("/v1/carts/{second}/items/MUG-0"), Some(&token), Some(line)).await;
+    assert_eq!(status, 200, "{cart}");
+    let store = shop.store().await;
+    let events = stream(&store, &format!("cart-{second}")).await;
+    let added = events.iter().rfind(|e| e.event_type == "ItemQuantitySet").expect("line set");
+    let (status, view) = a
+        .call(
+            "GET",
+            &format!("/v1/carts/{second}?min_position={}", added.position.0),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["lines"][0]["unit_price_minor"], 999, "{view}");
+
+    // When the same keyed checkout is sent to both instances at once, ten times over
+    let mut orders = HashSet::new();
+    for n in 0..10 {
+        let cart = a.open_cart(&token).await;
+        let path = format!("/v1/carts/{cart}/items/MUG-0");
+        let (status, body) =
+            a.call("PUT", &path, Some(&token), Some(json!({ "quantity": 1 }))).await;
+        assert_eq!(status, 200, "{body}");
+        let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
+        let path = format!("/v1/carts/{cart}/checkout");
+        let key = format!("twice-{n}");
+        let headers = [("idempotency-key", key.as_str())];
+        let (left, right) = tokio::join!(
+            a.send("POST", &path, Some(&token), Some(checkout.clone()), &headers),
+            b.send("POST", &path, Some(&token), Some(checkout.clone()), &headers),
+        );
+        // Then each pair is one checkout: both answer with it, or one says "in progress"
+        let mut placed = Vec::new();
+        for response in [left, right] {
+            match response.status().as_u16() {
+                201 => placed.push(response.json::<Value>().await.expect("json")["id"].clone()),
+                409 => {
+                    let problem: Value = response.json().await.expect("json");
+                    assert_eq!(problem["type"], "/problems/request-in-progress", "{problem}");
+                }
+                other => {
+                    panic!("unexpected {other}: {}", response.text().await.unwrap_or_default())
+                }
+            }
+        }
+        assert!(!placed.is_empty(), "pair {n}: neither placed the order");
+        assert!(placed.windows(2).all(|w| w[0] == w[1]), "pair {n}: {placed:?}");
+        orders.insert(placed[0].as_str().expect("id").to_owned());
+    }
+    assert_eq!(orders.len(), 10);
+    let mut log = Vec::new();
+    let mut from = SubscribeFrom::Start;
+    loop {
+        let page = store.read_all(from, 4_096).await.expect("read all");
+        let Some(last) = page.last() else { break };
+        from = SubscribeFrom::After(last.position);
+        log.extend(page);
+    }
+    assert_eq!(count(&log, "OrderPlaced"), 10, "one order per key");
+}

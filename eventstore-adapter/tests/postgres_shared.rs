@@ -1,0 +1,158 @@
+//! What several servers share in the PostgreSQL store's database (ADR 0012): role leases with
+//! their fencing epochs, the process state a new holder continues from, and
+//! `Idempotency-Key` records claimed by one request at a time.
+
+use ordo_eventstore::postgres::private::PrivatePostgres;
+use ordo_eventstore::postgres::shared::RequestClaim;
+use ordo_eventstore::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+async fn open(cluster: &PrivatePostgres, schema: &str) -> PostgresStore {
+    let url = format!("{}?schema={schema}", cluster.url());
+    PostgresStore::open(PostgresConfig::from_url(&url).expect("url")).await.expect("open store")
+}
+
+const TTL: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_fence_process_state_and_claim_requests_on_postgresql() {
+    let cluster = PrivatePostgres::start().expect("private PostgreSQL");
+    a_live_lease_is_not_taken_and_a_lapsed_one_is_taken_with_a_higher_epoch(&cluster).await;
+    a_holder_whose_lease_was_taken_over_cannot_save_or_renew(&cluster).await;
+    a_released_lease_is_free_at_once(&cluster).await;
+    a_new_holder_continues_from_the_saved_state(&cluster).await;
+    a_key_is_run_once_and_then_replayed(&cluster).await;
+    a_claim_whose_request_died_lapses(&cluster).await;
+}
+
+async fn a_live_lease_is_not_taken_and_a_lapsed_one_is_taken_with_a_higher_epoch(
+    cluster: &PrivatePostgres,
+) {
+    // Given a lease held by one instance
+    let store = open(cluster, "takeover").await;
+    let first = store.try_acquire("checkout", "a", TTL).await.expect("acquire");
+    assert_eq!(first, Some(1));
+    // When another asks while it is live, then it is refused
+    assert_eq!(store.try_acquire("checkout", "b", TTL).await.expect("acquire"), None);
+    // and a renewal keeps it live past its first lifetime
+    tokio::time::sleep(TTL / 2).await;
+    assert!(store.renew("checkout", "a", 1, TTL).await.expect("renew"));
+    tokio::time::sleep(TTL * 3 / 4).await;
+    assert_eq!(store.try_acquire("checkout", "b", TTL).await.expect("acquire"), None);
+    // When it lapses, then the other takes it, one epoch higher
+    tokio::time::sleep(TTL).await;
+    assert_eq!(store.try_acquire("checkout", "b", TTL).await.expect("acquire"), Some(2));
+    let rows = store.leases().await.expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].holder.as_str(), rows[0].epoch), ("b", 2));
+    assert!(rows[0].expires_at_ms > rows[0].now_ms, "live: {rows:?}");
+}
+
+async fn a_holder_whose_lease_was_taken_over_cannot_save_or_renew(cluster: &PrivatePostgres) {
+    // Given a holder at epoch 1 whose lease lapsed and was taken over
+    let store = open(cluster, "fencing").await;
+    assert_eq!(store.try_acquire("checkout", "a", TTL).await.expect("acquire"), Some(1));
+    store
+        .save_process_state("checkout", Some(("checkout", 1)), 10, &HashMap::new())
+        .await
+        .expect("saved");
+    tokio::time::sleep(TTL + Duration::from_millis(100)).await;
+    assert_eq!(store.try_acquire("checkout", "b", TTL).await.expect("acquire"), Some(2));
+    // When the old holder saves, then it is fenced and nothing moves
+    let due = HashMap::from([("cart-1".to_owned(), Some(5))]);
+    let saved = store.save_process_state("checkout", Some(("checkout", 1)), 20, &due).await;
+    assert!(matches!(saved, Err(StoreError::Fenced { epoch: 1, .. })), "{saved:?}");
+    assert_eq!(store.process_checkpoint("checkout").await.expect("read"), Some(10));
+    assert!(store.carts_due().await.expect("read").is_empty());
+    // and it cannot renew either
+    assert!(!store.renew("checkout", "a", 1, TTL).await.expect("renew"));
+    // while the new holder saves
+    store.save_process_state("checkout", Some(("checkout", 2)), 20, &due).await.expect("saved");
+    assert_eq!(store.process_checkpoint("checkout").await.expect("read"), Some(20));
+}
+
+async fn a_released_lease_is_free_at_once(cluster: &PrivatePostgres) {
+    // Given a lease with a long life
+    let store = open(cluster, "release").await;
+    let long = Duration::from_secs(60);
+    assert_eq!(store.try_acquire("outbox", "a", long).await.expect("acquire"), Some(1));
+    // When its holder releases it (shutting down), then another takes it without waiting
+    store.release("outbox", "a", 1).await.expect("release");
+    assert_eq!(store.try_acquire("outbox", "b", long).await.expect("acquire"), Some(2));
+    // and a stale release by the old holder does not free the new holder's lease
+    store.release("outbox", "a", 1).await.expect("release");
+    assert_eq!(store.try_acquire("outbox", "c", long).await.expect("acquire"), None);
+}
+
+async fn a_new_holder_continues_from_the_saved_state(cluster: &PrivatePostgres) {
+    // Given state saved by one holder: a checkpoint, two carts due, then one no longer due
+    let store = open(cluster, "continue").await;
+    assert_eq!(store.try_acquire("checkout", "a", TTL).await.expect("acquire"), Some(1));
+    let fence = Some(("checkout", 1));
+    let due = HashMap::from([("c1".to_owned(), Some(100)), ("c2".to_owned(), Some(200))]);
+    store.save_process_state("checkout", fence, 7, &due).await.expect("saved");
+    let due = HashMap::from([("c1".to_owned(), None), ("c2".to_owned(), Some(250))]);
+    store.save_process_state("checkout", fence, 9, &due).await.expect("saved");
+    // When another server opens the same database, then it reads exactly that state
+    let other = open(cluster, "continue").await;
+    assert_eq!(other.process_checkpoint("checkout").await.expect("read"), Some(9));
+    let due = other.carts_due().await.expect("read");
+    assert_eq!(due.into_iter().collect::<Vec<_>>(), vec![("c2".to_owned(), 250)]);
+}
+
+async fn a_key_is_run_once_and_then_replayed(cluster: &PrivatePostgres) {
+    let store = open(cluster, "requests").await;
+    let (record, print) = (b"record-1".as_slice(), b"print-1".as_slice());
+    let hold = Duration::from_secs(60);
+    // Given a request claimed on one server
+    let first = store.claim_request(record, print, "a/1", hold, 1_000).await.expect("claim");
+    assert_eq!(first, RequestClaim::Claimed);
+    // When the same key arrives on another server meanwhile, then it is in progress
+    let second = store.claim_request(record, print, "b/1", hold, 1_001).await.expect("claim");
+    assert_eq!(second, RequestClaim::InProgress);
+    // When the first finishes, then a retry anywhere gets its response and fingerprint
+    store.finish_request(record, "a/1", b"response").await.expect("finish");
+    let retry = store.claim_request(record, print, "b/2", hold, 1_002).await.expect("claim");
+    assert_eq!(
+        retry,
+        RequestClaim::Done { fingerprint: print.to_vec(), response: b"response".to_vec() }
+    );
+    // and an abandoned claim (a refused request) frees the key at once
+    let other = b"record-2".as_slice();
+    assert_eq!(
+        store.claim_request(other, print, "a/2", hold, 1_003).await.expect("claim"),
+        RequestClaim::Claimed
+    );
+    store.abandon_request(other, "a/2").await.expect("abandon");
+    assert_eq!(
+        store.claim_request(other, print, "b/3", hold, 1_004).await.expect("claim"),
+        RequestClaim::Claimed
+    );
+    // and records past their retention are purged
+    assert_eq!(store.purge_requests(1_004).await.expect("purge"), 1);
+}
+
+async fn a_claim_whose_request_died_lapses(cluster: &PrivatePostgres) {
+    // Given a claim whose server died before answering
+    let store = open(cluster, "lapse").await;
+    let (record, print) = (b"record".as_slice(), b"print".as_slice());
+    let hold = Duration::from_secs(60);
+    assert_eq!(
+        store.claim_request(record, print, "dead/1", hold, 0).await.expect("claim"),
+        RequestClaim::Claimed
+    );
+    // When the key comes back within the claim, it is in progress; after it, it runs again
+    let within = store.claim_request(record, print, "b/1", hold, 59_000).await.expect("claim");
+    assert_eq!(within, RequestClaim::InProgress);
+    let after = store.claim_request(record, print, "b/2", hold, 60_001).await.expect("claim");
+    assert_eq!(after, RequestClaim::Claimed);
+    // and the dead server's late answer does not overwrite the new claimant's
+    store.finish_request(record, "dead/1", b"late").await.expect("finish");
+    store.finish_request(record, "b/2", b"fresh").await.expect("finish");
+    let done = store.claim_request(record, print, "c/1", hold, 60_002).await.expect("claim");
+    assert_eq!(
+        done,
+        RequestClaim::Done { fingerprint: print.to_vec(), response: b"fresh".to_vec() }
+    );
+}
