@@ -669,18 +669,16 @@ async fn soak_three_instances_with_one_killed_every_30s() {
             break;
         }
         round += 1;
-        let victim = (round * 7 + round / 3) % 3;
+        // Every other round the checkout role's holder, else any instance.
+        let roles = holders(nodes.iter().flatten().next().expect("node"), &admin).await;
+        let victim = match round % 2 {
+            1 => roles["checkout"].0.trim_start_matches("node-").parse().expect("node name"),
+            _ => (round * 7 + round / 3) % 3,
+        };
         let name = format!("node-{victim}");
         bases.lock().expect("bases")[victim] = None;
-        let held_before: Vec<String> = {
-            let asker = nodes.iter().flatten().next().expect("node");
-            holders(asker, &admin)
-                .await
-                .into_iter()
-                .filter(|(_, (h, _))| *h == name)
-                .map(|(r, _)| r)
-                .collect()
-        };
+        let held_before: Vec<&String> =
+            roles.iter().filter(|(_, (h, _))| *h == name).map(|(r, _)| r).collect();
         nodes[victim].take().expect("running").kill();
         let killed_at = Instant::now();
         let asker = nodes.iter().flatten().next().expect("a survivor");
