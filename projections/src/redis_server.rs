@@ -30,11 +30,34 @@ pub enum RedisServerError {
 pub struct PrivateRedis {
     child: Child,
     socket: PathBuf,
+    port: Option<u16>,
+}
+
+/// How a private Redis is started beyond its directory.
+#[derive(Clone, Debug, Default)]
+pub struct RedisOptions {
+    /// Keep an append-only file.
+    pub persist: bool,
+    /// Also listen on this loopback TCP port (replication needs TCP).
+    pub port: Option<u16>,
+    /// Replicate the server listening on this loopback port.
+    pub replica_of: Option<u16>,
 }
 
 impl PrivateRedis {
     /// Starts `redis-server` with its socket, log and (if `persist`) append-only file in `dir`.
     pub fn start(dir: &Path, persist: bool) -> Result<Self, RedisServerError> {
+        Self::start_with(dir, &RedisOptions { persist, ..RedisOptions::default() })
+    }
+
+    /// A replica of `primary` (which must listen on a port), on its own socket in `dir`.
+    pub fn start_replica(dir: &Path, primary: &PrivateRedis) -> Result<Self, RedisServerError> {
+        Self::start_with(dir, &RedisOptions { replica_of: primary.port, ..RedisOptions::default() })
+    }
+
+    /// Starts `redis-server` in `dir` as `options` say.
+    pub fn start_with(dir: &Path, options: &RedisOptions) -> Result<Self, RedisServerError> {
+        let persist = options.persist;
         std::fs::create_dir_all(dir).map_err(RedisServerError::Spawn)?;
         // redis-server changes into `--dir` before opening its socket and log, so relative
         // paths (the default `./data`) would point somewhere else: make them absolute.
@@ -50,8 +73,13 @@ impl PrivateRedis {
             }
             None => Command::new("redis-server"),
         };
+        let port = options.port.map_or("0".to_owned(), |p| p.to_string());
+        command.args(["--port", &port, "--bind", "127.0.0.1"]);
+        if let Some(primary) = options.replica_of {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
         let child = command
-            .args(["--port", "0", "--unixsocketperm", "700", "--save", ""])
+            .args(["--unixsocketperm", "700", "--save", ""])
             .arg("--unixsocket")
             .arg(&socket)
             .arg("--dir")
@@ -64,7 +92,7 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .map_err(RedisServerError::Spawn)?;
-        let server = Self { child, socket };
+        let server = Self { child, socket, port: options.port };
         let timeout = Duration::from_secs(10);
         let started = Instant::now();
         // Accepting connections is not enough: a server reloading its append-only file answers
@@ -81,6 +109,11 @@ impl PrivateRedis {
     /// The `redis+unix://` URL of this server.
     pub fn url(&self) -> String {
         format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// The loopback TCP port it listens on, if it was given one.
+    pub fn port(&self) -> Option<u16> {
+        self.port
     }
 
     /// Whether the server has exited (killed, crashed).

@@ -6,6 +6,7 @@ use super::responses::{Command, Created, Private};
 use super::state::{run, App, BearerAuth, Tag};
 use crate::http::auth::GUEST_TOKEN_TTL;
 use ordo_application::Role;
+use ordo_projections::query::{Reader, DEFAULT_WAIT};
 use ordo_projections::views::{CartView, View};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -69,10 +70,12 @@ impl Carts {
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Private<CartDto> {
-        if let Err(e) = self.0.caught_up(CartView::PROJECTION, min_position.0).await {
+        if let Err(e) = self.0.check_min_position(min_position.0).await {
             return e.into();
         }
-        match self.0.reads.cart(&cart_id.0).await {
+        let id = &cart_id.0;
+        let cart = move |r: Reader| async move { r.cart(id).await };
+        match self.0.reads.read(CartView::PROJECTION, min_position.0, DEFAULT_WAIT, cart).await {
             Ok(Some(cart)) if auth.0.may_act_for(&cart.customer_id) => {
                 Private::Ok(Json(cart.into()))
             }

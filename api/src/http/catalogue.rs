@@ -5,6 +5,7 @@ use super::problem::Problem;
 use super::responses::{Command, Created, Public};
 use super::state::{run, App, BearerAuth, Tag};
 use ordo_application::shop::NewProduct;
+use ordo_projections::query::{Reader, DEFAULT_WAIT};
 use ordo_projections::query::{SearchQuery, SearchSort, MAX_PAGE};
 use ordo_projections::views::{ProductView, View};
 use poem_openapi::param::{Header, Path, Query};
@@ -54,7 +55,7 @@ impl Catalogue {
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Public<SearchPageDto> {
-        if let Err(e) = self.0.caught_up(ProductView::PROJECTION, min_position.0).await {
+        if let Err(e) = self.0.check_min_position(min_position.0).await {
             return e.into();
         }
         let query = SearchQuery {
@@ -72,7 +73,10 @@ impl Catalogue {
             cursor: cursor.0.filter(|c| !c.is_empty()),
             limit: limit.0.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
-        match self.0.reads.search(&query).await {
+        let query = &query;
+        let search = move |r: Reader| async move { r.search(query).await };
+        match self.0.reads.read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, search).await
+        {
             Ok(page) => Public::Ok(Json(page.into())),
             Err(e) => e.into(),
         }
@@ -95,10 +99,17 @@ impl Catalogue {
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Public<ProductDto> {
-        if let Err(e) = self.0.caught_up(ProductView::PROJECTION, min_position.0).await {
+        if let Err(e) = self.0.check_min_position(min_position.0).await {
             return e.into();
         }
-        match self.0.reads.product(&sku.0).await {
+        let id = &sku.0;
+        let product = move |r: Reader| async move { r.product(id).await };
+        match self
+            .0
+            .reads
+            .read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, product)
+            .await
+        {
             Ok(Some(product)) if product.listed => Public::Ok(Json(product.into())),
             Ok(_) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
             Err(e) => e.into(),

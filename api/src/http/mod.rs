@@ -30,7 +30,7 @@ use ordo_application::processes::{ProcessConfig, Processes};
 use ordo_application::shop::{Shop, ShopConfig};
 use ordo_domain::Currency;
 use ordo_eventstore::{Access, AnyStore};
-use ordo_projections::query::ReadModels;
+use ordo_projections::query::{ReadModels, Replica};
 use poem::listener::TcpListener;
 use poem::{EndpointExt, IntoResponse, Route, Server};
 use poem_openapi::OpenApiService;
@@ -61,6 +61,11 @@ pub struct ServeArgs {
     /// Redis for the read models (default: a private server under the data directory).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// A replica of that Redis to serve queries from (repeatable; in the environment, a
+    /// comma-separated list). Read-your-writes still holds: a query with `min_position` reads
+    /// from a replica only once that replica has replicated the position.
+    #[arg(long = "redis-replica", env = "ORDO_REDIS_REPLICAS", value_delimiter = ',')]
+    pub redis_replicas: Vec<String>,
     /// Secret for signing tokens, at least 32 bytes (default: one generated into the data
     /// directory on first start).
     #[arg(long, env = "ORDO_JWT_SECRET", hide_env_values = true)]
@@ -243,7 +248,18 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .context("connecting to Redis")?;
         connections.push(connection);
     }
-    let reads = ReadModels::pooled(connections).woken_by(applied);
+    let mut replicas = Vec::with_capacity(args.redis_replicas.len());
+    for url in &args.redis_replicas {
+        let client = redis::Client::open(url.as_str())
+            .with_context(|| format!("--redis-replica {}", redact_url(url)))?;
+        let mut pool = Vec::with_capacity(READ_CONNECTIONS);
+        for _ in 0..READ_CONNECTIONS {
+            // Lazy: a replica that is down at start is skipped until it answers.
+            pool.push(client.get_connection_manager_lazy(fail_fast())?);
+        }
+        replicas.push(Replica::new(redact_url(url), pool));
+    }
+    let reads = ReadModels::pooled(connections).with_replicas(replicas).woken_by(applied);
     let app = Arc::new(App {
         store: Some(store.clone()),
         shop: Some(shop),
@@ -290,6 +306,16 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     store.close();
     drop(private_redis);
     Ok(())
+}
+
+/// A Redis URL without its password, for logs and errors.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Query connections fail fast while Redis is away: one reconnect attempt with a 100 ms

@@ -7,6 +7,7 @@ use super::problem::Problem;
 use super::responses::{Command, Private};
 use super::state::{run, App, BearerAuth, Tag};
 use ordo_projections::query::{HistoryQuery, MAX_PAGE};
+use ordo_projections::query::{Reader, DEFAULT_WAIT};
 use ordo_projections::views::{OrderView, View};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -40,7 +41,7 @@ struct History {
 
 impl Orders {
     async fn history(&self, customer_id: &str, h: History) -> Private<OrderPageDto> {
-        if let Err(e) = self.0.caught_up(OrderView::PROJECTION, h.min_position).await {
+        if let Err(e) = self.0.check_min_position(h.min_position).await {
             return e.into();
         }
         let (from, to) = match (parse_time("from", h.from), parse_time("to", h.to)) {
@@ -54,7 +55,10 @@ impl Orders {
             cursor: h.cursor.filter(|c| !c.is_empty()),
             limit: h.limit.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
-        match self.0.reads.order_history(customer_id, &query).await {
+        let query = &query;
+        let history = move |r: Reader| async move { r.order_history(customer_id, query).await };
+        match self.0.reads.read(OrderView::PROJECTION, h.min_position, DEFAULT_WAIT, history).await
+        {
             Ok(page) => Private::Ok(Json(page.into())),
             Err(e) => e.into(),
         }
@@ -80,10 +84,12 @@ impl Orders {
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
     ) -> Private<OrderDto> {
-        if let Err(e) = self.0.caught_up(OrderView::PROJECTION, min_position.0).await {
+        if let Err(e) = self.0.check_min_position(min_position.0).await {
             return e.into();
         }
-        match self.0.reads.order(&order_id.0).await {
+        let id = &order_id.0;
+        let order = move |r: Reader| async move { r.order(id).await };
+        match self.0.reads.read(OrderView::PROJECTION, min_position.0, DEFAULT_WAIT, order).await {
             Ok(Some(order)) if auth.0.may_act_for(&order.customer_id) => {
                 Private::Ok(Json(order.into()))
             }

@@ -6,7 +6,7 @@ use ordo_application::Caller;
 use ordo_application::{Request, Shop};
 use ordo_eventstore::AnyStore;
 use ordo_eventstore::EventStore;
-use ordo_projections::query::{ReadModels, DEFAULT_WAIT};
+use ordo_projections::query::ReadModels;
 use poem_openapi::auth::Bearer;
 use poem_openapi::{SecurityScheme, Tags};
 use std::sync::Arc;
@@ -54,13 +54,9 @@ impl App {
         self.shop.as_deref().ok_or_else(|| Problem::unavailable("no event store is open"))
     }
 
-    /// Waits (bounded) until `projection` has applied `min_position`, if one was given. A
-    /// position past the end of the log was never handed out: 400, not a wait.
-    pub async fn caught_up(
-        &self,
-        projection: &'static str,
-        min_position: Option<u64>,
-    ) -> Result<(), Problem> {
+    /// Refuses a `min_position` past the end of the log: it was never handed out, so it is a
+    /// 400, not a wait. (The wait itself is the query's: [`ReadModels::read`].)
+    pub async fn check_min_position(&self, min_position: Option<u64>) -> Result<(), Problem> {
         let Some(position) = min_position else { return Ok(()) };
         if let Some(store) = &self.store {
             let head = store.last_position().await.ok().flatten().map(|p| p.0);
@@ -71,7 +67,7 @@ impl App {
                 )));
             }
         }
-        Ok(self.reads.wait_for(projection, position, DEFAULT_WAIT).await?)
+        Ok(())
     }
 }
 

@@ -1,0 +1,346 @@
+//! Typed queries over the read models. Each is one or two Redis round trips and never scans
+//! the keyspace. Any query can first wait, bounded, until its projection has applied a given
+//! global position, so a client reads its own writes.
+//!
+//! Queries go to Redis replicas when there are any ([`replicas`]): a query without a position
+//! to wait for reads from the next healthy replica; one with a position waits on that replica
+//! for a moment and, if the replica has not replicated that far, reads from the primary. A
+//! replica that fails a query is skipped and the query is answered by the primary.
+//!
+//! - this file: the queries' types and [`ReadModels`], which picks where each query reads;
+//! - [`reader`]: the queries themselves, against one Redis;
+//! - [`replicas`]: the replicas and their health.
+
+mod reader;
+mod replicas;
+
+pub use reader::Reader;
+pub use replicas::{Replica, REPLICA_CHECK};
+
+use crate::keys::{active_version_key, building_version_key, status_key};
+use crate::views::{CartView, OrderView, ProductView};
+use redis::aio::ConnectionManager;
+use replicas::{Pool, Replicas};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Default bound on waiting for a position.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+/// Largest page any query returns.
+pub const MAX_PAGE: usize = 100;
+/// How long the active read-model version is cached before being looked up again.
+const ACTIVE_TTL: Duration = Duration::from_millis(500);
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Redis failed or is unreachable: the read side is unavailable, try again shortly.
+    #[error("read models unavailable: {0}")]
+    Unavailable(redis::RedisError),
+    /// The projection did not reach the requested position in time.
+    #[error("{projection} has not applied position {position} yet")]
+    NotYetApplied {
+        /// Projection waited on.
+        projection: &'static str,
+        /// The position asked for.
+        position: u64,
+    },
+    /// A cursor that this service did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+impl From<redis::RedisError> for QueryError {
+    fn from(e: redis::RedisError) -> Self {
+        QueryError::Unavailable(e)
+    }
+}
+
+/// Order history filters.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Placed at or after (Unix ms).
+    pub from: Option<i64>,
+    /// Placed at or before (Unix ms).
+    pub to: Option<i64>,
+    /// Continue after this cursor (from the previous page).
+    pub cursor: Option<String>,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: usize,
+}
+
+/// A page of order history, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryPage {
+    /// Orders on this page.
+    pub orders: Vec<OrderView>,
+    /// Cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How search results are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SearchSort {
+    /// Best match first (name beats brand beats description); without words, cheapest first.
+    #[default]
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+}
+
+/// Product search parameters.
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    /// Free text; every word must match, the last one as a prefix (type-ahead).
+    pub text: String,
+    /// Category filter.
+    pub category: Option<String>,
+    /// Brand filter.
+    pub brand: Option<String>,
+    /// Lowest price, minor units, inclusive.
+    pub min_price: Option<i64>,
+    /// Highest price, minor units, inclusive.
+    pub max_price: Option<i64>,
+    /// Only products with available stock.
+    pub in_stock: bool,
+    /// Order of results.
+    pub sort: SearchSort,
+    /// Continue after this cursor.
+    pub cursor: Option<String>,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: usize,
+}
+
+/// A page of search results.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    /// Matches in total: exact when `total_is_exact`, otherwise a lower bound ("200+").
+    pub total: u64,
+    /// Whether `total` was counted exactly. Large result sets are only counted up to a bound,
+    /// the way search engines report "more than N hits", because counting is the costly part.
+    pub total_is_exact: bool,
+    /// Products on this page.
+    pub products: Vec<ProductView>,
+    /// Cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A projection's progress as its runner last recorded it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectionStatus {
+    /// The projection.
+    pub projection: &'static str,
+    /// The version queries read.
+    pub active_version: u32,
+    /// The version a running rebuild fills, if any.
+    pub building_version: Option<u32>,
+    /// Last applied global position (`None`: nothing applied yet).
+    pub position: Option<u64>,
+    /// Events in the log not yet applied, when last measured.
+    pub lag_events: Option<u64>,
+    /// Age of the oldest unapplied event, when last measured.
+    pub lag_seconds: Option<f64>,
+    /// When the runner last wrote its status (Unix ms).
+    pub updated_at: Option<i64>,
+    /// The last error, until a batch succeeds again.
+    pub last_error: Option<String>,
+}
+
+/// Queries over the active read models.
+pub struct ReadModels {
+    /// The primary: where the runners write, and where queries go without healthy replicas.
+    primary: Pool,
+    replicas: Arc<Replicas>,
+    active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
+    search: redis::Script,
+    /// Applied positions (`position + 1`) of this process's own runners, by projection: what
+    /// wakes a `min_position` wait the moment a batch lands, instead of a polling interval.
+    applied: Arc<HashMap<&'static str, watch::Receiver<u64>>>,
+}
+
+/// How long a `min_position` wait gives a replica before asking the primary instead.
+pub const REPLICA_WAIT: Duration = Duration::from_millis(50);
+
+impl ReadModels {
+    /// Queries over `redis`.
+    pub fn new(redis: ConnectionManager) -> Self {
+        Self::pooled(vec![redis])
+    }
+
+    /// Queries spread over several connections to the same Redis (at least one).
+    pub fn pooled(connections: Vec<ConnectionManager>) -> Self {
+        Self {
+            primary: Pool::new(connections),
+            replicas: Arc::new(Replicas::default()),
+            active: Arc::new(Mutex::new(HashMap::new())),
+            search: redis::Script::new(include_str!("../search.lua")),
+            applied: Arc::new(HashMap::new()),
+        }
+    }
+
+    /// Spreads queries over these replicas of the primary; their health is checked every
+    /// [`REPLICA_CHECK`] by a task this spawns (so it needs a runtime).
+    pub fn with_replicas(mut self, replicas: Vec<Replica>) -> Self {
+        self.replicas = Arc::new(Replicas::new(replicas));
+        tokio::spawn(replicas::watch(Arc::downgrade(&self.replicas)));
+        self
+    }
+
+    /// Wakes `min_position` waits from these runners' applied positions (`position + 1`, as
+    /// [`crate::runner::Runner::applied`] reports them). Redis stays the judge: a wake-up only
+    /// prompts the next look at the checkpoint, so another instance's runner, or a rebuild's,
+    /// is still waited for (by polling).
+    pub fn woken_by(mut self, applied: HashMap<&'static str, watch::Receiver<u64>>) -> Self {
+        self.applied = Arc::new(applied);
+        self
+    }
+
+    /// The replicas and whether each is in use, by name.
+    pub fn replica_health(&self) -> Vec<(String, bool)> {
+        self.replicas.health()
+    }
+
+    fn on(&self, redis: ConnectionManager) -> Reader {
+        Reader {
+            redis,
+            active: self.active.clone(),
+            search: self.search.clone(),
+            applied: self.applied.clone(),
+        }
+    }
+
+    fn on_primary(&self) -> Reader {
+        self.on(self.primary.connection())
+    }
+
+    /// Runs `query` where it should read: on the next healthy replica that has applied
+    /// `min_position` of `projection` (waiting [`REPLICA_WAIT`] at most), else on the primary
+    /// (waiting what is left of `timeout`). A replica that fails is skipped until it is healthy
+    /// again, and the query runs on the primary.
+    pub async fn read<T, Q, F>(
+        &self,
+        projection: &'static str,
+        min_position: Option<u64>,
+        timeout: Duration,
+        query: Q,
+    ) -> Result<T, QueryError>
+    where
+        Q: Fn(Reader) -> F,
+        F: std::future::Future<Output = Result<T, QueryError>>,
+    {
+        let deadline = Instant::now() + timeout;
+        if let Some(replica) = self.replicas.next_healthy() {
+            let reader = self.on(replica.connection());
+            let ready = match min_position {
+                None => Ok(()),
+                Some(position) => {
+                    reader.wait_for(projection, position, REPLICA_WAIT.min(timeout)).await
+                }
+            };
+            let answer = match ready {
+                Ok(()) => query(reader).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Err(QueryError::Unavailable(error)) => {
+                    tracing::warn!(replica = replica.name(), %error, "replica failed; reading from the primary");
+                    replica.set_healthy(false);
+                }
+                // Not replicated that far yet: the primary has it sooner.
+                Err(QueryError::NotYetApplied { .. }) => {}
+                other => return other,
+            }
+        }
+        let reader = self.on_primary();
+        if let Some(position) = min_position {
+            let left = deadline.saturating_duration_since(Instant::now());
+            reader.wait_for(projection, position, left).await?;
+        }
+        query(reader).await
+    }
+
+    /// Waits until `projection` has applied global `position` on the primary, for at most
+    /// `timeout`.
+    pub async fn wait_for(
+        &self,
+        projection: &'static str,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<(), QueryError> {
+        self.on_primary().wait_for(projection, position, timeout).await
+    }
+
+    /// What `projection`'s runner last reported: active and building versions, applied
+    /// position, lag, last update and last error.
+    pub async fn status(&self, projection: &'static str) -> Result<ProjectionStatus, QueryError> {
+        let (active, building, fields): (Option<u32>, Option<u32>, HashMap<String, String>) =
+            redis::pipe()
+                .cmd("GET")
+                .arg(active_version_key(projection))
+                .cmd("GET")
+                .arg(building_version_key(projection))
+                .cmd("HGETALL")
+                .arg(status_key(projection))
+                .query_async(&mut self.primary.connection())
+                .await?;
+        let number = |name: &str| fields.get(name).and_then(|v| v.parse::<f64>().ok());
+        Ok(ProjectionStatus {
+            projection,
+            active_version: active.unwrap_or(1),
+            building_version: building,
+            position: number("position").map(|p| p as u64),
+            lag_events: number("lag_events").map(|p| p as u64),
+            lag_seconds: number("lag_seconds"),
+            updated_at: number("updated_at").map(|p| p as i64),
+            last_error: fields.get("last_error").filter(|e| !e.is_empty()).cloned(),
+        })
+    }
+
+    /// One order (from the primary).
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderView>, QueryError> {
+        self.on_primary().order(order_id).await
+    }
+
+    /// One product, listed or not (from the primary).
+    pub async fn product(&self, sku: &str) -> Result<Option<ProductView>, QueryError> {
+        self.on_primary().product(sku).await
+    }
+
+    /// One cart (from the primary).
+    pub async fn cart(&self, cart_id: &str) -> Result<Option<CartView>, QueryError> {
+        self.on_primary().cart(cart_id).await
+    }
+
+    /// A customer's orders, newest first (from the primary).
+    pub async fn order_history(
+        &self,
+        customer_id: &str,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage, QueryError> {
+        self.on_primary().order_history(customer_id, q).await
+    }
+
+    /// Product search (from the primary).
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
+        self.on_primary().search(q).await
+    }
+
+    /// The namespace queries of `projection` read (from the primary).
+    pub async fn namespace(
+        &self,
+        projection: &'static str,
+    ) -> Result<crate::keys::Namespace, QueryError> {
+        self.on_primary().namespace(projection).await
+    }
+}
+
+fn parse_history_cursor(cursor: &str) -> Result<(i64, String), QueryError> {
+    let (score, member) = cursor.split_once(':').ok_or(QueryError::InvalidCursor)?;
+    Ok((score.parse().map_err(|_| QueryError::InvalidCursor)?, member.to_owned()))
+}

@@ -1,0 +1,222 @@
+//! One query's view of the read models: every read of a query goes to one Redis (the primary or
+//! one replica), the one its `min_position` wait was answered by, so it reads its own writes.
+
+use super::{
+    parse_history_cursor, HistoryPage, HistoryQuery, QueryError, SearchPage, SearchQuery,
+    SearchSort, ACTIVE_TTL, MAX_PAGE,
+};
+use crate::keys::{active_version_key, Namespace};
+use crate::search::{facet, tokens};
+use crate::views::order::history_key;
+use crate::views::product::catalogue_key;
+use crate::views::{CartView, Fields, OrderView, ProductView, View};
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Queries against one Redis (cheap to clone: the connection is multiplexed, the rest shared).
+#[derive(Clone)]
+pub struct Reader {
+    pub(super) redis: ConnectionManager,
+    pub(super) active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
+    pub(super) search: redis::Script,
+    pub(super) applied: Arc<HashMap<&'static str, watch::Receiver<u64>>>,
+}
+
+impl Reader {
+    /// The namespace queries of `projection` read: its active version, cached briefly.
+    pub async fn namespace(&self, projection: &'static str) -> Result<Namespace, QueryError> {
+        let cached = self.active.lock().ok().and_then(|a| a.get(projection).copied());
+        if let Some((version, _)) = cached.filter(|(_, at)| at.elapsed() < ACTIVE_TTL) {
+            return Ok(Namespace::new(projection, version));
+        }
+        let version: Option<u32> = redis::cmd("GET")
+            .arg(active_version_key(projection))
+            .query_async(&mut self.redis.clone())
+            .await?;
+        let version = version.unwrap_or(1);
+        if let Ok(mut active) = self.active.lock() {
+            active.insert(projection, (version, Instant::now()));
+        }
+        Ok(Namespace::new(projection, version))
+    }
+
+    /// Waits until `projection` has applied global `position` on this reader's Redis, for at
+    /// most `timeout`.
+    pub async fn wait_for(
+        &self,
+        projection: &'static str,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<(), QueryError> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        let mut woken = self.applied.get(projection).cloned();
+        loop {
+            let ns = self.namespace(projection).await?;
+            let applied: Option<u64> =
+                redis::cmd("GET").arg(ns.checkpoint()).query_async(&mut self.redis.clone()).await?;
+            if applied.is_some_and(|a| a >= position) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(QueryError::NotYetApplied { projection, position });
+            }
+            let nap = pause.min(deadline.saturating_duration_since(Instant::now()));
+            match woken.as_mut() {
+                // Woken by the local runner's next batch, or after the nap at the latest. (If
+                // the local runner is already past it, Redis has not caught up with it yet:
+                // just nap.)
+                Some(applied) if *applied.borrow() <= position => {
+                    let _ = tokio::time::timeout(nap, applied.wait_for(|a| *a > position)).await;
+                }
+                _ => tokio::time::sleep(nap).await,
+            }
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    async fn document<V: View>(&self, id: &str) -> Result<Option<V>, QueryError> {
+        let ns = self.namespace(V::PROJECTION).await?;
+        let fields: HashMap<String, String> =
+            redis::cmd("HGETALL").arg(V::key(&ns, id)).query_async(&mut self.redis.clone()).await?;
+        Ok(if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) })
+    }
+
+    /// One order.
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderView>, QueryError> {
+        self.document(order_id).await
+    }
+
+    /// One product, listed or not.
+    pub async fn product(&self, sku: &str) -> Result<Option<ProductView>, QueryError> {
+        self.document(sku).await
+    }
+
+    /// One cart.
+    pub async fn cart(&self, cart_id: &str) -> Result<Option<CartView>, QueryError> {
+        self.document(cart_id).await
+    }
+
+    /// A customer's orders, newest first: one round trip for the page of ids, one for the
+    /// orders. The cursor names the last order shown, so pages stay stable while new orders
+    /// arrive.
+    pub async fn order_history(
+        &self,
+        customer_id: &str,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage, QueryError> {
+        let ns = self.namespace(OrderView::PROJECTION).await?;
+        let key = history_key(&ns, customer_id, q.status.as_deref());
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let after = q.cursor.as_deref().map(parse_history_cursor).transpose()?;
+        let max = match (after.as_ref(), q.to) {
+            (Some((score, _)), _) => score.to_string(),
+            (None, Some(to)) => to.to_string(),
+            (None, None) => "+inf".into(),
+        };
+        let min = q.from.map_or("-inf".to_owned(), |f| f.to_string());
+        let mut fetch = limit + 1 + 16;
+        let page = loop {
+            let raw: Vec<(String, f64)> = redis::cmd("ZREVRANGEBYSCORE")
+                .arg(&key)
+                .arg(&max)
+                .arg(&min)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(fetch)
+                .query_async(&mut self.redis.clone())
+                .await?;
+            let full = raw.len() == fetch;
+            // Equal scores come in descending member order; skip what the cursor already showed.
+            let page: Vec<(String, i64)> = raw
+                .into_iter()
+                .map(|(m, s)| (m, s as i64))
+                .filter(|(m, s)| {
+                    after.as_ref().is_none_or(|(cs, cm)| *s < *cs || (*s == *cs && m < cm))
+                })
+                .take(limit + 1)
+                .collect();
+            if page.len() > limit || !full {
+                break page;
+            }
+            fetch *= 4;
+        };
+        let has_more = page.len() > limit;
+        let page = &page[..page.len().min(limit)];
+        let mut pipe = redis::pipe();
+        for (order_id, _) in page {
+            pipe.cmd("HGETALL").arg(OrderView::key(&ns, order_id));
+        }
+        let docs: Vec<HashMap<String, String>> = if page.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut self.redis.clone()).await?
+        };
+        let orders: Vec<OrderView> =
+            docs.into_iter().filter_map(|f| OrderView::from_fields(&Fields(f))).collect();
+        let next_cursor = has_more.then(|| page.last().map(|(m, s)| format!("{s}:{m}"))).flatten();
+        Ok(HistoryPage { orders, next_cursor })
+    }
+
+    /// Product search: full text with type-ahead, filters, sort and paging, in one round trip
+    /// (a Lua script over the catalogue's sets and sorted sets; no Redis modules needed).
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
+        let ns = self.namespace(ProductView::PROJECTION).await?;
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let offset: usize = match &q.cursor {
+            Some(c) => c.parse().map_err(|_| QueryError::InvalidCursor)?,
+            None => 0,
+        };
+        let mut words = tokens(&q.text);
+        let prefix = if q.text.ends_with(|c: char| c.is_alphanumeric()) {
+            words.pop().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut invocation = self.search.prepare_invoke();
+        invocation.arg(catalogue_key(&ns, "").trim_end_matches(':')).arg(words.len());
+        for w in &words {
+            invocation.arg(w);
+        }
+        invocation
+            .arg(prefix)
+            .arg(q.category.as_deref().map(facet).unwrap_or_default())
+            .arg(q.brand.as_deref().map(facet).unwrap_or_default())
+            .arg(q.min_price.map_or("-inf".to_owned(), |p| p.to_string()))
+            .arg(q.max_price.map_or("+inf".to_owned(), |p| p.to_string()))
+            .arg(if q.in_stock { "1" } else { "0" })
+            .arg(match q.sort {
+                SearchSort::Relevance => "relevance",
+                SearchSort::PriceAsc => "price_asc",
+                SearchSort::PriceDesc => "price_desc",
+            })
+            .arg(offset)
+            .arg(limit);
+        let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let mut items = reply.into_iter();
+        let mut number = || -> Result<u64, QueryError> {
+            let value = items
+                .next()
+                .map(redis::from_redis_value)
+                .transpose()
+                .map_err(redis::RedisError::from)?;
+            Ok(value.unwrap_or(0))
+        };
+        let total = number()?;
+        let total_is_exact = number()? == 1;
+        let mut products = Vec::new();
+        while let (Some(_sku), Some(fields)) = (items.next(), items.next()) {
+            let fields: HashMap<String, String> =
+                redis::from_redis_value(fields).map_err(redis::RedisError::from)?;
+            products.extend(ProductView::from_fields(&Fields(fields)));
+        }
+        let next = offset + products.len();
+        let more = if total_is_exact { (next as u64) < total } else { products.len() == limit };
+        let next_cursor = more.then(|| next.to_string());
+        Ok(SearchPage { total, total_is_exact, products, next_cursor })
+    }
+}
