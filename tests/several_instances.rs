@@ -563,7 +563,8 @@ impl Balanced {
         body: Option<Value>,
         key: &str,
     ) -> (u16, Value) {
-        for attempt in 0..200 {
+        // 30 s: a request cut off by a kill holds its key for 10 s (409 meanwhile).
+        for attempt in 0..600 {
             let base = {
                 let bases = self.bases.lock().expect("bases");
                 let live: Vec<String> = bases.iter().flatten().cloned().collect();

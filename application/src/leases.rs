@@ -230,7 +230,11 @@ impl Roles {
             self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&role);
             gauge.set(0.0);
             self.release(&lease).await;
-            tracing::warn!(%role, epoch = lease.epoch, instance = %self.instance, "stepped down: {why}");
+            if *stopping.borrow() {
+                tracing::info!(%role, epoch = lease.epoch, instance = %self.instance, "stepped down: {why}");
+            } else {
+                tracing::warn!(%role, epoch = lease.epoch, instance = %self.instance, "stepped down: {why}");
+            }
             if !*stopping.borrow() {
                 // Give another instance the chance to take it before asking again.
                 tokio::time::sleep(self.config.retry_every).await;

@@ -38,8 +38,11 @@ pub const MAX_KEY_LEN: usize = 255;
 /// How long a stored response is replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a shared claim stands without an answer before the key may run again (its
-/// instance died mid-request). Longer than any request may take.
-const CLAIM: Duration = Duration::from_secs(60);
+/// instance died mid-request): longer than a command takes (milliseconds, at most the
+/// store's few seconds of retries), short enough that a client retrying on another instance
+/// after a crash is not kept waiting long. A command run again after its claim lapsed is
+/// still a no-op in the store (its event ids come from the key).
+const CLAIM: Duration = Duration::from_secs(10);
 
 /// Record key (SHA-256 of scope and key) -> postcard-encoded [`Stored`].
 const RESPONSES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses");
