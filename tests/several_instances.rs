@@ -563,6 +563,7 @@ impl Balanced {
         body: Option<Value>,
         key: &str,
     ) -> (u16, Value) {
+        let mut last = String::new();
         // 30 s: a request cut off by a kill holds its key for 10 s (409 meanwhile).
         for attempt in 0..600 {
             let base = {
@@ -579,16 +580,24 @@ impl Balanced {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            match request.send().await {
-                Ok(response) if ![409, 502, 503].contains(&response.status().as_u16()) => {
+            let (status, body) = match request.send().await {
+                Ok(response) => {
                     let status = response.status().as_u16();
                     let text = response.text().await.unwrap_or_default();
-                    return (status, serde_json::from_str(&text).unwrap_or(Value::String(text)));
+                    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
                 }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(error) => (0, Value::String(error.to_string())),
+            };
+            // Retried: no answer (the instance died), unavailable, or the same key still in
+            // flight on an instance that died with it (until its claim lapses).
+            let in_flight = status == 409 && body["type"] == "/problems/request-in-progress";
+            if status != 0 && status != 502 && status != 503 && !in_flight {
+                return (status, body);
             }
+            last = format!("{status} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{method} {path}: no instance answered");
+        panic!("{method} {path}: no instance answered: {last}");
     }
 }
 

@@ -185,3 +185,114 @@ async fn a_tiny_cache_still_gives_correct_answers() {
         assert_eq!(on_hand(&repo, sku).await, (Some(2), 3));
     }
 }
+
+/// The embedded store, counting the appends it is asked for.
+struct CountingStore {
+    inner: EmbeddedStore,
+    appends: std::sync::atomic::AtomicUsize,
+}
+
+impl EventStore for CountingStore {
+    type Subscription = ordo_eventstore::embedded::EmbeddedSubscription;
+
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream, from, direction, limit).await
+    }
+
+    async fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(from, limit).await
+    }
+
+    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        self.inner.last_position().await
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        self.inner.stream_version(stream).await
+    }
+
+    async fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> Result<ordo_eventstore::embedded::EmbeddedSubscription, StoreError> {
+        self.inner.subscribe_all(from, filter).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_on_one_product_is_decided_together_and_each_hears_its_own_outcome() {
+    // Given a product with 40 units, on a store that counts its appends
+    let (_dir, embedded) = store();
+    let counting = Arc::new(CountingStore {
+        inner: Arc::try_unwrap(embedded).ok().expect("sole owner"),
+        appends: 0.into(),
+    });
+    let repo = Arc::new(Repository::<Product, _>::new(counting.clone(), 100));
+    repo.execute("HOT-1", &list("HOT-1"), &CommandContext::default()).await.expect("listed");
+    repo.execute("HOT-1", &receive(40), &CommandContext::default()).await.expect("stocked");
+    let before = counting.appends.load(std::sync::atomic::Ordering::SeqCst);
+    // When 64 shoppers reserve one unit each at once
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let cart = format!("cart-{i}");
+                (
+                    cart.clone(),
+                    repo.execute("HOT-1", &reserve(&cart, 1), &CommandContext::default()).await,
+                )
+            })
+        })
+        .collect();
+    let mut receipts = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            (cart, Ok(receipt)) => receipts.push((cart, receipt)),
+            (_, Err(CommandError::Domain(ProductError::InsufficientStock { .. }))) => refused += 1,
+            (_, Err(other)) => panic!("unexpected failure {other:?}"),
+        }
+    }
+    // Then exactly the 40 units are held, the rest refused on their own,
+    assert_eq!((receipts.len(), refused), (40, 24));
+    // in far fewer commits than commands,
+    let appends = counting.appends.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(appends < 16, "{appends} appends for 64 commands");
+    // and each receipt names its own event: its version and position hold its reservation
+    let stream = StreamName::new("product-HOT-1".to_owned()).expect("name");
+    let events = counting.read_stream(&stream, 0, Direction::Forward, 1_000).await.expect("read");
+    for (cart, receipt) in &receipts {
+        let version = receipt.version.expect("version");
+        let event = &events[version as usize];
+        assert_eq!(Some(event.position), receipt.position, "{cart}");
+        match <ProductEvent as ordo_eventstore::codec::DomainEvent>::from_recorded(event)
+            .expect("decodes")
+        {
+            ProductEvent::StockReserved(e) => assert_eq!(e.reservation_id.as_str(), cart),
+            other => panic!("{cart}: version {version} is {other:?}"),
+        }
+    }
+    let held = repo.inspect("HOT-1", |_, s| s.reservations.len()).await.expect("inspect");
+    assert_eq!(held, 40);
+}

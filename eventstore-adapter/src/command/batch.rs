@@ -1,0 +1,247 @@
+//! The task that decides one stream's queued commands, many per commit (ADR 0014).
+//!
+//! While a stream's commit is in flight, the commands that arrive for it queue up. When it
+//! lands, the task takes the whole queue and decides it in arrival order against the
+//! in-memory state: each command sees the events of those before it, a refused command
+//! refuses only itself (its events are simply not there), and one append with the version the
+//! batch started from commits them all. Each caller then hears its own receipt. The store's
+//! group commit already shares one fsync between streams; this shares it between the commands
+//! of one stream, which is what a flash sale on one product needs.
+//!
+//! A lost version race (another server wrote) reloads and decides the whole batch again. An
+//! append refused for one command's sake (a reused event id, too large) is not guessed at:
+//! the commands then go one by one through [`super::single`], which knows those cases.
+
+use super::{
+    backoff, encode_all, Answer, Cell, CommandError, Inner, Pending, Receipt, Slot, MAX_ATTEMPTS,
+};
+use crate::codec::DomainEvent;
+use crate::error::StoreError;
+use crate::model::{ExpectedVersion, Position, StreamName};
+use crate::store::EventStore;
+use ordo_domain::Decider;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Most commands decided and appended together.
+pub const MAX_BATCH: usize = 256;
+
+/// What one command of a batch came to before the append.
+enum Decided<D: Decider> {
+    Refused(D::Error),
+    Nothing,
+    Appends(Vec<D::Event>),
+}
+
+/// How a batch ended.
+enum Outcome<D: Decider>
+where
+    D::Error: std::error::Error + 'static,
+{
+    /// Every command has its answer, in order.
+    Answered(Vec<Answer<D>>),
+    /// Let each command run on its own.
+    OneByOne,
+}
+
+impl<D, S> Inner<D, S>
+where
+    D: Decider + 'static,
+    D::State: Clone + Send + 'static,
+    D::Event: DomainEvent + Send + Sync + 'static,
+    D::Command: Send + Sync + 'static,
+    D::Error: std::error::Error + Send + 'static,
+    S: EventStore,
+{
+    /// Decides `cell`'s queue until it is empty, then hands the queue back to the next
+    /// command's caller.
+    pub(super) async fn drain(self: Arc<Self>, stream: StreamName, cell: Arc<Cell<D>>) {
+        loop {
+            let mut slot = cell.slot.lock().await;
+            let batch: Vec<Pending<D>> = {
+                let mut queue = cell.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let take = queue.len().min(MAX_BATCH);
+                queue.drain(..take).collect()
+            };
+            if batch.is_empty() {
+                cell.draining.store(false, Ordering::Release);
+                // A command queued between the look above and the flag falling found the flag
+                // still up and started no task: look once more, and keep going if so.
+                let queued = !cell.queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+                if !queued || cell.draining.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                continue;
+            }
+            self.decide_queued(&stream, &mut slot, batch).await;
+        }
+    }
+
+    async fn decide_queued(
+        &self,
+        stream: &StreamName,
+        slot: &mut Slot<D::State>,
+        batch: Vec<Pending<D>>,
+    ) {
+        if slot.loaded.is_none() {
+            match self.load(stream, None, D::initial_state()).await {
+                Ok(loaded) => slot.loaded = Some(loaded),
+                Err(error) => {
+                    let message = error.to_string();
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(failed(&message)));
+                    }
+                    return;
+                }
+            }
+        }
+        // Stores that take a reused event id as new (KurrentDB) need each keyed command looked
+        // up on its own before it appends.
+        let together = batch.len() > 1 && self.store.refuses_reused_event_ids();
+        if together {
+            if let Outcome::Answered(answers) = self.decide_together(stream, slot, &batch).await {
+                for (pending, answer) in batch.into_iter().zip(answers) {
+                    let _ = pending.reply.send(answer);
+                }
+                return;
+            }
+        }
+        for pending in batch {
+            let answer = self.execute_one(stream, slot, &pending.command, &pending.context).await;
+            let _ = pending.reply.send(answer);
+        }
+    }
+
+    async fn decide_together(
+        &self,
+        stream: &StreamName,
+        slot: &mut Slot<D::State>,
+        batch: &[Pending<D>],
+    ) -> Outcome<D> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let Some(loaded) = slot.loaded.as_ref() else { return Outcome::OneByOne };
+            let mut state = loaded.state.clone();
+            let mut decided: Vec<Decided<D>> = Vec::with_capacity(batch.len());
+            let mut new_events = Vec::new();
+            for pending in batch {
+                match D::decide(&pending.command, &state) {
+                    Err(refusal) => decided.push(Decided::Refused(refusal)),
+                    Ok(events) if events.is_empty() => decided.push(Decided::Nothing),
+                    Ok(events) => {
+                        match encode_all::<D::Event, D::Error>(&events, &pending.context) {
+                            Ok(encoded) => new_events.extend(encoded),
+                            Err(_) => return Outcome::OneByOne,
+                        }
+                        state = events.iter().fold(state, D::evolve);
+                        decided.push(Decided::Appends(events));
+                    }
+                }
+            }
+            let version = loaded.version;
+            if new_events.is_empty() {
+                return Outcome::Answered(answers(stream, decided, version, None, false));
+            }
+            let expected = ExpectedVersion::from_loaded(version);
+            match self.store.append(stream, expected, new_events).await {
+                Ok(outcome) if outcome.first_version == version.map_or(0, |v| v + 1) => {
+                    slot.loaded = Some(super::Loaded { version: Some(outcome.version), state });
+                    let counted = self.store.positions_count_events();
+                    let end = Some((outcome.version, outcome.position));
+                    return Outcome::Answered(answers(stream, decided, version, end, counted));
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => {
+                    if self.reload(stream, slot).await.is_err() {
+                        slot.loaded = None;
+                        return Outcome::OneByOne;
+                    }
+                }
+                // Replayed, a reused id, too large: one command's business, settled on its own.
+                Ok(_)
+                | Err(StoreError::EventIdConflict { .. } | StoreError::AppendTooLarge { .. }) => {
+                    slot.loaded = None;
+                    return Outcome::OneByOne;
+                }
+                Err(other) => {
+                    // It may or may not have landed: reload next time instead of guessing.
+                    slot.loaded = None;
+                    let copy = |_| Err(copy_error(&other));
+                    return Outcome::Answered(batch.iter().map(copy).collect());
+                }
+            }
+        }
+        let conflict =
+            |_| Err(CommandError::Conflict { stream: stream.to_string(), attempts: MAX_ATTEMPTS });
+        Outcome::Answered(batch.iter().map(conflict).collect())
+    }
+}
+
+/// Each command's receipt: its own last version and position within the commit that ended at
+/// `end` (version, position). Where positions do not count events, every receipt carries the
+/// commit's last position, which is at or after all of its events, as a receipt promises.
+fn answers<D: Decider>(
+    stream: &StreamName,
+    decided: Vec<Decided<D>>,
+    start: Option<u64>,
+    end: Option<(u64, Position)>,
+    positions_count_events: bool,
+) -> Vec<Answer<D>>
+where
+    D::Error: std::error::Error + 'static,
+{
+    let total: u64 = decided
+        .iter()
+        .map(|d| match d {
+            Decided::Appends(events) => events.len() as u64,
+            _ => 0,
+        })
+        .sum();
+    let mut before = 0u64;
+    decided
+        .into_iter()
+        .map(|d| match d {
+            Decided::Refused(refusal) => Err(CommandError::Domain(refusal)),
+            Decided::Nothing => Ok(Receipt {
+                stream: stream.clone(),
+                events: vec![],
+                version: start.map(|v| v + before).or_else(|| before.checked_sub(1)),
+                position: None,
+            }),
+            Decided::Appends(events) => {
+                before += events.len() as u64;
+                let (last_version, last_position) = end.unwrap_or((0, Position(0)));
+                let after = total - before;
+                let position = match positions_count_events {
+                    true => Position(last_position.0 - after),
+                    false => last_position,
+                };
+                Ok(Receipt {
+                    stream: stream.clone(),
+                    events,
+                    version: Some(last_version - after),
+                    position: Some(position),
+                })
+            }
+        })
+        .collect()
+}
+
+/// The error every command of a failed commit hears: the store's kind where it can be told
+/// apart, else a storage failure with the same message.
+fn copy_error<X: std::error::Error + 'static>(error: &StoreError) -> CommandError<X> {
+    let copy = match error {
+        StoreError::Closed => StoreError::Closed,
+        StoreError::ReadOnly => StoreError::ReadOnly,
+        StoreError::Fenced { role, epoch } => {
+            StoreError::Fenced { role: role.clone(), epoch: *epoch }
+        }
+        other => StoreError::Storage(other.to_string()),
+    };
+    CommandError::Store(copy)
+}
+
+fn failed<X: std::error::Error + 'static>(message: &str) -> CommandError<X> {
+    CommandError::Store(StoreError::Storage(message.to_owned()))
+}
