@@ -63,6 +63,8 @@ enum BenchTarget {
     Store(bench::store::StoreBenchArgs),
     /// The whole service over HTTP: a shop-like mix from many clients, and the ceiling.
     Http(bench::http::HttpBenchArgs),
+    /// A flash sale: shoppers on one product, then a crowd racing for its last units.
+    HotSku(bench::hot_sku::HotSkuBenchArgs),
     /// Read side: rebuild every projection from N generated events, then time history and search.
     Projections(bench::projections::ProjectionsBenchArgs),
 }
@@ -104,6 +106,7 @@ fn main() {
         Command::Bench { target: BenchTarget::Projections(args) } => bench::projections::run(&args),
         #[cfg(feature = "bench")]
         Command::Bench { target: BenchTarget::Http(args) } => bench::http::run(&args),
+        Command::Bench { target: BenchTarget::HotSku(args) } => bench::hot_sku::run(&args),
     };
     if let Err(error) = result {
         eprintln!("ordo: {}", one_line(&error));

@@ -60,9 +60,9 @@ const WORDS: [&str; 12] = [
 const KINDS: [&str; 6] = ["cup", "bowl", "lamp", "towel", "board", "vase"];
 
 /// The server the benchmark talks to (and, if it started it, owns).
-struct Target {
-    base: String,
-    admin: String,
+pub(super) struct Target {
+    pub(super) base: String,
+    pub(super) admin: String,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -76,7 +76,19 @@ impl Drop for Target {
     }
 }
 
-fn start_server(dir: Option<&std::path::Path>) -> anyhow::Result<Target> {
+impl Target {
+    /// A server someone else runs, driven with their admin token.
+    pub(super) fn existing(url: &str, token: &str) -> Self {
+        Target {
+            base: url.trim_end_matches('/').to_owned(),
+            admin: token.to_owned(),
+            child: None,
+            _dir: None,
+        }
+    }
+}
+
+pub(super) fn start_server(dir: Option<&std::path::Path>) -> anyhow::Result<Target> {
     let dir = super::temp_dir(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret = format!("bench-secret-{}", uuid::Uuid::now_v7());
@@ -220,7 +232,7 @@ impl Client {
     }
 }
 
-async fn wait_until_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(super) async fn wait_until_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
@@ -280,12 +292,7 @@ pub fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
 
 async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
     let target = match (&args.url, &args.token) {
-        (Some(url), Some(token)) => Target {
-            base: url.trim_end_matches('/').to_owned(),
-            admin: token.clone(),
-            child: None,
-            _dir: None,
-        },
+        (Some(url), Some(token)) => Target::existing(url, token),
         _ => start_server(args.dir.as_deref())?,
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;

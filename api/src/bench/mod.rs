@@ -2,6 +2,7 @@
 //!
 //! Speed claims in the README and issue notes come from here, never from timed tests.
 
+pub mod hot_sku;
 pub mod http;
 pub mod projections;
 pub mod store;

@@ -148,6 +148,10 @@ where
             match self.store.append(stream, expected, new_events).await {
                 Ok(outcome) if outcome.first_version == version.map_or(0, |v| v + 1) => {
                     slot.loaded = Some(super::Loaded { version: Some(outcome.version), state });
+                    let conflicts = metrics::histogram!(super::CONFLICTS_METRIC);
+                    for _ in 0..batch.len() {
+                        conflicts.record(attempt as f64);
+                    }
                     let counted = self.store.positions_count_events();
                     let end = Some((outcome.version, outcome.position));
                     return Outcome::Answered(answers(stream, decided, version, end, counted));

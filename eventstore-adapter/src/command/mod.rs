@@ -41,6 +41,9 @@ pub const MAX_ATTEMPTS: usize = 10;
 /// First pause after a lost race; doubles per attempt (with jitter) so that writers in
 /// different processes stop colliding instead of retrying in lockstep.
 const FIRST_BACKOFF: Duration = Duration::from_micros(250);
+/// Histogram of version races a command lost before it committed (0: none): how much
+/// writers in different processes contend for the same streams.
+pub const CONFLICTS_METRIC: &str = "ordo_command_conflicts";
 /// Events read per page while loading a stream.
 const LOAD_PAGE: usize = 1_024;
 

@@ -60,6 +60,7 @@ where
                     });
                 }
                 Ok(outcome) => {
+                    metrics::histogram!(super::CONFLICTS_METRIC).record(attempt as f64);
                     let state = std::mem::replace(&mut loaded.state, D::initial_state());
                     loaded.state = events.iter().fold(state, D::evolve);
                     loaded.version = Some(outcome.version);
