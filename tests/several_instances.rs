@@ -50,8 +50,13 @@ impl Shop {
         self.dir.path().join(format!("node-{n}.log"))
     }
 
-    /// Starts instance `n` (again, after a kill: same data directory and name).
+    /// Starts instance `n` (again, after a kill: same data directory and name), with carts
+    /// that lapse after 3 s so that some fall due during a test.
     fn start(&self, n: usize) -> Server {
+        self.start_with_cart_ttl(n, "3s")
+    }
+
+    fn start_with_cart_ttl(&self, n: usize, cart_ttl: &str) -> Server {
         let args = [
             "--store",
             &self.postgres.url(),
@@ -60,7 +65,7 @@ impl Shop {
             "--lease-ttl",
             "2s",
             "--cart-ttl",
-            "3s",
+            cart_ttl,
         ];
         Server::start_in(
             &self.dir.path().join(format!("node-{n}")),
@@ -610,7 +615,9 @@ async fn soak_three_instances_with_one_killed_every_30s() {
     let seconds: u64 =
         std::env::var("ORDO_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let shop = Shop::new();
-    let mut nodes: Vec<Option<Server>> = (0..3).map(|n| Some(shop.start(n))).collect();
+    // Carts live as in a shop: a shopper retrying across a kill must not see theirs lapse.
+    let mut nodes: Vec<Option<Server>> =
+        (0..3).map(|n| Some(shop.start_with_cart_ttl(n, "15m"))).collect();
     let admin = nodes[0].as_ref().expect("node").admin();
     all_roles_held(nodes[0].as_ref().expect("node"), &admin, None).await;
     for sku in SKUS {
@@ -697,7 +704,7 @@ async fn soak_three_instances_with_one_killed_every_30s() {
             takeovers.push(killed_at.elapsed());
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let restarted = shop.start(victim);
+        let restarted = shop.start_with_cart_ttl(victim, "15m");
         bases.lock().expect("bases")[victim] = Some(restarted.base.clone());
         nodes[victim] = Some(restarted);
     }
