@@ -46,6 +46,9 @@ pub struct HotSkuBenchArgs {
     /// Directory for the started server's data (default: the system temp dir).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// The started server's event store (`--store` of `ordo serve`; default: its own file).
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// Runs `ordo bench hot-sku`.
@@ -57,7 +60,7 @@ pub fn run(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
 async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
     let target = match (&args.url, &args.token) {
         (Some(url), Some(token)) => super::http::Target::existing(url, token),
-        _ => super::http::start_server(args.dir.as_deref())?,
+        _ => super::http::start_server_on(args.dir.as_deref(), args.store.as_deref())?,
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.crowd.max(64)).build()?;
     super::http::wait_until_ready(&http, &target.base).await?;

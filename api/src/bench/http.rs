@@ -89,12 +89,24 @@ impl Target {
 }
 
 pub(super) fn start_server(dir: Option<&std::path::Path>) -> anyhow::Result<Target> {
+    start_server_on(dir, None)
+}
+
+/// Starts `ordo serve` on `store` (a `--store` location; default: the embedded file).
+pub(super) fn start_server_on(
+    dir: Option<&std::path::Path>,
+    store: Option<&str>,
+) -> anyhow::Result<Target> {
     let dir = super::temp_dir(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret = format!("bench-secret-{}", uuid::Uuid::now_v7());
-    let child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path().join("data"))
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]);
+    command.arg(dir.path().join("data"));
+    if let Some(store) = store {
+        command.args(["--store", store]);
+    }
+    let child = command
         .env("ORDO_JWT_SECRET", &secret)
         .env("RUST_LOG", "warn")
         .env_remove("REDIS_URL")

@@ -96,8 +96,9 @@ where
             }
         }
         // Stores that take a reused event id as new (KurrentDB) need each keyed command looked
-        // up on its own before it appends.
-        let together = batch.len() > 1 && self.store.refuses_reused_event_ids();
+        // up on its own before it appends; commands without a key batch there too.
+        let keyed = batch.iter().any(|p| p.context.idempotency_key.is_some());
+        let together = batch.len() > 1 && (self.store.refuses_reused_event_ids() || !keyed);
         if together {
             if let Outcome::Answered(answers) = self.decide_together(stream, slot, &batch).await {
                 for (pending, answer) in batch.into_iter().zip(answers) {
