@@ -136,3 +136,24 @@ async fn a_keyed_checkout_retried_after_a_crash_finishes_without_doing_anything_
     assert_eq!(done.expect("finished").id, order_id.as_str());
     shop.then(&[(PRODUCT, &[]), (&order, &[]), (CART, &["CartCheckedOut"])]).await;
 }
+
+#[tokio::test]
+async fn a_keyed_checkout_that_went_through_answers_its_retry_with_the_same_order() {
+    // Given a keyed checkout that went through, whose answer was lost with its server
+    let mut shop = two_mugs_in_the_cart().await;
+    let request = shopper(Some(7));
+    let first = shop.shop.check_out("cart-1", address(), "tok".into(), &request).await;
+    let first = first.expect("checked out");
+    let order = format!("order-{}", first.id);
+    shop.when_starts(&[PRODUCT, CART, &order]).await;
+    // When the client retries with the same key on another server
+    let again = shop.shop.check_out("cart-1", address(), "tok".into(), &request).await;
+    // Then it gets the same order back and nothing is appended
+    assert_eq!(again.expect("answered again").id, first.id);
+    shop.then(&[(PRODUCT, &[]), (&order, &[]), (CART, &[])]).await;
+    // while a new request (another key) is refused: that cart is checked out
+    let other = shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(Some(8))).await;
+    assert!(other.is_err(), "{other:?}");
+    let none = shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(None)).await;
+    assert!(none.is_err(), "{none:?}");
+}

@@ -45,7 +45,7 @@ impl<S: EventStore> Shop<S> {
         }
         let order_id = order_id_for(&cart_id);
         let hold_ms = millis(self.config.payment_hold);
-        let plan = plan_checkout(
+        let planned = plan_checkout(
             &cart,
             &names,
             order_id.clone(),
@@ -53,7 +53,19 @@ impl<S: EventStore> Shop<S> {
             payment_token,
             now(),
             hold_ms,
-        )?;
+        );
+        let plan = match planned {
+            Ok(plan) => plan,
+            // A keyed retry of a checkout that went through, whose answer was lost (its server
+            // died before storing it): the same order again, not "cart checked out".
+            Err(refused) => {
+                if self.carts.took_step(cart_id.as_str(), &request.context(CLOSE)).await? {
+                    let placed = self.orders.unchanged(order_id.as_str()).await?;
+                    return self.done(order_id.as_str(), &placed, &[]).await;
+                }
+                return Err(refused.into());
+            }
+        };
         let mut positions = Vec::with_capacity(plan.renew.len() + 1);
         for (step, (sku, hold)) in plan.renew.into_iter().enumerate() {
             let renew = ProductCommand::Reserve(hold);

@@ -189,6 +189,17 @@ where
         answer.await.unwrap_or(Err(CommandError::Store(StoreError::Closed)))
     }
 
+    /// Whether `id`'s stream holds the first event of the keyed step `context` names: an
+    /// earlier attempt of the same request took it (false without a key). For use cases that
+    /// refuse before any command runs, to tell a retry from a new request.
+    pub async fn took_step(
+        &self,
+        id: &str,
+        context: &CommandContext,
+    ) -> Result<bool, CommandError<D::Error>> {
+        Ok(self.inner.took_step(&self.stream(id)?, context).await?)
+    }
+
     /// The receipt of a use case that appended nothing to `id`'s stream: its current version.
     pub async fn unchanged(&self, id: &str) -> Answer<D> {
         let version = self.inspect(id, |version, _| version).await?;

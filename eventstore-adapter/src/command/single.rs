@@ -35,7 +35,17 @@ where
                 tokio::time::sleep(backoff(attempt)).await;
             }
             let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
-            let events = D::decide(command, &loaded.state).map_err(CommandError::Domain)?;
+            let events = match D::decide(command, &loaded.state) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    // A keyed request whose first attempt took this step (and whose answer was
+                    // lost) finds the state moved on by its own events: that is not a refusal.
+                    if self.took_step(&stream, context).await? {
+                        return self.already_taken(slot, stream).await;
+                    }
+                    return Err(CommandError::Domain(refusal));
+                }
+            };
             if events.is_empty() {
                 return Ok(Receipt { stream, events, version: loaded.version, position: None });
             }
@@ -96,12 +106,29 @@ where
 
     /// The receipt of a keyed step an earlier attempt already took: nothing appended, the
     /// cached state brought up to what the stream holds (that attempt's events included).
-    async fn already_taken(&self, slot: &mut Slot<D::State>, stream: StreamName) -> Answer<D> {
+    pub(super) async fn already_taken(
+        &self,
+        slot: &mut Slot<D::State>,
+        stream: StreamName,
+    ) -> Answer<D> {
         let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
         let loaded = self.load(&stream, version, state).await?;
         let version = loaded.version;
         slot.loaded = Some(loaded);
         Ok(Receipt { stream, events: vec![], version, position: None })
+    }
+
+    /// Whether the stream holds the first event of this keyed step: an earlier attempt of the
+    /// same request took it. Always false without a key.
+    pub(super) async fn took_step(
+        &self,
+        stream: &StreamName,
+        context: &CommandContext,
+    ) -> Result<bool, StoreError> {
+        match context.idempotency_key {
+            Some(key) => self.holds_event(stream, derived_id(key, 0)).await,
+            None => Ok(false),
+        }
     }
 
     /// On stores that do not refuse a reused event id themselves: whether the recent tail of
