@@ -183,6 +183,18 @@ async fn stream(store: &PostgresStore, name: &str) -> Vec<RecordedEvent> {
     store.read_stream(&name, 0, Direction::Forward, 10_000).await.expect("read")
 }
 
+/// Every event of the log, oldest first.
+async fn whole_log(store: &PostgresStore) -> Vec<RecordedEvent> {
+    let mut log = Vec::new();
+    let mut from = SubscribeFrom::Start;
+    loop {
+        let page = store.read_all(from, 4_096).await.expect("read all");
+        let Some(last) = page.last() else { return log };
+        from = SubscribeFrom::After(last.position);
+        log.extend(page);
+    }
+}
+
 fn types(events: &[RecordedEvent]) -> Vec<&str> {
     events.iter().map(|e| e.event_type.as_str()).collect()
 }
@@ -307,14 +319,7 @@ async fn three_instances_lose_nothing_and_repeat_nothing_when_the_checkout_holde
     }
     // every order placed once, and settled exactly once, with at most one authorization,
     let orders: Vec<(String, &str)> = visits.iter().filter_map(|v| v.order.clone()).collect();
-    let mut log = Vec::new();
-    let mut from = SubscribeFrom::Start;
-    loop {
-        let page = store.read_all(from, 4_096).await.expect("read all");
-        let Some(last) = page.last() else { break };
-        from = SubscribeFrom::After(last.position);
-        log.extend(page);
-    }
+    let log = whole_log(&store).await;
     assert_eq!(
         count(&log, "OrderPlaced"),
         orders.len(),
@@ -540,14 +545,7 @@ async fn instances_share_keyed_requests_and_never_decide_on_another_instances_ol
         orders.insert(placed[0].as_str().expect("id").to_owned());
     }
     assert_eq!(orders.len(), 10);
-    let mut log = Vec::new();
-    let mut from = SubscribeFrom::Start;
-    loop {
-        let page = store.read_all(from, 4_096).await.expect("read all");
-        let Some(last) = page.last() else { break };
-        from = SubscribeFrom::After(last.position);
-        log.extend(page);
-    }
+    let log = whole_log(&store).await;
     assert_eq!(count(&log, "OrderPlaced"), 10, "one order per key");
 }
 
