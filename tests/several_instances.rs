@@ -33,7 +33,12 @@ struct Shop {
 
 impl Shop {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        // `ORDO_TEST_KEEP=1`: keep the instances' logs and data to look at afterwards.
+        if std::env::var_os("ORDO_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("keeping {}", dir.path().display());
+        }
         let redis = PrivateRedis::start(&dir.path().join("redis"), false).expect("private Redis");
         let postgres = PrivatePostgres::start().expect("private PostgreSQL");
         // One signing secret for every instance, as a deployment would configure it.

@@ -101,13 +101,7 @@ where
         let together = batch.len() > 1 && (self.store.refuses_reused_event_ids() || !keyed);
         if together {
             if let Outcome::Answered(answers) = self.decide_together(stream, slot, &batch).await {
-                for (pending, mut answer) in batch.into_iter().zip(answers) {
-                    if matches!(answer, Err(CommandError::Domain(_))) {
-                        // As on its own: a keyed retry of a step already taken is answered.
-                        if let Ok(true) = self.took_step(stream, &pending.context).await {
-                            answer = self.already_taken(slot, stream.clone()).await;
-                        }
-                    }
+                for (pending, answer) in batch.into_iter().zip(answers) {
                     let _ = pending.reply.send(answer);
                 }
                 return;

@@ -189,9 +189,10 @@ where
         answer.await.unwrap_or(Err(CommandError::Store(StoreError::Closed)))
     }
 
-    /// Whether `id`'s stream holds the first event of the keyed step `context` names: an
-    /// earlier attempt of the same request took it (false without a key). For use cases that
-    /// refuse before any command runs, to tell a retry from a new request.
+    /// Whether the recent tail of `id`'s stream holds the first event of the keyed step
+    /// `context` names: an earlier attempt of the same request took it (false without a key).
+    /// For use cases that refuse before any command runs, to tell a retry whose answer was lost
+    /// from a new request.
     pub async fn took_step(
         &self,
         id: &str,

@@ -35,17 +35,7 @@ where
                 tokio::time::sleep(backoff(attempt)).await;
             }
             let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
-            let events = match D::decide(command, &loaded.state) {
-                Ok(events) => events,
-                Err(refusal) => {
-                    // A keyed request whose first attempt took this step (and whose answer was
-                    // lost) finds the state moved on by its own events: that is not a refusal.
-                    if self.took_step(&stream, context).await? {
-                        return self.already_taken(slot, stream).await;
-                    }
-                    return Err(CommandError::Domain(refusal));
-                }
-            };
+            let events = D::decide(command, &loaded.state).map_err(CommandError::Domain)?;
             if events.is_empty() {
                 return Ok(Receipt { stream, events, version: loaded.version, position: None });
             }
@@ -106,11 +96,7 @@ where
 
     /// The receipt of a keyed step an earlier attempt already took: nothing appended, the
     /// cached state brought up to what the stream holds (that attempt's events included).
-    pub(super) async fn already_taken(
-        &self,
-        slot: &mut Slot<D::State>,
-        stream: StreamName,
-    ) -> Answer<D> {
+    async fn already_taken(&self, slot: &mut Slot<D::State>, stream: StreamName) -> Answer<D> {
         let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
         let loaded = self.load(&stream, version, state).await?;
         let version = loaded.version;
@@ -118,17 +104,19 @@ where
         Ok(Receipt { stream, events: vec![], version, position: None })
     }
 
-    /// Whether the stream holds the first event of this keyed step: an earlier attempt of the
-    /// same request took it. Always false without a key.
+    /// Whether the recent tail of the stream holds the first event of this keyed step: an
+    /// earlier attempt of the same request took it. Always false without a key. Only the last
+    /// [`RETRY_WINDOW`] events are looked at: retries come within seconds.
     pub(super) async fn took_step(
         &self,
         stream: &StreamName,
         context: &CommandContext,
     ) -> Result<bool, StoreError> {
-        match context.idempotency_key {
-            Some(key) => self.holds_event(stream, derived_id(key, 0)).await,
-            None => Ok(false),
-        }
+        let Some(key) = context.idempotency_key else { return Ok(false) };
+        let first = derived_id(key, 0);
+        let tail =
+            self.store.read_stream(stream, u64::MAX, Direction::Backward, RETRY_WINDOW).await?;
+        Ok(tail.iter().any(|e| e.id == first))
     }
 
     /// On stores that do not refuse a reused event id themselves: whether the recent tail of
@@ -139,14 +127,10 @@ where
         stream: &StreamName,
         context: &CommandContext,
     ) -> Result<bool, StoreError> {
-        let Some(key) = context.idempotency_key else { return Ok(false) };
         if self.store.refuses_reused_event_ids() {
             return Ok(false);
         }
-        let first = derived_id(key, 0);
-        let tail =
-            self.store.read_stream(stream, u64::MAX, Direction::Backward, RETRY_WINDOW).await?;
-        Ok(tail.iter().any(|e| e.id == first))
+        self.took_step(stream, context).await
     }
 
     /// Whether the stream holds event `id`: the mark of an earlier attempt. Reads the whole
