@@ -296,3 +296,34 @@ async fn a_crowd_on_one_product_is_decided_together_and_each_hears_its_own_outco
     let held = repo.inspect("HOT-1", |_, s| s.reservations.len()).await.expect("inspect");
     assert_eq!(held, 40);
 }
+
+#[tokio::test]
+async fn a_keyed_command_retried_after_its_step_was_taken_is_answered_not_refused() {
+    // Given a hold released by a keyed request whose answer was lost
+    let (_dir, store) = store();
+    let repo = Products::new(store.clone(), 100);
+    repo.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
+    repo.execute("MUG-1", &receive(3), &CommandContext::default()).await.expect("stocked");
+    repo.execute("MUG-1", &reserve("cart-1", 1), &CommandContext::default()).await.expect("held");
+    let release = ProductCommand::Release(ReleaseReservation {
+        reservation_id: ReservationId::parse("cart-1").expect("valid"),
+        now: Timestamp(3),
+    });
+    let keyed =
+        CommandContext { idempotency_key: Some(Uuid::now_v7()), ..CommandContext::default() };
+    let first = repo.execute("MUG-1", &release, &keyed).await.expect("released");
+    // When the same request is retried, here and on a server that loads the stream afresh
+    let again = repo.execute("MUG-1", &release, &keyed).await;
+    let elsewhere = Products::new(store.clone(), 100).execute("MUG-1", &release, &keyed).await;
+    // Then both are answered as done, appending nothing
+    for answer in [again, elsewhere] {
+        let answer = answer.expect("the retry is answered, not refused");
+        assert!(answer.events.is_empty());
+        assert_eq!(answer.version, first.version);
+    }
+    // while the same command under no key is refused: there is no such hold
+    let fresh = repo.execute("MUG-1", &release, &CommandContext::default()).await;
+    let refused = matches!(fresh, Err(CommandError::Domain(ProductError::UnknownReservation(_))));
+    assert!(refused, "{fresh:?}");
+    assert_eq!(store.len(), 4, "nothing appended by the retries");
+}

@@ -84,7 +84,7 @@ where
         batch: Vec<Pending<D>>,
     ) {
         if slot.loaded.is_none() {
-            match self.load(stream, None, D::initial_state()).await {
+            match self.load(stream, None).await {
                 Ok(loaded) => slot.loaded = Some(loaded),
                 Err(error) => {
                     let message = error.to_string();
@@ -124,16 +124,24 @@ where
                 tokio::time::sleep(backoff(attempt)).await;
             }
             let Some(loaded) = slot.loaded.as_ref() else { return Outcome::OneByOne };
-            let mut state = loaded.state.clone();
+            // Copies: nothing borrowed from the cache may be held across the append.
+            let (version, mut state) = (loaded.version, loaded.state.clone());
+            let mut recent = super::Loaded { version, state: (), recent: loaded.recent.clone() };
             let mut decided: Vec<Decided<D>> = Vec::with_capacity(batch.len());
             let mut new_events = Vec::new();
+            let mut ids = Vec::new();
             for pending in batch {
                 match D::decide(&pending.command, &state) {
+                    // A keyed retry of a step already taken: answered, as on its own.
+                    Err(_) if recent.took(&pending.context) => decided.push(Decided::Nothing),
                     Err(refusal) => decided.push(Decided::Refused(refusal)),
                     Ok(events) if events.is_empty() => decided.push(Decided::Nothing),
                     Ok(events) => {
                         match encode_all::<D::Event, D::Error>(&events, &pending.context) {
-                            Ok(encoded) => new_events.extend(encoded),
+                            Ok(encoded) => {
+                                ids.extend(encoded.iter().map(|e| e.id));
+                                new_events.extend(encoded);
+                            }
                             Err(_) => return Outcome::OneByOne,
                         }
                         state = events.iter().fold(state, D::evolve);
@@ -141,14 +149,16 @@ where
                     }
                 }
             }
-            let version = loaded.version;
             if new_events.is_empty() {
                 return Outcome::Answered(answers(stream, decided, version, None, false));
             }
             let expected = ExpectedVersion::from_loaded(version);
             match self.store.append(stream, expected, new_events).await {
                 Ok(outcome) if outcome.first_version == version.map_or(0, |v| v + 1) => {
-                    slot.loaded = Some(super::Loaded { version: Some(outcome.version), state });
+                    recent.remember(ids);
+                    let recent = recent.recent;
+                    slot.loaded =
+                        Some(super::Loaded { version: Some(outcome.version), state, recent });
                     let conflicts = metrics::histogram!(super::CONFLICTS_METRIC);
                     for _ in 0..batch.len() {
                         conflicts.record(attempt as f64);

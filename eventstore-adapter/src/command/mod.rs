@@ -104,6 +104,26 @@ struct Slot<S> {
 struct Loaded<S> {
     version: Option<u64>,
     state: S,
+    /// Ids of the stream's last events (up to [`RETRY_WINDOW`]): what tells a keyed request's
+    /// retry whose step was already taken (its answer lost with its server) from a new
+    /// request that the state refuses, without reading the stream again.
+    recent: VecDeque<Uuid>,
+}
+
+impl<S> Loaded<S> {
+    fn remember(&mut self, ids: impl IntoIterator<Item = Uuid>) {
+        for id in ids {
+            if self.recent.len() == RETRY_WINDOW {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(id);
+        }
+    }
+
+    /// Whether the keyed step `context` names is among the stream's last events.
+    fn took(&self, context: &CommandContext) -> bool {
+        context.idempotency_key.is_some_and(|key| self.recent.contains(&derived_id(key, 0)))
+    }
 }
 
 /// What a command's caller hears back.
@@ -189,18 +209,6 @@ where
         answer.await.unwrap_or(Err(CommandError::Store(StoreError::Closed)))
     }
 
-    /// Whether the recent tail of `id`'s stream holds the first event of the keyed step
-    /// `context` names: an earlier attempt of the same request took it (false without a key).
-    /// For use cases that refuse before any command runs, to tell a retry whose answer was lost
-    /// from a new request.
-    pub async fn took_step(
-        &self,
-        id: &str,
-        context: &CommandContext,
-    ) -> Result<bool, CommandError<D::Error>> {
-        Ok(self.inner.took_step(&self.stream(id)?, context).await?)
-    }
-
     /// The receipt of a use case that appended nothing to `id`'s stream: its current version.
     pub async fn unchanged(&self, id: &str) -> Answer<D> {
         let version = self.inspect(id, |version, _| version).await?;
@@ -219,15 +227,23 @@ where
         let stream = self.stream(id)?;
         let cell = self.inner.cell(&stream);
         let mut slot = cell.slot.lock().await;
-        match slot.loaded.take() {
-            None => slot.loaded = Some(self.inner.load(&stream, None, D::initial_state()).await?),
-            Some(Loaded { version, state }) if self.inner.store.is_shared() => {
-                slot.loaded = Some(self.inner.load(&stream, version, state).await?);
-            }
-            cached => slot.loaded = cached,
-        }
-        let loaded = slot.loaded.as_ref().ok_or(StoreError::Closed)?;
+        let loaded = self.inner.current(&stream, &mut slot).await?;
         Ok(f(loaded.version, &loaded.state))
+    }
+
+    /// Whether the keyed step `context` names is among the last events of `id`'s stream: an
+    /// earlier attempt of the same request took it (false without a key). For use cases that
+    /// refuse before any command runs, to tell a retry whose answer was lost from a new
+    /// request.
+    pub async fn took_step(
+        &self,
+        id: &str,
+        context: &CommandContext,
+    ) -> Result<bool, CommandError<D::Error>> {
+        let stream = self.stream(id)?;
+        let cell = self.inner.cell(&stream);
+        let mut slot = cell.slot.lock().await;
+        Ok(self.inner.current(&stream, &mut slot).await?.took(context))
     }
 }
 
@@ -251,23 +267,29 @@ where
             .clone()
     }
 
-    /// Folds the stream's events after `version` into `state`.
+    /// Folds the stream's events after `from` (a cached state; `None`: the start) into it.
     async fn load(
         &self,
         stream: &StreamName,
-        mut version: Option<u64>,
-        mut state: D::State,
+        from: Option<Loaded<D::State>>,
     ) -> Result<Loaded<D::State>, CommandError<D::Error>> {
+        let mut loaded = from.unwrap_or_else(|| Loaded {
+            version: None,
+            state: D::initial_state(),
+            recent: VecDeque::new(),
+        });
         loop {
-            let from = version.map_or(0, |v| v + 1);
+            let from = loaded.version.map_or(0, |v| v + 1);
             let page = self.store.read_stream(stream, from, Direction::Forward, LOAD_PAGE).await?;
             for recorded in &page {
                 let event = D::Event::from_recorded(recorded)?;
-                state = D::evolve(state, &event);
-                version = Some(recorded.version);
+                let state = std::mem::replace(&mut loaded.state, D::initial_state());
+                loaded.state = D::evolve(state, &event);
+                loaded.version = Some(recorded.version);
             }
+            loaded.remember(page.iter().map(|e| e.id));
             if page.len() < LOAD_PAGE {
-                return Ok(Loaded { version, state });
+                return Ok(loaded);
             }
         }
     }
@@ -279,9 +301,26 @@ where
         stream: &StreamName,
         slot: &mut Slot<D::State>,
     ) -> Result<(), CommandError<D::Error>> {
-        let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
-        slot.loaded = Some(self.load(stream, version, state).await?);
+        let cached = slot.loaded.take().ok_or(StoreError::Closed)?;
+        slot.loaded = Some(self.load(stream, Some(cached)).await?);
         Ok(())
+    }
+
+    /// The state to read: cached as is when this process is the store's only writer, brought
+    /// up to date first on a shared store, loaded if not cached.
+    async fn current<'s>(
+        &self,
+        stream: &StreamName,
+        slot: &'s mut Slot<D::State>,
+    ) -> Result<&'s Loaded<D::State>, CommandError<D::Error>> {
+        match slot.loaded.take() {
+            None => slot.loaded = Some(self.load(stream, None).await?),
+            Some(cached) if self.store.is_shared() => {
+                slot.loaded = Some(self.load(stream, Some(cached)).await?);
+            }
+            cached => slot.loaded = cached,
+        }
+        Ok(slot.loaded.as_ref().ok_or(StoreError::Closed)?)
     }
 }
 

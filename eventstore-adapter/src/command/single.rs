@@ -4,8 +4,8 @@
 //! commands is refused for one of them.
 
 use super::{
-    backoff, derived_id, encode_all, Answer, CommandContext, CommandError, Inner, Loaded, Receipt,
-    Slot, LOAD_PAGE, MAX_ATTEMPTS, RETRY_WINDOW,
+    backoff, derived_id, encode_all, Answer, CommandContext, CommandError, Inner, Receipt, Slot,
+    LOAD_PAGE, MAX_ATTEMPTS, RETRY_WINDOW,
 };
 use crate::codec::DomainEvent;
 use crate::error::StoreError;
@@ -35,11 +35,25 @@ where
                 tokio::time::sleep(backoff(attempt)).await;
             }
             let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
-            let events = D::decide(command, &loaded.state).map_err(CommandError::Domain)?;
+            let events = match D::decide(command, &loaded.state) {
+                Ok(events) => events,
+                // A keyed request whose first attempt took this step (its answer lost with its
+                // server) finds the state moved on by its own events: not a refusal.
+                Err(_) if loaded.took(context) => {
+                    return Ok(Receipt {
+                        stream,
+                        events: vec![],
+                        version: loaded.version,
+                        position: None,
+                    });
+                }
+                Err(refusal) => return Err(CommandError::Domain(refusal)),
+            };
             if events.is_empty() {
                 return Ok(Receipt { stream, events, version: loaded.version, position: None });
             }
             let new_events = encode_all(&events, context)?;
+            let ids: Vec<Uuid> = new_events.iter().map(|e| e.id).collect();
             if attempt == 0 && self.keyed_step_already_taken(&stream, context).await? {
                 // A store that accepts a reused id at a new version (KurrentDB) would take this
                 // retry's events a second time; the step is done, so append nothing.
@@ -64,6 +78,7 @@ where
                     let state = std::mem::replace(&mut loaded.state, D::initial_state());
                     loaded.state = events.iter().fold(state, D::evolve);
                     loaded.version = Some(outcome.version);
+                    loaded.remember(ids);
                     return Ok(Receipt {
                         stream,
                         events,
@@ -97,26 +112,9 @@ where
     /// The receipt of a keyed step an earlier attempt already took: nothing appended, the
     /// cached state brought up to what the stream holds (that attempt's events included).
     async fn already_taken(&self, slot: &mut Slot<D::State>, stream: StreamName) -> Answer<D> {
-        let Loaded { version, state } = slot.loaded.take().ok_or(StoreError::Closed)?;
-        let loaded = self.load(&stream, version, state).await?;
-        let version = loaded.version;
-        slot.loaded = Some(loaded);
+        self.reload(&stream, slot).await?;
+        let version = slot.loaded.as_ref().and_then(|l| l.version);
         Ok(Receipt { stream, events: vec![], version, position: None })
-    }
-
-    /// Whether the recent tail of the stream holds the first event of this keyed step: an
-    /// earlier attempt of the same request took it. Always false without a key. Only the last
-    /// [`RETRY_WINDOW`] events are looked at: retries come within seconds.
-    pub(super) async fn took_step(
-        &self,
-        stream: &StreamName,
-        context: &CommandContext,
-    ) -> Result<bool, StoreError> {
-        let Some(key) = context.idempotency_key else { return Ok(false) };
-        let first = derived_id(key, 0);
-        let tail =
-            self.store.read_stream(stream, u64::MAX, Direction::Backward, RETRY_WINDOW).await?;
-        Ok(tail.iter().any(|e| e.id == first))
     }
 
     /// On stores that do not refuse a reused event id themselves: whether the recent tail of
@@ -127,10 +125,14 @@ where
         stream: &StreamName,
         context: &CommandContext,
     ) -> Result<bool, StoreError> {
+        let Some(key) = context.idempotency_key else { return Ok(false) };
         if self.store.refuses_reused_event_ids() {
             return Ok(false);
         }
-        self.took_step(stream, context).await
+        let first = derived_id(key, 0);
+        let tail =
+            self.store.read_stream(stream, u64::MAX, Direction::Backward, RETRY_WINDOW).await?;
+        Ok(tail.iter().any(|e| e.id == first))
     }
 
     /// Whether the stream holds event `id`: the mark of an earlier attempt. Reads the whole
