@@ -774,6 +774,11 @@ async fn soak_three_instances_with_one_killed_every_30s() {
             "final_lag_events": 0, "catch_up_after_load_s": catch_up.as_secs_f64(),
         })
     );
+    for order in unsettled.iter().take(5) {
+        let events = types(&stream(&store, &format!("order-{order}")).await).join(",");
+        let payment = types(&stream(&store, &format!("payment-{order}")).await).join(",");
+        eprintln!("unsettled {order}: order [{events}] payment [{payment}]");
+    }
     assert!(unsettled.is_empty(), "{} orders never settled", unsettled.len());
     assert_eq!(twice, 0);
     assert!(max_authorizations <= 1);

@@ -24,6 +24,7 @@ async fn leases_fence_process_state_and_claim_requests_on_postgresql() {
     a_new_holder_continues_from_the_saved_state(&cluster).await;
     a_key_is_run_once_and_then_replayed(&cluster).await;
     a_claim_whose_request_died_lapses(&cluster).await;
+    a_refusal_is_never_decided_on_another_servers_old_state(&cluster).await;
 }
 
 async fn a_live_lease_is_not_taken_and_a_lapsed_one_is_taken_with_a_higher_epoch(
@@ -155,4 +156,39 @@ async fn a_claim_whose_request_died_lapses(cluster: &PrivatePostgres) {
         done,
         RequestClaim::Done { fingerprint: print.to_vec(), response: b"fresh".to_vec() }
     );
+}
+
+async fn a_refusal_is_never_decided_on_another_servers_old_state(cluster: &PrivatePostgres) {
+    use ordo_domain::product::*;
+    use ordo_domain::{Currency, Money, ReservationId, Sku, Timestamp};
+    use ordo_eventstore::command::{CommandContext, Repository};
+    // Given two servers on one store, and a product the first has cached with no stock
+    let store = std::sync::Arc::new(open(cluster, "stale").await);
+    let first = Repository::<Product, _>::new(store.clone(), 100);
+    let second = Repository::<Product, _>::new(store.clone(), 100);
+    let list = ProductCommand::List(ListProduct {
+        sku: Sku::parse("MUG-1").expect("sku"),
+        name: "Mug".into(),
+        description: String::new(),
+        category: "kitchen".into(),
+        brand: "Acme".into(),
+        price: Money::new(1_000, Currency::EUR),
+        image_urls: vec![],
+        store_currency: Currency::EUR,
+        now: Timestamp(0),
+    });
+    let none = CommandContext::default();
+    first.execute("MUG-1", &list, &none).await.expect("listed");
+    // When the second server receives stock, and then the first is asked to hold a unit
+    let receive = ProductCommand::ReceiveStock(ReceiveStock { quantity: 5, now: Timestamp(1) });
+    second.execute("MUG-1", &receive, &none).await.expect("stocked elsewhere");
+    let hold = ProductCommand::Reserve(ReserveStock {
+        reservation_id: ReservationId::parse("cart-1").expect("id"),
+        quantity: 1,
+        expires_at: Timestamp(1_000_000),
+        now: Timestamp(2),
+    });
+    // Then it holds it: its cached "no stock" was checked against the store before refusing
+    let held = first.execute("MUG-1", &hold, &none).await;
+    assert!(held.is_ok_and(|r| r.events.len() == 1), "refused on an old state");
 }

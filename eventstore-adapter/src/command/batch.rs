@@ -119,6 +119,9 @@ where
         slot: &mut Slot<D::State>,
         batch: &[Pending<D>],
     ) -> Outcome<D> {
+        // As on its own: on a shared store, answers that append nothing are confirmed on the
+        // stream's current state before they are given.
+        let mut confirmed = !self.store.is_shared();
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
@@ -147,6 +150,17 @@ where
                         state = events.iter().fold(state, D::evolve);
                         decided.push(Decided::Appends(events));
                     }
+                }
+            }
+            let appends_nothing = decided.iter().any(|d| !matches!(d, Decided::Appends(_)));
+            if !confirmed && appends_nothing {
+                confirmed = true;
+                if self.reload(stream, slot).await.is_err() {
+                    slot.loaded = None;
+                    return Outcome::OneByOne;
+                }
+                if slot.loaded.as_ref().and_then(|l| l.version) != version {
+                    continue;
                 }
             }
             if new_events.is_empty() {

@@ -30,12 +30,25 @@ where
         context: &CommandContext,
     ) -> Answer<D> {
         let stream = stream.clone();
+        // On a shared store an answer that appends nothing (a refusal, "already so") must not
+        // come from a cached state another server has moved past: no append would catch it.
+        let mut confirmed = !self.store.is_shared();
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
             let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
-            let events = match D::decide(command, &loaded.state) {
+            let decided = D::decide(command, &loaded.state);
+            if !confirmed && !matches!(&decided, Ok(events) if !events.is_empty()) {
+                confirmed = true;
+                let before = loaded.version;
+                self.reload(&stream, slot).await?;
+                if slot.loaded.as_ref().and_then(|l| l.version) != before {
+                    continue;
+                }
+            }
+            let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
+            let events = match decided {
                 Ok(events) => events,
                 // A keyed request whose first attempt took this step (its answer lost with its
                 // server) finds the state moved on by its own events: not a refusal.
