@@ -4,6 +4,8 @@
 //! on a free port with a temporary data directory (and, unless told otherwise, the private
 //! Redis it starts itself), and talk HTTP to it.
 
+pub mod cluster;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
