@@ -52,8 +52,8 @@ impl StoreLocation {
     }
 }
 
-/// A URL without its password.
-pub(crate) fn redact(url: &str) -> String {
+/// A URL without its password (for logs and errors: a store's, a Redis replica's).
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
             Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),

@@ -260,13 +260,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let mut replicas = Vec::with_capacity(args.redis_replicas.len());
     for url in &args.redis_replicas {
         let client = redis::Client::open(url.as_str())
-            .with_context(|| format!("--redis-replica {}", redact_url(url)))?;
+            .with_context(|| format!("--redis-replica {}", ordo_eventstore::any::redact(url)))?;
         let mut pool = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
             // Lazy: a replica that is down at start is skipped until it answers.
             pool.push(client.get_connection_manager_lazy(fail_fast())?);
         }
-        replicas.push(Replica::new(redact_url(url), pool));
+        replicas.push(Replica::new(ordo_eventstore::any::redact(url), pool));
     }
     let reads = ReadModels::pooled(connections).with_replicas(replicas).woken_by(applied);
     let app = Arc::new(App {
@@ -315,16 +315,6 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     store.close();
     drop(private_redis);
     Ok(())
-}
-
-/// A Redis URL without its password, for logs and errors.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Query connections fail fast while Redis is away: one reconnect attempt with a 100 ms
