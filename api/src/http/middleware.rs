@@ -2,6 +2,7 @@
 //! operations, `Allow` on 405, and request metrics.
 
 use super::problem::Problem;
+use anyhow::Context;
 use std::sync::Arc;
 
 /// Errors raised outside the operations (unknown path, wrong method, unreadable body) as

@@ -36,7 +36,6 @@ use ordo_projections::query::{ReadModels, Replica};
 use poem::listener::TcpListener;
 use poem::{EndpointExt, IntoResponse, Route, Server};
 use poem_openapi::OpenApiService;
-use problem::Problem;
 use state::App;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The write path: load an aggregate, `decide`, append with optimistic concurrency.
 //!
 //! Each [`Repository`] serves one aggregate type. Commands for the same stream queue up in
-//! process, and one task at a time decides them ([`batch`]): everything queued for a stream is
+//! process, and one task at a time decides them (`batch`): everything queued for a stream is
 //! decided one command after another against the in-memory state and appended in one commit,
 //! so a hot SKU in a flash sale keeps its stream busy instead of waiting out one commit per
 //! command (ADR 0014). Each command is still all or nothing, a refused command refuses only
@@ -15,8 +15,8 @@
 //! See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
 //!
 //! - this file: the types, the cache, and how a command joins its stream's queue;
-//! - [`batch`]: the task that decides a stream's queue, many commands per commit;
-//! - [`single`]: one command on its own, with the recognition of a retried keyed request.
+//! - `batch`: the task that decides a stream's queue, many commands per commit;
+//! - `single`: one command on its own, with the recognition of a retried keyed request.
 
 mod batch;
 mod single;

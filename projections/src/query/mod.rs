@@ -2,14 +2,14 @@
 //! the keyspace. Any query can first wait, bounded, until its projection has applied a given
 //! global position, so a client reads its own writes.
 //!
-//! Queries go to Redis replicas when there are any ([`replicas`]): a query without a position
+//! Queries go to Redis replicas when there are any (`replicas`): a query without a position
 //! to wait for reads from the next healthy replica; one with a position waits on that replica
 //! for a moment and, if the replica has not replicated that far, reads from the primary. A
 //! replica that fails a query is skipped and the query is answered by the primary.
 //!
 //! - this file: the queries' types and [`ReadModels`], which picks where each query reads;
-//! - [`reader`]: the queries themselves, against one Redis;
-//! - [`replicas`]: the replicas and their health.
+//! - `reader`: the queries themselves, against one Redis;
+//! - `replicas`: the replicas and their health.
 
 mod reader;
 mod replicas;
