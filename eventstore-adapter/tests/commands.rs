@@ -1,7 +1,10 @@
 //! The write path: decide, append, cache, and retry when another process wrote first.
 
+mod common;
+
+use common::list;
 use ordo_domain::product::*;
-use ordo_domain::{Currency, Money, ReservationId, Sku, Timestamp};
+use ordo_domain::{ReservationId, Timestamp};
 use ordo_eventstore::command::{CommandContext, CommandError, Repository};
 use ordo_eventstore::*;
 use std::sync::Arc;
@@ -14,20 +17,6 @@ fn store() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
     let store =
         EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open");
     (dir, Arc::new(store))
-}
-
-fn list(sku: &str) -> ProductCommand {
-    ProductCommand::List(ListProduct {
-        sku: Sku::parse(sku).expect("valid"),
-        name: "Mug".into(),
-        description: String::new(),
-        category: "kitchen".into(),
-        brand: "Acme".into(),
-        price: Money::new(1_000, Currency::EUR),
-        image_urls: vec![],
-        store_currency: Currency::EUR,
-        now: Timestamp(0),
-    })
 }
 
 fn receive(quantity: u32) -> ProductCommand {

@@ -2,28 +2,17 @@
 //! the client a moment later: the retry decides again, at a new time, and must not take effect
 //! a second time. Run on every backend that runs here.
 
+mod common;
+
+use common::list;
 use ordo_domain::product::*;
-use ordo_domain::{Currency, Money, Sku, Timestamp};
+use ordo_domain::Timestamp;
 use ordo_eventstore::command::{CommandContext, Repository};
 use ordo_eventstore::embedded::EmbeddedSubscription;
 use ordo_eventstore::postgres::private::PrivatePostgres;
 use ordo_eventstore::*;
 use std::sync::Arc;
 use uuid::Uuid;
-
-fn list() -> ProductCommand {
-    ProductCommand::List(ListProduct {
-        sku: Sku::parse("MUG-1").expect("valid"),
-        name: "Mug".into(),
-        description: String::new(),
-        category: "kitchen".into(),
-        brand: "Acme".into(),
-        price: Money::new(1_000, Currency::EUR),
-        image_urls: vec![],
-        store_currency: Currency::EUR,
-        now: Timestamp(0),
-    })
-}
 
 fn receive(now: i64) -> ProductCommand {
     ProductCommand::ReceiveStock(ReceiveStock { quantity: 5, now: Timestamp(now) })
@@ -36,7 +25,7 @@ async fn a_keyed_retry_after_a_lost_response_takes_effect_once<S: EventStore>(st
     let keyed =
         CommandContext { idempotency_key: Some(Uuid::from_u128(7)), ..CommandContext::default() };
     let first = Repository::<Product, S>::new(store.clone(), 10);
-    first.execute("MUG-1", &list(), &CommandContext::default()).await.expect("listed");
+    first.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
     first.execute("MUG-1", &receive(10), &keyed).await.expect("received");
     let restarted = Repository::<Product, S>::new(store.clone(), 10);
     let retry = restarted.execute("MUG-1", &receive(20), &keyed).await.expect("retry answered");

@@ -2,6 +2,8 @@
 //! their fencing epochs, the process state a new holder continues from, and
 //! `Idempotency-Key` records claimed by one request at a time.
 
+mod common;
+
 use ordo_eventstore::postgres::private::PrivatePostgres;
 use ordo_eventstore::postgres::shared::RequestClaim;
 use ordo_eventstore::*;
@@ -160,25 +162,14 @@ async fn a_claim_whose_request_died_lapses(cluster: &PrivatePostgres) {
 
 async fn a_refusal_is_never_decided_on_another_servers_old_state(cluster: &PrivatePostgres) {
     use ordo_domain::product::*;
-    use ordo_domain::{Currency, Money, ReservationId, Sku, Timestamp};
+    use ordo_domain::{ReservationId, Timestamp};
     use ordo_eventstore::command::{CommandContext, Repository};
     // Given two servers on one store, and a product the first has cached with no stock
     let store = std::sync::Arc::new(open(cluster, "stale").await);
     let first = Repository::<Product, _>::new(store.clone(), 100);
     let second = Repository::<Product, _>::new(store.clone(), 100);
-    let list = ProductCommand::List(ListProduct {
-        sku: Sku::parse("MUG-1").expect("sku"),
-        name: "Mug".into(),
-        description: String::new(),
-        category: "kitchen".into(),
-        brand: "Acme".into(),
-        price: Money::new(1_000, Currency::EUR),
-        image_urls: vec![],
-        store_currency: Currency::EUR,
-        now: Timestamp(0),
-    });
     let none = CommandContext::default();
-    first.execute("MUG-1", &list, &none).await.expect("listed");
+    first.execute("MUG-1", &common::list("MUG-1"), &none).await.expect("listed");
     // When the second server receives stock, and then the first is asked to hold a unit
     let receive = ProductCommand::ReceiveStock(ReceiveStock { quantity: 5, now: Timestamp(1) });
     second.execute("MUG-1", &receive, &none).await.expect("stocked elsewhere");

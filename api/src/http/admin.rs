@@ -269,10 +269,12 @@ impl Admin {
                 );
             }
         };
+        // Read once: every role's lag is measured against the same head.
+        let head = store.last_position().await.ok().flatten().map(|p| p.0);
         let mut answer = Vec::new();
         for role in super::background::all_roles() {
             let holder = holders.iter().find(|h| h.role == role);
-            let (position, lag_events) = self.role_progress(store, &role).await;
+            let (position, lag_events) = self.role_progress(store, head, &role).await;
             answer.push(RoleDto {
                 holder: holder.map(|h| h.instance.clone()),
                 held_here: roles.holds(&role),
@@ -296,17 +298,19 @@ impl Admin {
     /// The last position `role` handled, and how many events it has yet to handle (counted
     /// where positions count events; capped at [`LAG_SCAN`] for the roles that follow only
     /// some streams, whose checkpoint stays on the last event they follow).
-    async fn role_progress(&self, store: &AnyStore, role: &str) -> (Option<u64>, Option<u64>) {
+    async fn role_progress(
+        &self,
+        store: &AnyStore,
+        head: Option<u64>,
+        role: &str,
+    ) -> (Option<u64>, Option<u64>) {
         let (position, filter) = self.role_position(role).await;
         if !store.positions_count_events() {
             return (position, None);
         }
         let from = position.map_or(SubscribeFrom::Start, |p| SubscribeFrom::After(Position(p)));
         let lag = match filter {
-            None => {
-                let head = store.last_position().await.ok().flatten().map(|p| p.0);
-                head.map(|h| h.saturating_sub(position.unwrap_or(0)))
-            }
+            None => head.map(|h| h.saturating_sub(position.unwrap_or(0))),
             Some(filter) => match store.read_all(from, LAG_SCAN).await {
                 Ok(events) => {
                     Some(events.iter().filter(|e| filter.accepts(e.stream.as_str())).count() as u64)

@@ -9,6 +9,23 @@ use ordo_eventstore::*;
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
+/// Lists product `sku` (a mug at 10 EUR), the first command of every product test.
+pub fn list(sku: &str) -> ordo_domain::product::ProductCommand {
+    use ordo_domain::product::{ListProduct, ProductCommand};
+    use ordo_domain::{Currency, Money, Sku, Timestamp};
+    ProductCommand::List(ListProduct {
+        sku: Sku::parse(sku).expect("valid"),
+        name: "Mug".into(),
+        description: String::new(),
+        category: "kitchen".into(),
+        brand: "Acme".into(),
+        price: Money::new(1_000, Currency::EUR),
+        image_urls: vec![],
+        store_currency: Currency::EUR,
+        now: Timestamp(0),
+    })
+}
+
 pub fn stream(prefix: &str, name: &str) -> StreamName {
     StreamName::new(format!("{prefix}{name}")).expect("valid test stream name")
 }
