@@ -6,9 +6,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Serve Ordo on http://127.0.0.1:8080 (data in ./data; a private Redis unless REDIS_URL is set).
 # Installs redis-server first if it is missing (see `bootstrap`).
-run *ARGS: bootstrap
+# Serve Ordo and its web console on http://127.0.0.1:8080 (data in ./data; a private Redis unless REDIS_URL is set).
+run *ARGS: (bootstrap "run")
     cargo run --release -p ordo-api --bin ordo -- serve {{ARGS}}
 
 # Everything CI checks: formatting, lints, every test. Installs what the tests need first.
@@ -32,11 +32,10 @@ fmt-check:
 fmt:
     cargo fmt --all
 
-# Install what `just run` and the tests need and this machine lacks (redis-server, PostgreSQL),
-# saying what.
 # `just run` and `just test` run this first; on a machine that has everything it only checks.
-bootstrap:
-    @scripts/bootstrap.sh
+# Install what `just run` (redis-server) or the tests (also PostgreSQL, Chromium, chromedriver) need.
+bootstrap WHAT="test":
+    @scripts/bootstrap.sh {{WHAT}}
 
 # The event-store contract against a real KurrentDB server (ORDO_KURRENTDB_URL must be set).
 test-kurrentdb:

@@ -4,11 +4,13 @@
 # can run before every `just run` and `just test`.
 set -euo pipefail
 
-# program -> Debian package that provides it
-declare -A PACKAGES=(
-    [redis-server]=redis-server
-    [initdb]=postgresql
-)
+# program -> Debian package that provides it. `bootstrap.sh run` needs only Redis; the tests
+# (`bootstrap.sh test`, and the default) also start private PostgreSQL clusters and drive the
+# web console in headless Chromium through chromedriver.
+declare -A PACKAGES=([redis-server]=redis-server)
+if [ "${1:-test}" != run ]; then
+    PACKAGES+=([initdb]=postgresql [chromium]=chromium [chromedriver]=chromium-driver)
+fi
 
 # Whether `program` is installed. Debian keeps PostgreSQL's server programs off PATH, in
 # /usr/lib/postgresql/<version>/bin, where Ordo's private clusters look for them too.

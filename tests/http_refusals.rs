@@ -139,3 +139,29 @@ async fn times_are_rfc3339_both_ways() {
 fn humantime_like(text: &str) -> bool {
     text.len() == 24 && text.ends_with('Z') && text.as_bytes()[10] == b'T'
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_path_segment_is_refused_naming_the_value_and_its_pattern() {
+    let server = Server::start();
+    let admin = server.admin();
+
+    let (sku_status, sku) = server.call("GET", "/v1/products/mug-1", None, None).await;
+    let (id_status, id) = server.call("GET", "/v1/orders/no%20spaces", Some(&admin), None).await;
+    let (stream_status, stream) =
+        server.call("GET", "/v1/admin/streams/$all/events", Some(&admin), None).await;
+
+    assert_eq!((sku_status, id_status, stream_status), (400, 400, 400));
+    assert_eq!(
+        sku["detail"],
+        r#"the path is not valid: "mug-1" is not a SKU (pattern ^[A-Z0-9][A-Z0-9-]{2,31}$)"#
+    );
+    assert_eq!(sku["type"], "/problems/bad-request");
+    assert!(
+        id["detail"].as_str().is_some_and(|d| d.contains(r#""no spaces" is not an id"#)),
+        "{id}"
+    );
+    assert!(
+        stream["detail"].as_str().is_some_and(|d| d.contains("is not a stream name")),
+        "{stream}"
+    );
+}

@@ -82,8 +82,18 @@ async fn shoppers(servers: &[Arc<Server>], from: usize, count: usize, buying: bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_lose_nothing_and_repeat_nothing_when_the_checkout_holder_is_killed() {
+    checkout_holder_killed(Shop::new()).await;
+}
+
+/// The same, with leases, checkpoints and idempotency records in Redis (as on KurrentDB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coordinated_in_redis_three_instances_lose_nothing_and_repeat_nothing_when_the_checkout_holder_is_killed(
+) {
+    checkout_holder_killed(Shop::coordinated_by("redis")).await;
+}
+
+async fn checkout_holder_killed(shop: Shop) {
     // Given three instances on one PostgreSQL and one Redis, every role taken
-    let shop = Shop::new();
     let mut nodes: Vec<Option<Arc<Server>>> =
         (0..3).map(|n| Some(Arc::new(shop.start(n)))).collect();
     let first = nodes[0].clone().expect("node 0");
@@ -223,6 +233,20 @@ async fn three_instances_lose_nothing_and_repeat_nothing_when_the_checkout_holde
     equals_a_clean_rebuild::<OrderView>(&store, &shop.redis.url()).await;
     equals_a_clean_rebuild::<ProductView>(&store, &shop.redis.url()).await;
     equals_a_clean_rebuild::<CartView>(&store, &shop.redis.url()).await;
+    // The checkout process's checkpoint lives where the instances were told to keep it, and
+    // only there: the takeover continued from it.
+    let in_store = store.process_checkpoint("checkout").await.expect("store answers");
+    let mut redis =
+        redis::Client::open(shop.redis.url()).expect("url").get_connection().expect("redis");
+    let in_redis: Option<u64> = redis::cmd("HGET")
+        .arg("ordo:shared:checkpoints")
+        .arg("checkout")
+        .query(&mut redis)
+        .expect("hget");
+    match shop.coordination {
+        "redis" => assert!(in_store.is_none() && in_redis.is_some(), "{in_store:?} {in_redis:?}"),
+        _ => assert!(in_store.is_some() && in_redis.is_none(), "{in_store:?} {in_redis:?}"),
+    }
 }
 
 fn log_says(path: &Path, what: &str) -> bool {
@@ -231,8 +255,18 @@ fn log_says(path: &Path, what: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_holder_paused_past_its_lease_steps_down_and_applies_nothing_twice() {
+    holder_paused(Shop::new()).await;
+}
+
+/// The same, with leases, checkpoints and idempotency records in Redis (as on KurrentDB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coordinated_in_redis_a_holder_paused_past_its_lease_steps_down_and_applies_nothing_twice()
+{
+    holder_paused(Shop::coordinated_by("redis")).await;
+}
+
+async fn holder_paused(shop: Shop) {
     // Given two instances; the first holds every role
-    let shop = Shop::new();
     let paused = Arc::new(shop.start(0));
     let admin = paused.admin();
     all_roles_held(&paused, &admin, None).await;
@@ -298,8 +332,18 @@ async fn a_holder_paused_past_its_lease_steps_down_and_applies_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_share_keyed_requests_and_never_decide_on_another_instances_old_state() {
+    keyed_requests_shared(Shop::new()).await;
+}
+
+/// The same, with leases, checkpoints and idempotency records in Redis (as on KurrentDB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coordinated_in_redis_instances_share_keyed_requests_and_never_decide_on_another_instances_old_state(
+) {
+    keyed_requests_shared(Shop::coordinated_by("redis")).await;
+}
+
+async fn keyed_requests_shared(shop: Shop) {
     // Given two instances, and a product both have seen
-    let shop = Shop::new();
     let (a, b) = (Arc::new(shop.start(0)), Arc::new(shop.start(1)));
     let admin = a.admin();
     a.stock_product(&admin, "MUG-0", "Stoneware mug", 1_250, STOCK).await;

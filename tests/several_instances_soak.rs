@@ -71,7 +71,11 @@ impl Balanced {
 async fn soak_three_instances_with_one_killed_every_30s() {
     let seconds: u64 =
         std::env::var("ORDO_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
-    let shop = Shop::new();
+    // `ORDO_SOAK_COORDINATION=redis`: leases and shared state in Redis, as on KurrentDB.
+    let shop = match std::env::var("ORDO_SOAK_COORDINATION").as_deref() {
+        Ok("redis") => Shop::coordinated_by("redis"),
+        _ => Shop::new(),
+    };
     // Carts live as in a shop: a shopper retrying across a kill must not see theirs lapse.
     let mut nodes: Vec<Option<Server>> =
         (0..3).map(|n| Some(shop.start_with_cart_ttl(n, "15m"))).collect();

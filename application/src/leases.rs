@@ -9,12 +9,16 @@
 //!   timed by the database's clock. A holder renews it every [`LeaseConfig::renew_every`];
 //!   a lease not renewed for [`LeaseConfig::ttl`] lapses and the next instance to ask takes it,
 //!   with the epoch one higher.
+//! - In Redis ([`crate::redis_shared`]) the lease is a hash with the same fields, changed by
+//!   scripts timed by Redis's clock: the home for stores that have no database to share
+//!   (KurrentDB), or by choice (`ordo serve --coordination redis`).
 //! - A holder trusts its lease only until `sent + ttl`, counted on its own monotonic clock from
 //!   *before* the renewal it sent, so it always stops believing it holds the role before the
 //!   database lets anyone else take it. A process paused by SIGSTOP resumes with that deadline
 //!   long past: its role's work checks [`Lease::is_held`] before every effect and finds it
 //!   gone, and its checkpoint writes are fenced by the epoch in the database.
 
+use crate::redis_shared::RedisShared;
 use ordo_eventstore::postgres::shared::LeaseRow;
 use ordo_eventstore::postgres::PostgresStore;
 use ordo_eventstore::StoreError;
@@ -55,6 +59,8 @@ pub enum LeaseHome {
     Local,
     /// Rows in the PostgreSQL store's database.
     Postgres(PostgresStore),
+    /// Hashes in Redis.
+    Redis(RedisShared),
 }
 
 /// A lease as the role's work sees it: whether it still holds, and its fencing token.
@@ -114,6 +120,18 @@ pub struct Holder {
     pub live: bool,
 }
 
+fn holder(row: LeaseRow) -> Holder {
+    let LeaseRow { role, holder, epoch, acquired_at_ms, expires_at_ms, now_ms } = row;
+    Holder {
+        role,
+        instance: holder,
+        epoch,
+        since_ms: acquired_at_ms,
+        expires_ms: Some(expires_at_ms),
+        live: expires_at_ms > now_ms,
+    }
+}
+
 /// One instance's side of the leases: which roles it holds, and the loop that takes them.
 pub struct Roles {
     home: LeaseHome,
@@ -151,21 +169,10 @@ impl Roles {
                     live: true,
                 })
                 .collect()),
-            LeaseHome::Postgres(store) => Ok(store
-                .leases()
-                .await?
-                .into_iter()
-                .map(|LeaseRow { role, holder, epoch, acquired_at_ms, expires_at_ms, now_ms }| {
-                    Holder {
-                        role,
-                        instance: holder,
-                        epoch,
-                        since_ms: acquired_at_ms,
-                        expires_ms: Some(expires_at_ms),
-                        live: expires_at_ms > now_ms,
-                    }
-                })
-                .collect()),
+            LeaseHome::Postgres(store) => {
+                Ok(store.leases().await?.into_iter().map(holder).collect())
+            }
+            LeaseHome::Redis(redis) => Ok(redis.leases().await?.into_iter().map(holder).collect()),
         }
     }
 
@@ -243,35 +250,40 @@ impl Roles {
     }
 
     async fn acquire(&self, role: &Arc<str>) -> Option<Lease> {
-        match &self.home {
-            LeaseHome::Local => Some(Lease::local(role)),
-            LeaseHome::Postgres(store) => {
-                let sent = Instant::now();
-                match store.try_acquire(role, &self.instance, self.config.ttl).await {
-                    Ok(Some(epoch)) => Some(Lease {
-                        role: role.clone(),
-                        epoch,
-                        until: Some(Arc::new(Mutex::new(sent + self.config.ttl))),
-                    }),
-                    Ok(None) => None,
-                    Err(error) => {
-                        tracing::warn!(%role, error = %error, "cannot reach the lease home");
-                        None
-                    }
-                }
+        let sent = Instant::now();
+        let (instance, ttl) = (self.instance.as_str(), self.config.ttl);
+        let taken = match &self.home {
+            LeaseHome::Local => return Some(Lease::local(role)),
+            LeaseHome::Postgres(store) => store.try_acquire(role, instance, ttl).await,
+            LeaseHome::Redis(redis) => redis.try_acquire(role, instance, ttl).await,
+        };
+        match taken {
+            Ok(Some(epoch)) => Some(Lease {
+                role: role.clone(),
+                epoch,
+                until: Some(Arc::new(Mutex::new(sent + ttl))),
+            }),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%role, error = %error, "cannot reach the lease home");
+                None
             }
         }
     }
 
     /// Renews `lease`; why it is lost, if it is.
     async fn renew(&self, lease: &Lease) -> Option<String> {
-        let LeaseHome::Postgres(store) = &self.home else { return None };
+        let (role, instance, ttl) = (&*lease.role, self.instance.as_str(), self.config.ttl);
         let sent = Instant::now();
-        let renewed = tokio::time::timeout(
-            self.config.ttl,
-            store.renew(&lease.role, &self.instance, lease.epoch, self.config.ttl),
-        )
-        .await;
+        let renewed = match &self.home {
+            LeaseHome::Local => return None,
+            LeaseHome::Postgres(store) => {
+                tokio::time::timeout(ttl, store.renew(role, instance, lease.epoch, ttl)).await
+            }
+            LeaseHome::Redis(redis) => {
+                tokio::time::timeout(ttl, redis.renew(role, instance, lease.epoch, ttl)).await
+            }
+        };
         match renewed {
             Ok(Ok(true)) if lease.is_held() => {
                 lease.extend(sent + self.config.ttl);
@@ -291,10 +303,17 @@ impl Roles {
     }
 
     async fn release(&self, lease: &Lease) {
-        if let LeaseHome::Postgres(store) = &self.home {
-            if let Err(error) = store.release(&lease.role, &self.instance, lease.epoch).await {
-                tracing::debug!(role = %lease.role, error = %error, "could not release the lease; it lapses");
+        let released = match &self.home {
+            LeaseHome::Local => Ok(()),
+            LeaseHome::Postgres(store) => {
+                store.release(&lease.role, &self.instance, lease.epoch).await
             }
+            LeaseHome::Redis(redis) => {
+                redis.release(&lease.role, &self.instance, lease.epoch).await
+            }
+        };
+        if let Err(error) = released {
+            tracing::debug!(role = %lease.role, error = %error, "could not release the lease; it lapses");
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod leases;
 pub mod outbox;
 pub mod payments;
 pub mod processes;
+pub mod redis_shared;
 pub mod request;
 pub mod shop;
 

@@ -12,6 +12,7 @@
 //!   appends serialized on one row so the global order never skips, the same hash chain.
 //! - [`kurrent`]: the same contract on a KurrentDB cluster, through the official client.
 //! - [`any`]: whichever backend a `--store` URL names, behind the same contract.
+//! - [`audit`]: is the log intact (hash chain) and readable by today's code (every event decodes)?
 //! - [`codec`]: domain events to and from postcard payloads, with type names and schema versions
 //!   kept outside the payload, and upcasters for older versions.
 //! - [`command`]: load an aggregate (cached), `decide`, append with optimistic concurrency,
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod any;
+pub mod audit;
 pub mod clock;
 pub mod codec;
 pub mod command;

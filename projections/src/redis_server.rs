@@ -8,6 +8,7 @@
 //! exits. Start it from a thread that lives as long as its owner (the main thread, or the
 //! thread of a test), not from a short-lived blocking-pool thread.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -87,6 +88,10 @@ impl PrivateRedis {
             .arg("--logfile")
             .arg(&log)
             .args(["--appendonly", if persist { "yes" } else { "no" }])
+            // Its own process group: ctrl-c in a terminal signals the whole foreground group,
+            // and the server must stop Redis itself, after its last write, not see it die first
+            // (and restart it while shutting down).
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -24,6 +24,9 @@ pub const STOCK: u32 = 500;
 
 /// A private PostgreSQL and Redis, and the data directories of the instances serving them.
 pub struct Shop {
+    /// Where the instances keep leases, checkpoints and idempotency records
+    /// (`ordo serve --coordination`).
+    pub coordination: &'static str,
     postgres: PrivatePostgres,
     /// The one Redis every instance uses.
     pub redis: PrivateRedis,
@@ -31,9 +34,15 @@ pub struct Shop {
 }
 
 impl Shop {
-    /// Starts the private PostgreSQL and Redis, and prepares three instances' data directories.
+    /// Starts the private PostgreSQL and Redis, and prepares three instances' data directories;
+    /// the instances coordinate through the store's database.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
+        Self::coordinated_by("store")
+    }
+
+    /// As [`Shop::new`], with `--coordination <coordination>` (`store` or `redis`).
+    pub fn coordinated_by(coordination: &'static str) -> Self {
         let mut dir = tempfile::tempdir().expect("temp dir");
         // `ORDO_TEST_KEEP=1`: keep the instances' logs and data to look at afterwards.
         if std::env::var_os("ORDO_TEST_KEEP").is_some() {
@@ -49,7 +58,7 @@ impl Shop {
             std::fs::create_dir_all(&data).expect("data dir");
             std::fs::write(data.join("jwt-secret"), &secret).expect("secret");
         }
-        Self { postgres, redis, dir }
+        Self { coordination, postgres, redis, dir }
     }
 
     /// Instance `n`'s log file.
@@ -74,6 +83,8 @@ impl Shop {
             "2s",
             "--cart-ttl",
             cart_ttl,
+            "--coordination",
+            self.coordination,
         ];
         Server::start_in(
             &self.dir.path().join(format!("node-{n}")),

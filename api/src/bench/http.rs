@@ -12,7 +12,8 @@
 //! clients hammer `/health/live` for a few seconds: the server's ceiling on this machine with
 //! this client, measured in the same run. One in four checkouts is followed until the order
 //! shows `confirmed` (payment authorized by the simulator, stock committed): the
-//! checkout-to-confirmed latency.
+//! checkout-to-confirmed latency. `--rate N` replaces the closed loop with an open one: queries
+//! at a fixed offered load (`open_loop.rs`).
 
 use super::{percentile_ms, print};
 use crate::http::auth::Keys;
@@ -51,6 +52,10 @@ pub struct HttpBenchArgs {
     /// Directory for the started server's data (default: the system temp dir).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Instead of the closed-loop mix: offer this many queries per second on a fixed
+    /// schedule for `--duration` (open loop) and report p50/p99/p999 per kind.
+    #[arg(long)]
+    pub rate: Option<u32>,
 }
 
 const WORDS: [&str; 12] = [
@@ -181,6 +186,19 @@ impl Client {
     }
 
     /// One request of the mix.
+    /// Places `orders` orders of one unit each, so the shopper's history has something in it.
+    async fn place_orders(&mut self, skus: &[String], orders: usize) -> anyhow::Result<()> {
+        for _ in 0..orders {
+            let sku = &skus[self.next(skus.len() as u64) as usize];
+            let path = format!("/v1/carts/{}/items/{sku}", self.cart);
+            self.send(reqwest::Method::PUT, &path, Some(json!({ "quantity": 1 }))).await?;
+            let path = format!("/v1/carts/{}/checkout", self.cart);
+            self.send(reqwest::Method::POST, &path, Some(checkout_body())).await?;
+            self.open_cart().await?;
+        }
+        Ok(())
+    }
+
     async fn step(&mut self, skus: &[String], samples: &mut Samples) -> anyhow::Result<()> {
         let roll = self.next(100);
         let started = Instant::now();
@@ -215,13 +233,8 @@ impl Client {
             }
             return Ok(());
         }
-        let body = json!({
-            "shipping_address": { "name": "Bench", "line1": "1 Load St", "city": "Berlin",
-                                  "postal_code": "10115", "country": "DE" },
-            "payment_token": "tok_visa",
-        });
         let path = format!("/v1/carts/{}/checkout", self.cart);
-        let placed = self.send(reqwest::Method::POST, &path, Some(body)).await?;
+        let placed = self.send(reqwest::Method::POST, &path, Some(checkout_body())).await?;
         samples.command.push(started.elapsed());
         if self.next(4) == 0 {
             // Checkout to confirmed: payment authorized, stock committed, as the shopper sees it.
@@ -242,6 +255,15 @@ impl Client {
         samples.command.push(started.elapsed());
         Ok(())
     }
+}
+
+/// A checkout with an approving test card.
+fn checkout_body() -> Value {
+    json!({
+        "shipping_address": { "name": "Bench", "line1": "1 Load St", "city": "Berlin",
+                              "postal_code": "10115", "country": "DE" },
+        "payment_token": "tok_visa",
+    })
 }
 
 pub(super) async fn wait_until_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
@@ -333,6 +355,23 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
         };
         client.open_cart().await?;
         clients.push(client);
+    }
+
+    if let Some(rate) = args.rate {
+        // Histories with a few orders each, as a returning shopper's.
+        for client in &mut clients {
+            client.place_orders(&skus, 3).await?;
+        }
+        let load = super::open_loop::Load {
+            http: http.clone(),
+            base: target.base.clone(),
+            skus: skus.clone(),
+            words: &WORDS,
+            tokens: clients.iter().map(|c| c.token.clone()).collect(),
+        };
+        let figures = super::open_loop::run(load, rate, args.duration).await;
+        drop(target);
+        return print(&figures, args.json);
     }
 
     let stop = Arc::new(AtomicBool::new(false));

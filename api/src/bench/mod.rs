@@ -4,6 +4,7 @@
 
 pub mod hot_sku;
 pub mod http;
+mod open_loop;
 pub mod projections;
 pub mod store;
 

@@ -247,41 +247,10 @@ pub struct VerifyArgs {
 /// today's code. Fails naming the first bad position.
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     with_store(&args.source, |store| async move {
-        let chain = match store.verify_chain().await {
-            Ok(Some((events, head))) => {
-                format!("hash chain intact over {events} events (head {})", &head[..16])
-            }
-            Ok(None) => format!("no hash chain on {} (not checked)", store.kind()),
-            Err(StoreError::Corrupt { position, reason }) => {
-                bail!("audit failed at position {position}: {reason}")
-            }
-            Err(other) => return Err(other.into()),
-        };
         let progress = crate::cli::progress::Progress::new("decode", None);
-        let (mut total, mut upcast) = (0u64, 0u64);
-        let mut from = SubscribeFrom::Start;
-        loop {
-            let page = store.read_all(from, 4_096).await?;
-            let Some(last) = page.last() else { break };
-            from = SubscribeFrom::After(last.position);
-            for event in &page {
-                let decoded = AnyEvent::from_recorded(event).map_err(|e| {
-                    anyhow::anyhow!(
-                        "audit failed at position {}: {} v{} does not decode: {e}",
-                        event.position,
-                        event.event_type,
-                        event.schema_version
-                    )
-                })?;
-                let current =
-                    decoded.encode().map(|c| c.schema_version).unwrap_or(event.schema_version);
-                upcast += u64::from(current != event.schema_version);
-            }
-            total += page.len() as u64;
-            progress.update(total);
-        }
+        let report = ordo_eventstore::audit::verify(&store, |n| progress.update(n)).await?;
         progress.finish();
-        println!("verified {total} events: {chain}; every event decodes with today's code ({upcast} upcast from older schema versions)");
+        println!("{}", report.summary(store.kind()));
         Ok(())
     })
 }

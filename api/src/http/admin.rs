@@ -1,6 +1,7 @@
 //! Audit and operations endpoints for staff: a stream's raw history, how far each projection
 //! has got, and which instance runs each role.
 
+use super::params::Stream;
 use super::problem::Problem;
 use super::responses::Private;
 use super::state::{App, BearerAuth, Tag};
@@ -27,6 +28,8 @@ pub struct Admin(pub Arc<App>);
 pub struct EventDto {
     /// Event id (unique; the store's de-duplication key).
     pub id: String,
+    /// The stream it belongs to.
+    pub stream: String,
     /// Version within its stream, from 0.
     pub version: u64,
     /// Position in the global log.
@@ -53,6 +56,7 @@ impl From<&RecordedEvent> for EventDto {
     fn from(e: &RecordedEvent) -> Self {
         EventDto {
             id: e.id.to_string(),
+            stream: e.stream.to_string(),
             version: e.version,
             position: e.position.0,
             event_type: e.event_type.clone(),
@@ -143,7 +147,7 @@ pub struct RolesDto {
     pub roles: Vec<RoleDto>,
 }
 
-fn admin_only(auth: &BearerAuth) -> Result<(), Problem> {
+pub(super) fn admin_only(auth: &BearerAuth) -> Result<(), Problem> {
     if auth.0.is_admin() {
         Ok(())
     } else {
@@ -166,8 +170,7 @@ impl Admin {
         &self,
         auth: BearerAuth,
         /// The stream, e.g. `order-0193...`.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_.:@-]{1,200}$"))]
-        stream: Path<String>,
+        stream: Path<Stream>,
         /// First version to return.
         #[oai(validator(minimum(value = "0")))]
         from_version: Query<Option<u64>>,
@@ -178,8 +181,9 @@ impl Admin {
         if let Err(p) = admin_only(&auth) {
             return Private::Forbidden(Json(p));
         }
-        let Some(store) = &self.0.store else {
-            return Private::Unavailable(Json(Problem::unavailable("no event store")), 1);
+        let store = match self.0.store() {
+            Ok(store) => store,
+            Err(p) => return p.into(),
         };
         let name = match StreamName::new(stream.0.clone()) {
             Ok(name) => name,
@@ -191,10 +195,7 @@ impl Admin {
             Ok(events) => events,
             Err(e) => {
                 tracing::error!(error = %e, "reading a stream failed");
-                return Private::Unavailable(
-                    Json(Problem::new(503, "unavailable", "The event store failed", "retry")),
-                    1,
-                );
+                return Problem::store_unavailable("retry").into();
             }
         };
         if events.is_empty() && from == 0 {
@@ -202,7 +203,7 @@ impl Admin {
         }
         let next_from_version = events.get(limit).map(|e| e.version);
         Private::Ok(Json(EventPageDto {
-            stream: stream.0,
+            stream: stream.0.into(),
             events: events.iter().take(limit).map(EventDto::from).collect(),
             next_from_version,
         }))

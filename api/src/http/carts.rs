@@ -1,6 +1,7 @@
 //! Guest sessions and carts.
 
 use super::dto::{CartDto, CheckoutDto, QuantityDto, ReceiptDto, SessionDto};
+use super::params::{Id, Sku};
 use super::problem::Problem;
 use super::responses::{Command, Created, Private};
 use super::state::{run, App, BearerAuth, Tag};
@@ -64,8 +65,7 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        cart_id: Path<String>,
+        cart_id: Path<Id>,
         /// Wait (up to 2 s) until the read side has applied this global position.
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
@@ -96,11 +96,9 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        cart_id: Path<String>,
+        cart_id: Path<Id>,
         /// The product.
-        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-        sku: Path<String>,
+        sku: Path<Sku>,
         body: Json<QuantityDto>,
         req: &poem::Request,
     ) -> Command<ReceiptDto> {
@@ -121,11 +119,9 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        cart_id: Path<String>,
+        cart_id: Path<Id>,
         /// The product.
-        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-        sku: Path<String>,
+        sku: Path<Sku>,
         req: &poem::Request,
     ) -> Command<ReceiptDto> {
         let request = auth.request(None, req);
@@ -144,8 +140,7 @@ impl Carts {
         &self,
         auth: BearerAuth,
         /// The cart.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        cart_id: Path<String>,
+        cart_id: Path<Id>,
         body: Json<CheckoutDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]

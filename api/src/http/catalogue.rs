@@ -1,6 +1,7 @@
 //! The catalogue: search and product pages for anyone, listing and stock for admins.
 
 use super::dto::{NewProductDto, PriceDto, ProductDto, ReceiptDto, SearchPageDto, Sort, StockDto};
+use super::params::Sku;
 use super::problem::Problem;
 use super::responses::{Command, Created, Public};
 use super::state::{run, App, BearerAuth, Tag};
@@ -93,8 +94,7 @@ impl Catalogue {
     async fn product(
         &self,
         /// The product's SKU.
-        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-        sku: Path<String>,
+        sku: Path<Sku>,
         /// Wait (up to 2 s) until the read side has applied this global position.
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
@@ -156,8 +156,7 @@ impl Catalogue {
         &self,
         auth: BearerAuth,
         /// The product's SKU.
-        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-        sku: Path<String>,
+        sku: Path<Sku>,
         body: Json<PriceDto>,
         req: &poem::Request,
     ) -> Command<ReceiptDto> {
@@ -176,8 +175,7 @@ impl Catalogue {
         &self,
         auth: BearerAuth,
         /// The product's SKU.
-        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-        sku: Path<String>,
+        sku: Path<Sku>,
         body: Json<StockDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -199,8 +197,7 @@ impl Catalogue {
         &self,
         auth: BearerAuth,
         /// The product's SKU.
-        #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-        sku: Path<String>,
+        sku: Path<Sku>,
         req: &poem::Request,
     ) -> Command<ReceiptDto> {
         let request = auth.request(None, req);

@@ -11,7 +11,8 @@
 //! Refusals (4xx) are not stored: a refused command changed nothing, so retrying it under the
 //! same key is safe and may succeed later (stock arrives, a typo is fixed). Stored responses
 //! live in their own redb file beside the event store (`requests.redb`), so they survive
-//! restarts; servers sharing a PostgreSQL store keep them in its database instead, so a retry
+//! restarts; servers sharing a store keep them in its database (PostgreSQL) or in Redis
+//! (KurrentDB, or `--coordination redis`) instead, so a retry
 //! landing on another server gets the first response, and a key in flight on one server
 //! answers 409 on all of them. A crash after the command's events are appended but before its response is
 //! stored is covered one level down: the key also fixes the command's event ids, so the store
@@ -19,6 +20,7 @@
 
 use super::problem::Problem;
 use crate::http::auth::Keys;
+use ordo_application::redis_shared::RedisShared;
 use ordo_eventstore::postgres::shared::RequestClaim;
 use ordo_eventstore::postgres::PostgresStore;
 use poem::http::{HeaderValue, Method, StatusCode};
@@ -73,6 +75,8 @@ enum Backend {
     /// The PostgreSQL store's `requests` table, shared by every instance: a key in flight is a
     /// claimed row, so a duplicate gets 409 whichever instance it lands on.
     Shared(PostgresStore),
+    /// Hashes in Redis, shared the same way, expiring after [`RETENTION`] on their own.
+    Redis(RedisShared),
 }
 
 /// The stored responses and the keys in flight.
@@ -110,6 +114,11 @@ impl Idempotency {
         Self::with(Backend::Shared(store), keys, instance.to_owned())
     }
 
+    /// Stored responses shared through Redis; `instance` names this server's claims.
+    pub fn in_redis(redis: RedisShared, keys: Keys, instance: &str) -> Self {
+        Self::with(Backend::Redis(redis), keys, instance.to_owned())
+    }
+
     fn with(backend: Backend, keys: Keys, instance: String) -> Self {
         Self { backend, in_flight: Mutex::new(HashSet::new()), keys, instance }
     }
@@ -122,6 +131,8 @@ impl Idempotency {
             Backend::Shared(store) => {
                 return store.purge_requests(cutoff as i64).await.map_err(failure);
             }
+            // Each record expires on its own.
+            Backend::Redis(_) => return Ok(0),
         };
         tokio::task::spawn_blocking(move || {
             let write = db.begin_write().map_err(failure)?;
@@ -151,22 +162,32 @@ impl Idempotency {
         fingerprint: [u8; 32],
         owner: &str,
     ) -> Result<Lookup, StoreFailure> {
-        let db = match &self.backend {
-            Backend::Shared(store) => {
-                let claim = store
-                    .claim_request(&record, &fingerprint, owner, CLAIM, unix_ms() as i64)
-                    .await
-                    .map_err(failure)?;
-                return Ok(match claim {
-                    RequestClaim::Claimed => Lookup::Run,
-                    RequestClaim::InProgress => Lookup::InProgress,
-                    RequestClaim::Done { response, .. } => {
-                        Lookup::Stored(postcard::from_bytes(&response).map_err(failure)?)
-                    }
-                });
-            }
-            Backend::File(db) => db.clone(),
+        let claim = match &self.backend {
+            Backend::Shared(store) => store
+                .claim_request(&record, &fingerprint, owner, CLAIM, unix_ms() as i64)
+                .await
+                .map_err(failure)?,
+            Backend::Redis(redis) => redis
+                .claim_request(&record, &fingerprint, owner, CLAIM, RETENTION)
+                .await
+                .map_err(failure)?,
+            Backend::File(db) => return self.begin_in_file(db.clone(), record).await,
         };
+        Ok(match claim {
+            RequestClaim::Claimed => Lookup::Run,
+            RequestClaim::InProgress => Lookup::InProgress,
+            RequestClaim::Done { response, .. } => {
+                Lookup::Stored(postcard::from_bytes(&response).map_err(failure)?)
+            }
+        })
+    }
+
+    /// [`Idempotency::begin`] on the local file: claims are marks in memory.
+    async fn begin_in_file(
+        &self,
+        db: Arc<redb::Database>,
+        record: [u8; 32],
+    ) -> Result<Lookup, StoreFailure> {
         if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(record) {
             return Ok(Lookup::InProgress);
         }
@@ -205,6 +226,12 @@ impl Idempotency {
         let db = match &self.backend {
             Backend::Shared(store) => {
                 return store.finish_request(&record, owner, &bytes).await.map_err(failure);
+            }
+            Backend::Redis(redis) => {
+                return redis
+                    .finish_request(&record, owner, &bytes, RETENTION)
+                    .await
+                    .map_err(failure);
             }
             Backend::File(db) => db.clone(),
         };
@@ -274,7 +301,15 @@ impl Drop for Claim {
                     }
                 });
             }
-            Backend::Shared(_) => {}
+            Backend::Redis(redis) if !self.saved => {
+                let (redis, record, owner) = (redis.clone(), self.record, self.owner.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = redis.abandon_request(&record, &owner).await {
+                        tracing::warn!(error = %e, "could not drop an idempotency claim; it lapses");
+                    }
+                });
+            }
+            Backend::Shared(_) | Backend::Redis(_) => {}
         }
     }
 }

@@ -11,11 +11,15 @@ mod background;
 mod body;
 mod carts;
 mod catalogue;
+mod console;
+mod coordination;
 mod dto;
 mod idempotency;
+mod log;
 mod middleware;
 mod operations;
 mod orders;
+mod params;
 mod problem;
 mod responses;
 mod state;
@@ -23,15 +27,15 @@ mod state;
 use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs, SupervisedRedis};
 use crate::http::auth::Keys;
 use anyhow::Context;
+use coordination::Coordination;
 use idempotency::Idempotency;
 use middleware::{allow_header, observe, problem_for, Routes};
-use ordo_application::leases::{LeaseConfig, LeaseHome, Roles};
+use ordo_application::leases::{LeaseConfig, Roles};
 use ordo_application::payments::Simulator;
-use ordo_application::processes::state::{FileState, ProcessState};
 use ordo_application::processes::{ProcessConfig, Processes};
 use ordo_application::shop::{Shop, ShopConfig};
 use ordo_domain::Currency;
-use ordo_eventstore::{Access, AnyStore};
+use ordo_eventstore::Access;
 use ordo_projections::query::{ReadModels, Replica};
 use poem::listener::TcpListener;
 use poem::{EndpointExt, IntoResponse, Route, Server};
@@ -87,6 +91,12 @@ pub struct ServeArgs {
     /// after about this long (shared stores only).
     #[arg(long, env = "ORDO_LEASE_TTL", default_value = "5s", value_parser = parse_lease_ttl)]
     pub lease_ttl: Duration,
+    /// Where servers sharing a store keep role leases, the checkout process's checkpoint and
+    /// cart due times, and Idempotency-Key records: `store` (the PostgreSQL store's database;
+    /// the default there) or `redis` (the Redis above, which must persist: the default, and the
+    /// only choice, on KurrentDB). One server on the embedded store keeps them in files.
+    #[arg(long, env = "ORDO_COORDINATION", value_enum)]
+    pub coordination: Option<Coordination>,
 }
 
 fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
@@ -107,8 +117,14 @@ fn default_instance_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-type Operations =
-    (operations::Operations, catalogue::Catalogue, carts::Carts, orders::Orders, admin::Admin);
+type Operations = (
+    operations::Operations,
+    catalogue::Catalogue,
+    carts::Carts,
+    orders::Orders,
+    admin::Admin,
+    log::Log,
+);
 
 fn service(app: Arc<App>, base: &str) -> OpenApiService<Operations, ()> {
     let operations = (
@@ -116,7 +132,8 @@ fn service(app: Arc<App>, base: &str) -> OpenApiService<Operations, ()> {
         catalogue::Catalogue(app.clone()),
         carts::Carts(app.clone()),
         orders::Orders(app.clone()),
-        admin::Admin(app),
+        admin::Admin(app.clone()),
+        log::Log(app),
     );
     OpenApiService::new(operations, "Ordo", env!("CARGO_PKG_VERSION"))
         .description(description())
@@ -202,29 +219,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let keys = Keys::load(args.jwt_secret.as_deref(), &args.data)?;
     let instance = args.instance_id.clone().unwrap_or_else(default_instance_id);
     let store = Arc::new(args.store.open(&args.data, Access::Write).await?);
-    // One server on its own file keeps its bookkeeping in files beside it; servers sharing a
-    // database keep it there, so any of them can take over any role (ADR 0012).
-    let (requests, process_state, home) = match &*store {
-        AnyStore::Postgres(shared) => (
-            Idempotency::shared(shared.clone(), keys.clone(), &instance),
-            ProcessState::Shared(shared.clone()),
-            LeaseHome::Postgres(shared.clone()),
-        ),
-        _ => (
-            Idempotency::open(&args.data.data_dir.join("requests.redb"), keys.clone())
-                .context("opening the idempotency store")?,
-            ProcessState::File(
-                FileState::open(&args.data.data_dir.join("processes.redb"))
-                    .context("opening the process state")?,
-            ),
-            LeaseHome::Local,
-        ),
-    };
+    let (redis, private_redis) =
+        redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Own).await?;
+    let (requests, process_state, home) =
+        coordination::bookkeeping(&store, args.coordination, &redis, &args.data, &keys, &instance)?;
     let requests = Arc::new(requests);
     let lease_config = LeaseConfig { ttl: args.lease_ttl, ..LeaseConfig::default() };
     let roles = Arc::new(Roles::new(home, instance.clone(), lease_config));
-    let (redis, private_redis) =
-        redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Own).await?;
     let private_redis =
         private_redis.map(|server| SupervisedRedis::watch(server, args.data.redis_dir()));
     let (stop, stopping) = watch::channel(false);
@@ -290,6 +291,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .around(move |next, req| idempotency::around(next, req, requests.clone()))
         .around(body::check_body)
         .around(move |next, req| allow_header(next, req, routes.clone()))
+        // The web console's page and modules, in front of the API (ADR 0015).
+        .around(console::serve)
         .data(keys)
         .around(observe);
     let app = api
@@ -299,7 +302,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use));
     let listener = TcpListener::bind(args.listen.clone());
     eprintln!(
-        "ordo: {instance} serving on {base} (API docs at {base}/docs) with the {} store; ctrl-c to stop",
+        "ordo: {instance} serving on {base} (console at {base}/, API docs at {base}/docs) with the {} store; ctrl-c to stop",
         store.kind()
     );
     Server::new(listener)

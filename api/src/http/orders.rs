@@ -3,6 +3,7 @@
 use super::dto::{
     CancelDto, OrderDto, OrderPageDto, OrderStatusFilter, ReceiptDto, RefundDto, ShipDto,
 };
+use super::params::Id;
 use super::problem::Problem;
 use super::responses::{Command, Private};
 use super::state::{run, App, BearerAuth, Tag};
@@ -78,8 +79,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        order_id: Path<String>,
+        order_id: Path<Id>,
         /// Wait (up to 2 s) until the read side has applied this global position.
         #[oai(validator(minimum(value = "0")))]
         min_position: Query<Option<u64>>,
@@ -112,8 +112,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The customer.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        customer_id: Path<String>,
+        customer_id: Path<Id>,
         /// Only orders in this status.
         status: Query<Option<OrderStatusFilter>>,
         /// Placed at or after (RFC 3339, e.g. `2026-11-22T10:00:00Z`).
@@ -189,8 +188,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        order_id: Path<String>,
+        order_id: Path<Id>,
         body: Json<CancelDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -213,8 +211,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        order_id: Path<String>,
+        order_id: Path<Id>,
         body: Json<ShipDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -237,8 +234,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        order_id: Path<String>,
+        order_id: Path<Id>,
         /// Makes a retry safe: the same key answers with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
         idempotency_key: Header<Option<String>>,
@@ -259,8 +255,7 @@ impl Orders {
         &self,
         auth: BearerAuth,
         /// The order.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        order_id: Path<String>,
+        order_id: Path<Id>,
         body: Json<RefundDto>,
         /// Makes a retry safe: the same key and body answer with the first response.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]

@@ -57,6 +57,11 @@ impl Problem {
         Self::new(503, "unavailable", "The read models are unavailable", detail)
     }
 
+    /// The event store did not answer (or none is open); the client may retry.
+    pub fn store_unavailable(detail: impl Into<String>) -> Self {
+        Self::new(503, "unavailable", "The event store failed", detail)
+    }
+
     /// No valid bearer token.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(401, "unauthorized", "Authentication is required", detail)

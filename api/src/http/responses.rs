@@ -25,7 +25,17 @@ pub fn bad_request<R: FromProblem>(error: poem::Error) -> R {
              or `ordo token` (staff)",
         ),
         401 => Problem::unauthorized(error.to_string()),
-        _ => Problem::bad_request(error.to_string()),
+        // A path segment that is not what the route takes (`params.rs`): poem-openapi names
+        // the segment by position (`param0`) and prefixes the value's type, which the
+        // parameter types name "string"; the reason after that prefix says what is wrong.
+        _ => match error.downcast_ref::<poem_openapi::error::ParsePathError>() {
+            Some(path) => {
+                let reason = path.reason.as_str();
+                let reason = reason.strip_prefix(r#"failed to parse "string": "#).unwrap_or(reason);
+                Problem::bad_request(format!("the path is not valid: {reason}"))
+            }
+            None => Problem::bad_request(error.to_string()),
+        },
     };
     R::from_problem(problem)
 }

@@ -54,6 +54,11 @@ impl App {
         self.shop.as_deref().ok_or_else(|| Problem::unavailable("no event store is open"))
     }
 
+    /// The event store, for reads that go to the log itself (admin endpoints).
+    pub fn store(&self) -> Result<&AnyStore, Problem> {
+        self.store.as_deref().ok_or_else(|| Problem::store_unavailable("no event store is open"))
+    }
+
     /// Refuses a `min_position` past the end of the log: it was never handed out, so it is a
     /// 400, not a wait. (The wait itself is the query's: [`ReadModels::read`].)
     pub async fn check_min_position(&self, min_position: Option<u64>) -> Result<(), Problem> {

@@ -1,11 +1,13 @@
 //! The processes' durable state: the checkout process's checkpoint and every open cart's due
 //! time, written in one transaction, so that the due times always match the events the
 //! checkpoint says were handled. One server on the embedded store keeps it in
-//! `<data dir>/processes.redb`; servers sharing a PostgreSQL store keep it in the store's
-//! database, where a new holder of the checkout role continues from the last one's state and
-//! a holder that lost its lease cannot save (ADR 0012).
+//! `<data dir>/processes.redb`; servers sharing a store keep it in the store's database
+//! (PostgreSQL) or in Redis (KurrentDB, or `--coordination redis`), where a new holder of the
+//! checkout role continues from the last one's state and a holder that lost its lease cannot
+//! save (ADR 0012).
 
 use crate::leases::Lease;
+use crate::redis_shared::RedisShared;
 use ordo_eventstore::postgres::PostgresStore;
 use ordo_eventstore::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -52,6 +54,8 @@ pub enum ProcessState {
     File(FileState),
     /// The PostgreSQL store's `checkpoints` and `cart_due` tables.
     Shared(PostgresStore),
+    /// Hashes in Redis, for stores with no database to share (KurrentDB).
+    Redis(RedisShared),
 }
 
 impl ProcessState {
@@ -60,6 +64,7 @@ impl ProcessState {
         match self {
             ProcessState::File(file) => file.checkpoint(process),
             ProcessState::Shared(store) => Ok(store.process_checkpoint(process).await?),
+            ProcessState::Redis(redis) => Ok(redis.process_checkpoint(process).await?),
         }
     }
 
@@ -68,6 +73,7 @@ impl ProcessState {
         match self {
             ProcessState::File(file) => file.carts_due(),
             ProcessState::Shared(store) => Ok(store.carts_due().await?),
+            ProcessState::Redis(redis) => Ok(redis.carts_due().await?),
         }
     }
 
@@ -84,11 +90,14 @@ impl ProcessState {
             ProcessState::Shared(store) => {
                 Ok(store.save_process_state(process, lease.fence(), position, &due).await?)
             }
+            ProcessState::Redis(redis) => {
+                Ok(redis.save_process_state(process, lease.fence(), position, &due).await?)
+            }
             ProcessState::File(_) => {
                 let this = self.clone();
                 tokio::task::spawn_blocking(move || match &*this {
                     ProcessState::File(file) => file.save(process, position, &due),
-                    ProcessState::Shared(_) => Ok(()),
+                    ProcessState::Shared(_) | ProcessState::Redis(_) => Ok(()),
                 })
                 .await
                 .map_err(state_error)?

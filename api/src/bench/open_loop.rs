@@ -1,0 +1,144 @@
+//! `ordo bench http --rate N`: queries at a fixed offered load (open loop), latency as users
+//! feel it.
+//!
+//! A closed loop (each client waits for its answer before asking again) slows down with the
+//! server and so never sees the queue it would build. Here requests start on a fixed schedule
+//! whether or not earlier ones have answered, and each latency counts from the moment the
+//! request was *due*, not sent, so time spent waiting behind a slow server is measured
+//! (no coordinated omission). The mix is the closed loop's queries: half searches, a quarter
+//! product pages, a quarter order histories.
+
+use super::percentile_ms;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one request of the mix asks for.
+#[derive(Clone, Copy)]
+enum Kind {
+    Search,
+    Product,
+    History,
+}
+
+impl Kind {
+    fn of(n: u64) -> Self {
+        match n % 4 {
+            0 | 1 => Kind::Search,
+            2 => Kind::Product,
+            _ => Kind::History,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Search => "search",
+            Kind::Product => "product",
+            Kind::History => "history",
+        }
+    }
+}
+
+/// What the schedule drives: the server, the catalogue's SKUs, words to search for, and
+/// shoppers' tokens for histories.
+pub(super) struct Load {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) skus: Arc<Vec<String>>,
+    pub(super) words: &'static [&'static str],
+    pub(super) tokens: Vec<String>,
+}
+
+/// Offers `rate` requests per second for `duration`; figures per kind.
+pub(super) async fn run(load: Load, rate: u32, duration: Duration) -> Value {
+    let load = Arc::new(load);
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let total = (duration.as_secs_f64() * f64::from(rate)).round() as u64;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut late = Duration::ZERO;
+    for n in 0..total {
+        let due = started + period.mul_f64(n as f64);
+        tokio::time::sleep_until(due.into()).await;
+        // How far behind schedule the generator itself fell: a figure that says whether
+        // this machine could offer the load at all.
+        late = late.max(Instant::now().saturating_duration_since(due));
+        let load = load.clone();
+        tasks.spawn(async move {
+            let kind = Kind::of(n);
+            let ok = one(&load, kind, n).await;
+            (kind, ok, due.elapsed())
+        });
+    }
+    let mut latencies: [Vec<Duration>; 3] = Default::default();
+    let mut errors = 0u64;
+    for (kind, ok, latency) in tasks.join_all().await {
+        if ok {
+            latencies[kind as usize].push(latency);
+        } else {
+            errors += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let answered: usize = latencies.iter().map(Vec::len).sum();
+    let mut figures = json!({
+        "offered_rps": rate,
+        "answered_rps": (answered as f64 / elapsed.as_secs_f64()).round(),
+        "requests": total,
+        "errors": errors,
+        "generator_late_max_ms": round3(late.as_secs_f64() * 1_000.0),
+    });
+    let mut everything: Vec<Duration> = latencies.iter().flatten().copied().collect();
+    for (kind, samples) in [Kind::Search, Kind::Product, Kind::History].iter().zip(&mut latencies) {
+        add_percentiles(&mut figures, kind.name(), samples);
+    }
+    add_percentiles(&mut figures, "query", &mut everything);
+    figures
+}
+
+fn add_percentiles(figures: &mut Value, kind: &str, samples: &mut [Duration]) {
+    for (label, p) in [("p50", 50.0), ("p99", 99.0), ("p999", 99.9)] {
+        figures[format!("{kind}_{label}_ms")] = json!(round3(percentile_ms(samples, p)));
+    }
+}
+
+/// Sends request `n` of `kind`; whether it answered 2xx.
+async fn one(load: &Load, kind: Kind, n: u64) -> bool {
+    let request = match kind {
+        Kind::Search => {
+            let word = load.words[(n / 4) as usize % load.words.len()];
+            load.http.get(format!("{}/v1/products?q={word}&limit=20", load.base))
+        }
+        Kind::Product => {
+            let sku = &load.skus[(n / 4) as usize % load.skus.len()];
+            load.http.get(format!("{}/v1/products/{sku}", load.base))
+        }
+        Kind::History => {
+            let token = &load.tokens[(n / 4) as usize % load.tokens.len()];
+            load.http.get(format!("{}/v1/me/orders?limit=20", load.base)).bearer_auth(token)
+        }
+    };
+    match request.send().await {
+        Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
+fn round3(ms: f64) -> f64 {
+    (ms * 1_000.0).round() / 1_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_request_numbers_when_kinds_are_assigned_then_the_mix_is_half_search_and_a_quarter_each_other(
+    ) {
+        let kinds: Vec<&str> = (0..8).map(|n| Kind::of(n).name()).collect();
+        assert_eq!(
+            kinds,
+            ["search", "search", "product", "history", "search", "search", "product", "history"]
+        );
+    }
+}
