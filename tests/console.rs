@@ -7,6 +7,8 @@
 //! Needs `chromium` and `chromedriver` (`just bootstrap` installs them).
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use ordo_tests::Server;
 use serde_json::json;
 use std::os::unix::process::CommandExt;
@@ -28,7 +30,11 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // The browser is chromedriver's child, in its process group: a test that fails before
         // closing its session must not leave Chromium running, so the whole group goes.
-        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
+        // A system call, not the `kill` program: procps 4.0.2 reads `kill -KILL -12345` as
+        // `kill(-1, SIGKILL)`, every process this user may signal (it took CI down once).
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -7,7 +7,7 @@
 
 use ordo_projections::views::{CartView, OrderView, ProductView};
 use ordo_tests::cluster::*;
-use ordo_tests::{address, Server};
+use ordo_tests::{address, Server, Signal};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -113,7 +113,7 @@ async fn checkout_holder_killed(shop: Shop) {
     // and the instance holding the checkout role is killed mid-load, before those carts fall due
     let holder = all_roles_held(&first, &admin, None).await;
     let killed: usize = holder.trim_start_matches("node-").parse().expect("node name");
-    nodes[killed].take().expect("holder running").signal("KILL");
+    nodes[killed].take().expect("holder running").signal(Signal::SIGKILL);
     let killed_at = Instant::now();
     let survivors: Vec<Arc<Server>> = nodes.iter().flatten().cloned().collect();
     let second = survivors[0].clone();
@@ -277,16 +277,16 @@ async fn holder_paused(shop: Shop) {
     // and a slow payment in flight in its checkout process,
     let mut visits = shoppers(std::slice::from_ref(&paused), 0, 3, true).await;
     // when it is paused (SIGSTOP) past its lease and the other takes over and sells on,
-    paused.signal("STOP");
+    paused.signal(Signal::SIGSTOP);
     let resumed = async {
         all_roles_held(&other, &admin, Some("node-0")).await;
         let visits = shoppers(std::slice::from_ref(&other), 10, 6, true).await;
-        paused.signal("CONT");
+        paused.signal(Signal::SIGCONT);
         visits
     };
     let more = tokio::time::timeout(Duration::from_secs(30), resumed).await;
     if more.is_err() {
-        paused.signal("CONT");
+        paused.signal(Signal::SIGCONT);
     }
     visits.extend(more.expect("the other instance took over and served"));
     // then the resumed instance says it stepped down,

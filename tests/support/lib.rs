@@ -6,10 +6,14 @@
 
 pub mod cluster;
 
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use nix::sys::signal::Signal;
 
 /// The workspace root, where `Cargo.toml`, `schemas/` and `justfile` live.
 pub fn workspace_root() -> PathBuf {
@@ -237,11 +241,10 @@ impl Server {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Sends `signal` (`STOP`, `CONT`, ...) to the server.
-    pub fn signal(&self, signal: &str) {
-        let pid = self.pid().to_string();
-        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
-        assert!(sent.expect("kill runs").success(), "kill -{signal} {pid}");
+    /// Sends `signal` (`SIGSTOP`, `SIGCONT`, ...) to the server.
+    pub fn signal(&self, signal: Signal) {
+        let pid = i32::try_from(self.pid()).expect("a pid fits an i32");
+        kill(Pid::from_raw(pid), signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
     }
 
     /// Kills the server outright (SIGKILL), as a crash would.
