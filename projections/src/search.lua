@@ -1,8 +1,10 @@
 #!lua flags=no-writes
 -- Product search in one round trip. Every key shares the `{catalogue}` hash tag of ARGV[1].
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
---       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit
--- Returns: { total, exact (1/0), sku_1, fields_1, sku_2, fields_2, ... }. Totals are exact below
+--       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit,
+--       field_1..field_k (the product hash fields to return, `ProductListing::FIELDS`)
+-- Returns: { total, exact (1/0), sku_1, values_1, sku_2, values_2, ... }, values as HMGET answers
+-- them (never the whole hash: a hot product's holds are long). Totals are exact below
 -- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
 -- Read-only (`no-writes`): no temporary keys, so it runs on replicas and never adds work to the
@@ -15,6 +17,7 @@ local i = 3 + n
 local prefix, category, brand = ARGV[i], ARGV[i + 1], ARGV[i + 2]
 local min_price, max_price, in_stock, sort = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
 local offset, limit = tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
+local fields = { unpack(ARGV, i + 9) }
 local by_price = sort ~= 'relevance'
 local ranged = min_price ~= '-inf' or max_price ~= '+inf'
 -- Matches are counted exactly up to this bound; beyond it totals are a lower bound.
@@ -46,7 +49,7 @@ local function finish(total, exact, page)
   local out = { total, exact and 1 or 0 }
   for _, sku in ipairs(page) do
     out[#out + 1] = sku
-    out[#out + 1] = redis.call('HGETALL', p .. ':product:' .. sku)
+    out[#out + 1] = redis.call('HMGET', p .. ':product:' .. sku, unpack(fields))
   end
   return out
 end
@@ -141,13 +144,16 @@ if #prefix_terms > 0 then
   return page_of(scored(matches, not price_order and base or nil), price_order and not descending)
 end
 
--- Walks an ordered index in chunks (`fetch(start)` returns the next chunk), keeping members that
+-- Walks an ordered index in chunks (`fetch(start, size)` returns the next chunk), keeping members that
 -- pass the other keys, until the page is full or the index ends. Returns the page, the matches
 -- seen, and whether the index was exhausted.
 local function walk(fetch, zkeys, skeys, check_range)
   local page, seen, start = {}, 0, 0
+  -- With nothing to check, every member is a match: read just the page, not a whole chunk.
+  local size = CHUNK
+  if #zkeys == 0 and #skeys == 0 and not check_range then size = math.min(CHUNK, offset + limit) end
   while #page < limit do
-    local chunk = fetch(start)
+    local chunk = fetch(start, size)
     if #chunk == 0 then return page, seen, true end
     start = start + #chunk
     for _, sku in ipairs(keep(chunk, zkeys, skeys, check_range)) do
@@ -159,18 +165,18 @@ local function walk(fetch, zkeys, skeys, check_range)
 end
 
 local function by_rank(key, descending)
-  return function(start)
-    if descending then return redis.call('ZREVRANGE', key, start, start + CHUNK - 1) end
-    return redis.call('ZRANGE', key, start, start + CHUNK - 1)
+  return function(start, size)
+    if descending then return redis.call('ZREVRANGE', key, start, start + size - 1) end
+    return redis.call('ZRANGE', key, start, start + size - 1)
   end
 end
 
 local function by_price_range(key, descending)
-  return function(start)
+  return function(start, size)
     if descending then
-      return redis.call('ZREVRANGEBYSCORE', key, max_price, min_price, 'LIMIT', start, CHUNK)
+      return redis.call('ZREVRANGEBYSCORE', key, max_price, min_price, 'LIMIT', start, size)
     end
-    return redis.call('ZRANGEBYSCORE', key, min_price, max_price, 'LIMIT', start, CHUNK)
+    return redis.call('ZRANGEBYSCORE', key, min_price, max_price, 'LIMIT', start, size)
   end
 end
 

@@ -5,7 +5,7 @@ use ordo_application::shop::Done;
 use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
 use ordo_projections::query::{HistoryPage, SearchPage};
-use ordo_projections::views::{CartView, OrderView, ProductView};
+use ordo_projections::views::{CartView, OrderView, ProductListing};
 use poem_openapi::{Enum, Object};
 
 /// An amount of money.
@@ -42,9 +42,8 @@ pub struct ProductDto {
     pub listed: bool,
 }
 
-impl From<ProductView> for ProductDto {
-    fn from(p: ProductView) -> Self {
-        let available = p.available();
+impl From<ProductListing> for ProductDto {
+    fn from(p: ProductListing) -> Self {
         ProductDto {
             sku: p.sku,
             name: p.name,
@@ -53,7 +52,7 @@ impl From<ProductView> for ProductDto {
             brand: p.brand,
             price: MoneyDto { minor: p.price_minor, currency: p.currency },
             image_urls: p.image_urls,
-            available,
+            available: p.available,
             listed: p.listed,
         }
     }

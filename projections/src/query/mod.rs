@@ -18,7 +18,7 @@ pub use reader::Reader;
 pub use replicas::{Replica, REPLICA_CHECK};
 
 use crate::keys::{active_version_key, building_version_key, status_key};
-use crate::views::{CartView, OrderView, ProductView};
+use crate::views::{CartView, OrderView, ProductListing};
 use redis::aio::ConnectionManager;
 use replicas::{Pool, Replicas};
 use std::collections::HashMap;
@@ -126,7 +126,7 @@ pub struct SearchPage {
     /// the way search engines report "more than N hits", because counting is the costly part.
     pub total_is_exact: bool,
     /// Products on this page.
-    pub products: Vec<ProductView>,
+    pub products: Vec<ProductListing>,
     /// Cursor for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -308,7 +308,7 @@ impl ReadModels {
     }
 
     /// One product, listed or not (from the primary).
-    pub async fn product(&self, sku: &str) -> Result<Option<ProductView>, QueryError> {
+    pub async fn product(&self, sku: &str) -> Result<Option<ProductListing>, QueryError> {
         self.on_primary().product(sku).await
     }
 

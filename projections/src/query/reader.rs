@@ -9,7 +9,7 @@ use crate::keys::{active_version_key, Namespace};
 use crate::search::{facet, tokens};
 use crate::views::order::history_key;
 use crate::views::product::catalogue_key;
-use crate::views::{CartView, Fields, OrderView, ProductView, View};
+use crate::views::{CartView, Fields, OrderView, ProductListing, ProductView, View};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -91,8 +91,14 @@ impl Reader {
     }
 
     /// One product, listed or not.
-    pub async fn product(&self, sku: &str) -> Result<Option<ProductView>, QueryError> {
-        self.document(sku).await
+    pub async fn product(&self, sku: &str) -> Result<Option<ProductListing>, QueryError> {
+        let ns = self.namespace(ProductView::PROJECTION).await?;
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(ProductView::key(&ns, sku))
+            .arg(&ProductListing::FIELDS[..])
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(ProductListing::from_values(values))
     }
 
     /// One cart.
@@ -195,7 +201,8 @@ impl Reader {
                 SearchSort::PriceDesc => "price_desc",
             })
             .arg(offset)
-            .arg(limit);
+            .arg(limit)
+            .arg(&ProductListing::FIELDS[..]);
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
         let mut number = || -> Result<u64, QueryError> {
@@ -209,10 +216,9 @@ impl Reader {
         let total = number()?;
         let total_is_exact = number()? == 1;
         let mut products = Vec::new();
-        while let (Some(_sku), Some(fields)) = (items.next(), items.next()) {
-            let fields: HashMap<String, String> =
-                redis::from_redis_value(fields).map_err(redis::RedisError::from)?;
-            products.extend(ProductView::from_fields(&Fields(fields)));
+        while let (Some(_sku), Some(values)) = (items.next(), items.next()) {
+            let values = redis::from_redis_value(values).map_err(redis::RedisError::from)?;
+            products.extend(ProductListing::from_values(values));
         }
         let next = offset + products.len();
         let more = if total_is_exact { (next as u64) < total } else { products.len() == limit };

@@ -3,6 +3,7 @@
 
 mod cart;
 mod fields;
+mod listing;
 pub(crate) mod order;
 pub(crate) mod product;
 #[cfg(test)]
@@ -10,6 +11,7 @@ mod tests;
 
 pub use cart::{CartLineView, CartView};
 pub use fields::Fields;
+pub use listing::ProductListing;
 pub use order::{OrderLineView, OrderView};
 pub use product::ProductView;
 

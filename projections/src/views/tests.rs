@@ -198,6 +198,39 @@ fn a_product_view_tracks_stock_and_holds() {
 }
 
 #[test]
+fn given_a_product_with_holds_when_queries_read_its_listing_then_they_see_what_the_view_shows() {
+    let events = [
+        listed("Stoneware Mug", "Potter"),
+        product_event(ProductEvent::StockReceived(product::StockReceived {
+            quantity: 5,
+            at: Timestamp(1),
+        })),
+        product_event(ProductEvent::StockReserved(product::StockReserved {
+            reservation_id: reservation("cart-1"),
+            quantity: 2,
+            expires_at: Timestamp(100),
+            at: Timestamp(2),
+        })),
+    ];
+    let view: ProductView = fold("product-MUG-1", &events).expect("listed");
+    let stored: std::collections::HashMap<_, _> = view.to_fields().into_iter().collect();
+
+    let values = ProductListing::FIELDS.iter().map(|f| stored.get(f).cloned()).collect();
+    let listing = ProductListing::from_values(values).expect("every listing field is stored");
+
+    assert_eq!(
+        (listing.sku.as_str(), listing.name.as_str(), listing.brand.as_str()),
+        (view.sku.as_str(), view.name.as_str(), view.brand.as_str())
+    );
+    assert_eq!(
+        (listing.price_minor, listing.available, listing.listed),
+        (view.price_minor, 3, true)
+    );
+    assert_eq!(listing.image_urls, view.image_urls);
+    assert_eq!(ProductListing::from_values(vec![None; 10]), None, "no such product");
+}
+
+#[test]
 fn a_product_is_searchable_by_case_folded_name_brand_and_description_terms() {
     let view: ProductView =
         fold("product-MUG-1", &[listed("Stoneware MUG", "Potter & Co")]).expect("listed");
