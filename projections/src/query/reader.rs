@@ -168,8 +168,9 @@ impl Reader {
         Ok(HistoryPage { orders, next_cursor })
     }
 
-    /// Product search: full text with type-ahead, filters, sort and paging, in one round trip
-    /// (a Lua script over the catalogue's sets and sorted sets; no Redis modules needed).
+    /// Product search: full text with type-ahead, filters, sort and paging, in two round trips
+    /// (a read-only Lua script over the catalogue's sets and sorted sets picks the page, no
+    /// Redis modules needed; a pipeline reads its products).
     pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
         let limit = q.limit.clamp(1, MAX_PAGE);
@@ -201,8 +202,7 @@ impl Reader {
                 SearchSort::PriceDesc => "price_desc",
             })
             .arg(offset)
-            .arg(limit)
-            .arg(&ProductListing::FIELDS[..]);
+            .arg(limit);
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
         let mut number = || -> Result<u64, QueryError> {
@@ -215,13 +215,25 @@ impl Reader {
         };
         let total = number()?;
         let total_is_exact = number()? == 1;
-        let mut products = Vec::new();
-        while let (Some(_sku), Some(values)) = (items.next(), items.next()) {
-            let values = redis::from_redis_value(values).map_err(redis::RedisError::from)?;
-            products.extend(ProductListing::from_values(values));
+        let skus: Vec<String> = items
+            .map(redis::from_redis_value)
+            .collect::<Result<_, _>>()
+            .map_err(redis::RedisError::from)?;
+        // The page's products, in one pipelined round trip on the same Redis. A product
+        // delisted between the two reads is left out, as the next search would.
+        let mut fetch = redis::pipe();
+        for sku in &skus {
+            fetch.cmd("HMGET").arg(ProductView::key(&ns, sku)).arg(&ProductListing::FIELDS[..]);
         }
-        let next = offset + products.len();
-        let more = if total_is_exact { (next as u64) < total } else { products.len() == limit };
+        let rows: Vec<Vec<Option<String>>> = if skus.is_empty() {
+            Vec::new()
+        } else {
+            fetch.query_async(&mut self.redis.clone()).await?
+        };
+        let products: Vec<ProductListing> =
+            rows.into_iter().filter_map(ProductListing::from_values).filter(|p| p.listed).collect();
+        let next = offset + skus.len();
+        let more = if total_is_exact { (next as u64) < total } else { skus.len() == limit };
         let next_cursor = more.then(|| next.to_string());
         Ok(SearchPage { total, total_is_exact, products, next_cursor })
     }
