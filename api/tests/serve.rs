@@ -72,6 +72,10 @@ async fn serve_answers_catalogue_queries_with_problems_for_errors_and_stops_on_s
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir", "data"])
             .current_dir(dir.path())
             .env_remove("REDIS_URL")
+            // The access log, which is off at the default level.
+            .env("RUST_LOG", "info,ordo_api::http=debug")
+            .env_remove("ORDO_LOG_FORMAT")
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log file"))
             .spawn()
             .expect("ordo serve starts"),
     );
@@ -136,4 +140,11 @@ async fn serve_answers_catalogue_queries_with_problems_for_errors_and_stops_on_s
     let reopened = EmbeddedStore::open(EmbeddedConfig::new(data.join("events.redb")).read_only())
         .expect("closed cleanly");
     assert_eq!(reopened.verify().expect("intact").events, 1);
+
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).expect("log");
+    let traced = log.lines().find(|l| l.contains("trace-me-42")).unwrap_or_default();
+    assert!(
+        traced.contains("response") && traced.contains("/health/live"),
+        "the request's line carries its id and path: {traced:?} in\n{log}"
+    );
 }

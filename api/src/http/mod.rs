@@ -29,7 +29,7 @@ use crate::http::auth::Keys;
 use anyhow::Context;
 use coordination::Coordination;
 use idempotency::Idempotency;
-use middleware::{allow_header, observe, problem_for, Routes};
+use middleware::{allow_header, observe, problem_for, trace_request, Routes};
 use ordo_application::leases::{LeaseConfig, Roles};
 use ordo_application::payments::Simulator;
 use ordo_application::processes::{ProcessConfig, Processes};
@@ -294,9 +294,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         // The web console's page and modules, in front of the API (ADR 0015).
         .around(console::serve)
         .data(keys)
-        .around(observe);
+        .around(observe)
+        .around(trace_request);
     let app = api
-        .with(poem::middleware::Tracing)
         // Outermost: every log line of a request carries its id, echoed as `x-request-id`
         // (a caller's own id is kept, so logs join up across services).
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use));
