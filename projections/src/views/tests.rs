@@ -163,9 +163,9 @@ fn reservation(id: &str) -> ReservationId {
     ReservationId::parse(id).expect("valid")
 }
 
-#[test]
-fn a_product_view_tracks_stock_and_holds() {
-    let events = [
+/// A listed mug with 5 received, 2 of them held by `cart-1`.
+fn mug_with_a_hold() -> Vec<AnyEvent> {
+    vec![
         listed("Stoneware Mug", "Potter"),
         product_event(ProductEvent::StockReceived(product::StockReceived {
             quantity: 5,
@@ -177,6 +177,13 @@ fn a_product_view_tracks_stock_and_holds() {
             expires_at: Timestamp(100),
             at: Timestamp(2),
         })),
+    ]
+}
+
+#[test]
+fn a_product_view_tracks_stock_and_holds() {
+    let mut events = mug_with_a_hold();
+    events.extend([
         product_event(ProductEvent::StockReserved(product::StockReserved {
             reservation_id: reservation("cart-2"),
             quantity: 3,
@@ -188,7 +195,7 @@ fn a_product_view_tracks_stock_and_holds() {
             quantity: 2,
             at: Timestamp(4),
         })),
-    ];
+    ]);
     let view: ProductView = fold("product-MUG-1", &events).expect("listed");
     assert_eq!((view.on_hand, view.available(), view.holds.len()), (3, 0, 1));
     let entries = view.index_entries(&ns("catalogue"));
@@ -199,20 +206,7 @@ fn a_product_view_tracks_stock_and_holds() {
 
 #[test]
 fn given_a_product_with_holds_when_queries_read_its_listing_then_they_see_what_the_view_shows() {
-    let events = [
-        listed("Stoneware Mug", "Potter"),
-        product_event(ProductEvent::StockReceived(product::StockReceived {
-            quantity: 5,
-            at: Timestamp(1),
-        })),
-        product_event(ProductEvent::StockReserved(product::StockReserved {
-            reservation_id: reservation("cart-1"),
-            quantity: 2,
-            expires_at: Timestamp(100),
-            at: Timestamp(2),
-        })),
-    ];
-    let view: ProductView = fold("product-MUG-1", &events).expect("listed");
+    let view: ProductView = fold("product-MUG-1", &mug_with_a_hold()).expect("listed");
     let stored: std::collections::HashMap<_, _> = view.to_fields().into_iter().collect();
 
     let values = ProductListing::FIELDS.iter().map(|f| stored.get(f).cloned()).collect();
