@@ -12,7 +12,7 @@ use ordo_projections::query::{HistoryQuery, ReadModels, SearchQuery, SearchSort}
 use ordo_projections::rebuild::{digest, rebuild};
 use ordo_projections::redis_server::PrivateRedis;
 use ordo_projections::runner::{Runner, RunnerConfig};
-use ordo_projections::views::{CartView, OrderView, ProductView};
+use ordo_projections::views::{CartView, OrderView, ProductView, View, DOCUMENT_FIELD};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -404,6 +404,38 @@ async fn every_query_answers_after_a_scripted_shop() {
         (checked_out.status.as_str(), checked_out.order_id.as_str()),
         ("checked_out", "ord-a1")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_documents_are_the_views_rendered_even_for_orders_written_before_documents() {
+    // Given a projected shop, one of whose orders lost its rendered document (as if an older
+    // Ordo had written it)
+    let shop = scripted_shop().await;
+    shop.project_all(RunnerConfig::default()).await;
+    let reads = ReadModels::new(shop.connection().await);
+    let ns = reads.namespace(OrderView::PROJECTION).await.expect("namespace");
+    let _: () = redis::cmd("HDEL")
+        .arg(OrderView::key(&ns, "ord-a4"))
+        .arg(DOCUMENT_FIELD)
+        .query_async(&mut shop.connection().await)
+        .await
+        .expect("hdel");
+
+    // When the history is read as documents, page by page
+    let page = |cursor: Option<String>| HistoryQuery { limit: 3, cursor, ..Default::default() };
+    let views = reads.order_history("cus-a", &page(None)).await.expect("history");
+    let first = reads.order_history_documents("cus-a", &page(None)).await.expect("history");
+    let next = first.next_cursor.clone();
+    let second = reads.order_history_documents("cus-a", &page(next)).await.expect("history");
+
+    // Then each page holds the same orders, in the same order, as the typed history, each
+    // rendered from its view (the one without a stored document too)
+    let rendered: Vec<String> = views.orders.iter().map(OrderView::document).collect();
+    assert_eq!(first.orders, rendered);
+    assert!(first.orders[1].contains("\"order_id\":\"ord-a4\""));
+    assert_eq!(first.next_cursor, views.next_cursor);
+    assert_eq!(second.orders.len(), 2);
+    assert_eq!(second.next_cursor, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 use super::params::Stream;
 use super::problem::Problem;
+use super::rendered::Body;
 use super::responses::Private;
 use super::state::{App, BearerAuth, Tag};
 use ordo_application::{outbox, processes};
@@ -202,7 +203,7 @@ impl Admin {
             return Private::NotFound(Json(Problem::not_found(format!("no stream {}", stream.0))));
         }
         let next_from_version = events.get(limit).map(|e| e.version);
-        Private::Ok(Json(EventPageDto {
+        Private::Ok(Body::Value(EventPageDto {
             stream: stream.0.into(),
             events: events.iter().take(limit).map(EventDto::from).collect(),
             next_from_version,
@@ -247,7 +248,7 @@ impl Admin {
                 last_error: status.last_error,
             });
         }
-        Private::Ok(Json(ProjectionsDto { projections }))
+        Private::Ok(Body::Value(ProjectionsDto { projections }))
     }
 
     /// Which instance runs each role (the checkout process, the outbox, each projection),
@@ -288,7 +289,7 @@ impl Admin {
                 role,
             });
         }
-        Private::Ok(Json(RolesDto { instance: roles.instance().to_owned(), roles: answer }))
+        Private::Ok(Body::Value(RolesDto { instance: roles.instance().to_owned(), roles: answer }))
     }
 }
 

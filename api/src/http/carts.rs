@@ -3,6 +3,7 @@
 use super::dto::{CartDto, CheckoutDto, QuantityDto, ReceiptDto, SessionDto};
 use super::params::{Id, Sku};
 use super::problem::Problem;
+use super::rendered::Body;
 use super::responses::{Command, Created, Private};
 use super::state::{run, App, BearerAuth, Tag};
 use crate::http::auth::GUEST_TOKEN_TTL;
@@ -77,7 +78,7 @@ impl Carts {
         let cart = move |r: Reader| async move { r.cart(id).await };
         match self.0.reads.read(CartView::PROJECTION, min_position.0, DEFAULT_WAIT, cart).await {
             Ok(Some(cart)) if auth.0.may_act_for(&cart.customer_id) => {
-                Private::Ok(Json(cart.into()))
+                Private::Ok(Body::Value(cart.into()))
             }
             Ok(_) => Private::NotFound(Json(Problem::not_found(format!("no cart {}", cart_id.0)))),
             Err(e) => e.into(),

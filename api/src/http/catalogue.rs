@@ -3,6 +3,7 @@
 use super::dto::{NewProductDto, PriceDto, ProductDto, ReceiptDto, SearchPageDto, Sort, StockDto};
 use super::params::Sku;
 use super::problem::Problem;
+use super::rendered::Body;
 use super::responses::{Command, Created, Public};
 use super::state::{run, App, BearerAuth, Tag};
 use ordo_application::shop::NewProduct;
@@ -78,7 +79,7 @@ impl Catalogue {
         let search = move |r: Reader| async move { r.search(query).await };
         match self.0.reads.read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, search).await
         {
-            Ok(page) => Public::Ok(Json(page.into())),
+            Ok(page) => Public::Ok(Body::Value(page.into())),
             Err(e) => e.into(),
         }
     }
@@ -110,7 +111,7 @@ impl Catalogue {
             .read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, product)
             .await
         {
-            Ok(Some(product)) if product.listed => Public::Ok(Json(product.into())),
+            Ok(Some(product)) if product.listed => Public::Ok(Body::Value(product.into())),
             Ok(_) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
             Err(e) => e.into(),
         }

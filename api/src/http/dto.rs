@@ -4,7 +4,7 @@
 use ordo_application::shop::Done;
 use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
-use ordo_projections::query::{HistoryPage, SearchPage};
+use ordo_projections::query::SearchPage;
 use ordo_projections::views::{CartView, OrderView, ProductListing};
 use poem_openapi::{Enum, Object};
 
@@ -444,15 +444,6 @@ pub struct OrderPageDto {
     pub orders: Vec<OrderDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-}
-
-impl From<HistoryPage> for OrderPageDto {
-    fn from(p: HistoryPage) -> Self {
-        OrderPageDto {
-            orders: p.orders.into_iter().map(OrderDto::from).collect(),
-            next_cursor: p.next_cursor,
-        }
-    }
 }
 
 /// Order status, for filtering history.

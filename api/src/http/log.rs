@@ -4,6 +4,7 @@
 use super::admin::{admin_only, EventDto};
 use super::params::Stream;
 use super::problem::Problem;
+use super::rendered::Body;
 use super::responses::Private;
 use super::state::{App, BearerAuth, Tag};
 use ordo_eventstore::codec::AnyEvent;
@@ -137,7 +138,7 @@ impl Log {
             SubscribeFrom::After(p) => Some(p.0),
             SubscribeFrom::Start => None,
         });
-        Private::Ok(Json(LogPageDto {
+        Private::Ok(Body::Value(LogPageDto {
             events: events.iter().map(EventDto::from).collect(),
             next_after,
         }))
@@ -194,7 +195,7 @@ impl Log {
             });
             before = state;
         }
-        Private::Ok(Json(TimelineDto { stream: stream.0.into(), entries, truncated }))
+        Private::Ok(Body::Value(TimelineDto { stream: stream.0.into(), entries, truncated }))
     }
 
     /// Verifies the log (admin): the hash chain where the store keeps one, then every event
@@ -209,7 +210,7 @@ impl Log {
             Err(p) => return p.into(),
         };
         match ordo_eventstore::audit::verify(store, |_| {}).await {
-            Ok(report) => Private::Ok(Json(AuditDto {
+            Ok(report) => Private::Ok(Body::Value(AuditDto {
                 ok: true,
                 summary: report.summary(store.kind()),
                 events: Some(report.events),
@@ -218,7 +219,7 @@ impl Log {
                 failed_at: None,
             })),
             Err(ordo_eventstore::audit::AuditError::Failed { position, reason }) => {
-                Private::Ok(Json(AuditDto {
+                Private::Ok(Body::Value(AuditDto {
                     ok: false,
                     summary: format!("audit failed at position {position}: {reason}"),
                     events: None,

@@ -21,6 +21,7 @@ mod operations;
 mod orders;
 mod params;
 mod problem;
+mod rendered;
 mod responses;
 mod state;
 

@@ -5,6 +5,7 @@ use super::dto::{
 };
 use super::params::Id;
 use super::problem::Problem;
+use super::rendered::{order_page, Body};
 use super::responses::{Command, Private};
 use super::state::{run, App, BearerAuth, Tag};
 use ordo_projections::query::{HistoryQuery, MAX_PAGE};
@@ -57,10 +58,11 @@ impl Orders {
             limit: h.limit.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
         let query = &query;
-        let history = move |r: Reader| async move { r.order_history(customer_id, query).await };
+        let history =
+            move |r: Reader| async move { r.order_history_documents(customer_id, query).await };
         match self.0.reads.read(OrderView::PROJECTION, h.min_position, DEFAULT_WAIT, history).await
         {
-            Ok(page) => Private::Ok(Json(page.into())),
+            Ok(page) => Private::Ok(order_page(page)),
             Err(e) => e.into(),
         }
     }
@@ -91,7 +93,7 @@ impl Orders {
         let order = move |r: Reader| async move { r.order(id).await };
         match self.0.reads.read(OrderView::PROJECTION, min_position.0, DEFAULT_WAIT, order).await {
             Ok(Some(order)) if auth.0.may_act_for(&order.customer_id) => {
-                Private::Ok(Json(order.into()))
+                Private::Ok(Body::Value(order.into()))
             }
             Ok(_) => {
                 Private::NotFound(Json(Problem::not_found(format!("no order {}", order_id.0))))

@@ -2,6 +2,7 @@
 //! operation can answer with, so the API document lists them all.
 
 use super::problem::{Problem, RETRY_AFTER_SECONDS};
+use super::rendered::Body;
 use ordo_projections::query::QueryError;
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
@@ -119,7 +120,7 @@ command_response!(Created, 201, "The answer to a command that creates something.
 pub enum Private<T: ToJSON> {
     /// Found.
     #[oai(status = 200)]
-    Ok(Json<T>),
+    Ok(Body<T>),
     /// A parameter is malformed or out of range.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -155,7 +156,7 @@ impl<T: ToJSON> FromProblem for Private<T> {
 pub enum Public<T: ToJSON> {
     /// Found.
     #[oai(status = 200)]
-    Ok(Json<T>),
+    Ok(Body<T>),
     /// A parameter is malformed or out of range.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),

@@ -73,11 +73,12 @@ pub struct HistoryQuery {
     pub limit: usize,
 }
 
-/// A page of order history, newest first.
+/// A page of order history, newest first: the orders as views, or as the documents the API
+/// sends ([`OrderView::document`]).
 #[derive(Clone, Debug)]
-pub struct HistoryPage {
+pub struct HistoryPage<T = OrderView> {
     /// Orders on this page.
-    pub orders: Vec<OrderView>,
+    pub orders: Vec<T>,
     /// Cursor for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -324,6 +325,15 @@ impl ReadModels {
         q: &HistoryQuery,
     ) -> Result<HistoryPage, QueryError> {
         self.on_primary().order_history(customer_id, q).await
+    }
+
+    /// A customer's orders, newest first, as rendered documents (from the primary).
+    pub async fn order_history_documents(
+        &self,
+        customer_id: &str,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage<String>, QueryError> {
+        self.on_primary().order_history_documents(customer_id, q).await
     }
 
     /// Product search (from the primary).

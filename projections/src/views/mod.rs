@@ -2,6 +2,7 @@
 //! (its hash fields and its index memberships).
 
 mod cart;
+mod document;
 mod fields;
 mod listing;
 pub(crate) mod order;
@@ -10,6 +11,7 @@ pub(crate) mod product;
 mod tests;
 
 pub use cart::{CartLineView, CartView};
+pub use document::DOCUMENT_FIELD;
 pub use fields::Fields;
 pub use listing::ProductListing;
 pub use order::{OrderLineView, OrderView};

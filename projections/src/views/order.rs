@@ -1,5 +1,6 @@
 //! The order view and its customer-history indexes.
 
+use super::document::DOCUMENT_FIELD;
 use super::fields::{json, opt, Fields};
 use super::View;
 use crate::change::IndexEntry;
@@ -189,6 +190,7 @@ impl View for OrderView {
             ("carrier", self.carrier.clone()),
             ("tracking", self.tracking.clone()),
             ("version", self.version.to_string()),
+            (DOCUMENT_FIELD, self.document()),
         ]
     }
 

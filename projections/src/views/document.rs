@@ -1,0 +1,87 @@
+//! The order as the HTTP API sends it, rendered once when the projection writes the order rather
+//! than on every read.
+//!
+//! Order history is the query a shop serves most, and most of its cost was not Redis: it was
+//! parsing nineteen fields per order out of the reply, rebuilding the order, converting it and
+//! serializing it again, for a page of up to a hundred orders, on every request. The order's hash
+//! therefore carries one more field, [`DOCUMENT_FIELD`], holding exactly the JSON the API would
+//! render for it (the `Order` schema of the API document), and a history page is the customer's
+//! documents joined in a JSON array. This is how Marten serves documents straight from the
+//! database into the response without deserializing them.
+//!
+//! The shape here must stay the API's `OrderDto`: the API's tests render both for the same views
+//! and compare them. Changing it is a read-model change like any other: bump the projection's
+//! version and rebuild. Until then, a hash without the field (written by an older Ordo) is read
+//! field by field and rendered on the way out, so an upgrade never serves an empty page.
+
+use super::order::{OrderLineView, OrderView};
+use ordo_domain::order::Address;
+use ordo_eventstore::clock::rfc3339;
+use serde::Serialize;
+
+/// The hash field holding the rendered document.
+pub const DOCUMENT_FIELD: &str = "json";
+
+#[derive(Serialize)]
+struct OrderDocument<'a> {
+    order_id: &'a str,
+    customer_id: &'a str,
+    status: &'a str,
+    payment_status: &'a str,
+    lines: &'a [OrderLineView],
+    total_minor: i64,
+    refunded_minor: i64,
+    currency: &'a str,
+    shipping_address: &'a Address,
+    placed_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipped_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carrier: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking: Option<&'a str>,
+    version: u64,
+}
+
+fn non_empty(text: &str) -> Option<&str> {
+    Some(text).filter(|t| !t.is_empty())
+}
+
+impl OrderView {
+    /// The order as the API's `Order` schema renders it (times in RFC 3339, empty texts left
+    /// out).
+    pub fn document(&self) -> String {
+        let document = OrderDocument {
+            order_id: &self.order_id,
+            customer_id: &self.customer_id,
+            status: &self.status,
+            payment_status: &self.payment_status,
+            lines: &self.lines,
+            total_minor: self.total_minor,
+            refunded_minor: self.refunded_minor,
+            currency: &self.currency,
+            shipping_address: &self.address,
+            placed_at: rfc3339(self.placed_at),
+            confirmed_at: self.confirmed_at.map(rfc3339),
+            shipped_at: self.shipped_at.map(rfc3339),
+            delivered_at: self.delivered_at.map(rfc3339),
+            cancelled_at: self.cancelled_at.map(rfc3339),
+            cancel_reason: non_empty(&self.cancel_reason),
+            cancelled_by: non_empty(&self.cancelled_by),
+            carrier: non_empty(&self.carrier),
+            tracking: non_empty(&self.tracking),
+            version: self.version,
+        };
+        serde_json::to_string(&document).expect("an order document always serializes")
+    }
+}
