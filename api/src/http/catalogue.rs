@@ -3,7 +3,7 @@
 use super::dto::{NewProductDto, PriceDto, ProductDto, ReceiptDto, SearchPageDto, Sort, StockDto};
 use super::params::Sku;
 use super::problem::Problem;
-use super::rendered::Body;
+use super::rendered::{search_page, Body};
 use super::responses::{Command, Created, Public};
 use super::state::{run, App, BearerAuth, Tag};
 use ordo_application::shop::NewProduct;
@@ -13,6 +13,7 @@ use ordo_projections::views::{ProductView, View};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Catalogue endpoints.
@@ -76,10 +77,10 @@ impl Catalogue {
             limit: limit.0.map_or(20, |l| l as usize).min(MAX_PAGE),
         };
         let query = &query;
-        let search = move |r: Reader| async move { r.search(query).await };
+        let search = move |r: Reader| async move { r.search_documents(query).await };
         match self.0.reads.read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, search).await
         {
-            Ok(page) => Public::Ok(Body::Value(page.into())),
+            Ok(page) => Public::Ok(search_page(page)),
             Err(e) => e.into(),
         }
     }
@@ -104,14 +105,14 @@ impl Catalogue {
             return e.into();
         }
         let id = &sku.0;
-        let product = move |r: Reader| async move { r.product(id).await };
+        let product = move |r: Reader| async move { r.product_document(id).await };
         match self
             .0
             .reads
             .read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, product)
             .await
         {
-            Ok(Some(product)) if product.listed => Public::Ok(Body::Value(product.into())),
+            Ok(Some((true, document))) => Public::Ok(Body::Rendered(document, PhantomData)),
             Ok(_) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
             Err(e) => e.into(),
         }

@@ -4,7 +4,6 @@
 use ordo_application::shop::Done;
 use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
-use ordo_projections::query::SearchPage;
 use ordo_projections::views::{CartView, OrderView, ProductListing};
 use poem_openapi::{Enum, Object};
 
@@ -70,17 +69,6 @@ pub struct SearchPageDto {
     pub products: Vec<ProductDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-}
-
-impl From<SearchPage> for SearchPageDto {
-    fn from(p: SearchPage) -> Self {
-        SearchPageDto {
-            total: p.total,
-            total_is_exact: p.total_is_exact,
-            products: p.products.into_iter().map(ProductDto::from).collect(),
-            next_cursor: p.next_cursor,
-        }
-    }
 }
 
 /// Order of search results.

@@ -1,13 +1,13 @@
-//! Response bodies the read side rendered already: the order documents of
+//! Response bodies the read side rendered already: the order and product documents of
 //! [`ordo_projections::views::DOCUMENT_FIELD`], sent as they are stored.
 //!
 //! poem-openapi renders a typed body by building a `serde_json::Value` tree and serializing that;
-//! for a page of orders that was the larger part of the request's cost. [`Body::Rendered`] skips
+//! for a page of orders or products that was the larger part of the request's cost. [`Body::Rendered`] skips
 //! both steps and is still documented with the typed body's schema, so the API document does not
 //! change. That the stored documents match the schema is this module's tests' job.
 
-use super::dto::OrderPageDto;
-use ordo_projections::query::HistoryPage;
+use super::dto::{OrderPageDto, SearchPageDto};
+use ordo_projections::query::{HistoryPage, SearchPage};
 use poem::http::header::CONTENT_TYPE;
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
@@ -53,30 +53,52 @@ impl<T: ToJSON> IntoResponse for Body<T> {
 /// A history page of rendered orders as the `OrderPage` schema: `{"orders":[...]}` plus
 /// `next_cursor` when there is a next page.
 pub fn order_page(page: HistoryPage<String>) -> Body<OrderPageDto> {
-    let size: usize = page.orders.iter().map(|o| o.len() + 1).sum();
-    let mut json = String::with_capacity(size + 64);
-    json.push_str("{\"orders\":[");
-    for (i, order) in page.orders.iter().enumerate() {
+    let mut json = String::from("{");
+    push_array(&mut json, "orders", &page.orders);
+    push_cursor(&mut json, page.next_cursor);
+    json.push('}');
+    Body::Rendered(json, PhantomData)
+}
+
+/// A search page of rendered products as the `SearchPage` schema.
+pub fn search_page(page: SearchPage<String>) -> Body<SearchPageDto> {
+    let mut json =
+        format!("{{\"total\":{},\"total_is_exact\":{},", page.total, page.total_is_exact);
+    push_array(&mut json, "products", &page.products);
+    push_cursor(&mut json, page.next_cursor);
+    json.push('}');
+    Body::Rendered(json, PhantomData)
+}
+
+/// `"name":[documents...]`.
+fn push_array(json: &mut String, name: &str, documents: &[String]) {
+    json.reserve(documents.iter().map(|d| d.len() + 1).sum::<usize>() + name.len() + 8);
+    json.push('"');
+    json.push_str(name);
+    json.push_str("\":[");
+    for (i, document) in documents.iter().enumerate() {
         if i > 0 {
             json.push(',');
         }
-        json.push_str(order);
+        json.push_str(document);
     }
     json.push(']');
-    if let Some(cursor) = page.next_cursor {
+}
+
+/// `,"next_cursor":"..."` when there is a next page.
+fn push_cursor(json: &mut String, cursor: Option<String>) {
+    if let Some(cursor) = cursor {
         json.push_str(",\"next_cursor\":");
         json.push_str(&serde_json::Value::String(cursor).to_string());
     }
-    json.push('}');
-    Body::Rendered(json, PhantomData)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::dto::OrderDto;
+    use crate::http::dto::{OrderDto, ProductDto};
     use ordo_domain::order::Address;
-    use ordo_projections::views::{OrderLineView, OrderView};
+    use ordo_projections::views::{OrderLineView, OrderView, ProductListing, ProductView};
     use serde_json::Value;
 
     fn placed() -> OrderView {
@@ -176,5 +198,73 @@ mod tests {
         assert_eq!(sent(order_page(last)), as_the_api_renders(&[placed()], None));
         let empty = HistoryPage { orders: Vec::new(), next_cursor: None };
         assert_eq!(sent(order_page(empty)), as_the_api_renders(&[], None));
+    }
+
+    fn mug() -> ProductView {
+        ProductView {
+            sku: "MUG-1".into(),
+            name: "Mug \"Big\"".into(),
+            description: "Holds tea \u{2615}".into(),
+            category: "kitchen".into(),
+            brand: "Oak".into(),
+            price_minor: 1250,
+            currency: "EUR".into(),
+            image_urls: vec!["https://img.example/mug.png".into()],
+            on_hand: 10,
+            holds: [("res-1".to_owned(), 3)].into(),
+            listed: true,
+            version: 4,
+            terms: Default::default(),
+        }
+    }
+
+    fn listing(view: &ProductView) -> ProductListing {
+        ProductListing {
+            sku: view.sku.clone(),
+            name: view.name.clone(),
+            description: view.description.clone(),
+            category: view.category.clone(),
+            brand: view.brand.clone(),
+            price_minor: view.price_minor,
+            currency: view.currency.clone(),
+            image_urls: view.image_urls.clone(),
+            available: view.available(),
+            listed: view.listed,
+        }
+    }
+
+    #[test]
+    fn given_listed_and_delisted_products_when_rendered_then_each_document_is_the_dtos_json() {
+        let delisted = ProductView { listed: false, image_urls: Vec::new(), ..mug() };
+        for view in [mug(), delisted] {
+            let listing = listing(&view);
+            assert_eq!(view.document(), listing.document(), "the view and its listing agree");
+            let document: Value = serde_json::from_str(&view.document()).expect("JSON");
+            assert_eq!(document, ProductDto::from(listing).to_json().expect("renders"));
+        }
+    }
+
+    #[test]
+    fn given_a_search_page_when_rendered_then_it_is_the_page_dtos_json() {
+        for (total_is_exact, next_cursor) in [(true, None), (false, Some("20".to_owned()))] {
+            let page = SearchPage {
+                total: 200,
+                total_is_exact,
+                products: vec![mug().document(), mug().document()],
+                next_cursor: next_cursor.clone(),
+            };
+            let dto = SearchPageDto {
+                total: 200,
+                total_is_exact,
+                products: vec![
+                    ProductDto::from(listing(&mug())),
+                    ProductDto::from(listing(&mug())),
+                ],
+                next_cursor,
+            };
+            let Body::Rendered(json, _) = search_page(page) else { panic!("a rendered page") };
+            let sent: Value = serde_json::from_str(&json).expect("the page is JSON");
+            assert_eq!(sent, dto.to_json().expect("renders"));
+        }
     }
 }

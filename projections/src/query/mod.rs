@@ -118,16 +118,17 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
-/// A page of search results.
+/// A page of search results: the products as listings, or as the documents the API sends
+/// ([`ProductListing::document`]).
 #[derive(Clone, Debug)]
-pub struct SearchPage {
+pub struct SearchPage<T = ProductListing> {
     /// Matches in total: exact when `total_is_exact`, otherwise a lower bound ("200+").
     pub total: u64,
     /// Whether `total` was counted exactly. Large result sets are only counted up to a bound,
     /// the way search engines report "more than N hits", because counting is the costly part.
     pub total_is_exact: bool,
     /// Products on this page.
-    pub products: Vec<ProductListing>,
+    pub products: Vec<T>,
     /// Cursor for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }

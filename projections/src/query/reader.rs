@@ -226,6 +226,77 @@ impl Reader {
     /// (a read-only Lua script over the catalogue's sets and sorted sets picks the page, no
     /// Redis modules needed; a pipeline reads its products).
     pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
+        let (ns, matches) = self.search_skus(q).await?;
+        // The page's products, in one pipelined round trip on the same Redis. A product
+        // delisted between the two reads is left out, as the next search would.
+        let mut fetch = redis::pipe();
+        for sku in &matches.skus {
+            fetch.cmd("HMGET").arg(ProductView::key(&ns, sku)).arg(&ProductListing::FIELDS[..]);
+        }
+        let rows: Vec<Vec<Option<String>>> = if matches.skus.is_empty() {
+            Vec::new()
+        } else {
+            fetch.query_async(&mut self.redis.clone()).await?
+        };
+        let products =
+            rows.into_iter().filter_map(ProductListing::from_values).filter(|p| p.listed).collect();
+        Ok(matches.page(products))
+    }
+
+    /// The same page as [`Self::search`], each product as the document the API sends.
+    pub async fn search_documents(
+        &self,
+        q: &SearchQuery,
+    ) -> Result<SearchPage<String>, QueryError> {
+        let (ns, matches) = self.search_skus(q).await?;
+        let products = self
+            .product_documents(&ns, &matches.skus)
+            .await?
+            .into_iter()
+            .flatten()
+            .filter(|(listed, _)| *listed)
+            .map(|(_, document)| document)
+            .collect();
+        Ok(matches.page(products))
+    }
+
+    /// One product as the document the API sends, and whether it is listed.
+    pub async fn product_document(&self, sku: &str) -> Result<Option<(bool, String)>, QueryError> {
+        let ns = self.namespace(ProductView::PROJECTION).await?;
+        let mut documents = self.product_documents(&ns, &[sku.to_owned()]).await?;
+        Ok(documents.pop().flatten())
+    }
+
+    /// Products' documents and whether each is listed, in one pipelined round trip (`None`:
+    /// no such product). A product last written by an Ordo that did not render documents yet
+    /// is read field by field and rendered here (a rebuild adds the field to all).
+    async fn product_documents(
+        &self,
+        ns: &Namespace,
+        skus: &[String],
+    ) -> Result<Vec<Option<(bool, String)>>, QueryError> {
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut fetch = redis::pipe();
+        for sku in skus {
+            fetch.cmd("HMGET").arg(ProductView::key(ns, sku)).arg("listed").arg(DOCUMENT_FIELD);
+        }
+        let rows: Vec<(Option<String>, Option<String>)> =
+            fetch.query_async(&mut self.redis.clone()).await?;
+        let mut documents = Vec::with_capacity(rows.len());
+        for (sku, row) in skus.iter().zip(rows) {
+            documents.push(match row {
+                (Some(listed), Some(document)) => Some((listed == "1", document)),
+                (None, _) => None,
+                (Some(_), None) => self.product(sku).await?.map(|p| (p.listed, p.document())),
+            });
+        }
+        Ok(documents)
+    }
+
+    /// The search script's page: which products match, in order, and how many in all.
+    async fn search_skus(&self, q: &SearchQuery) -> Result<(Namespace, Matches), QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
         let limit = q.limit.clamp(1, MAX_PAGE);
         let offset: usize = match &q.cursor {
@@ -273,22 +344,30 @@ impl Reader {
             .map(redis::from_redis_value)
             .collect::<Result<_, _>>()
             .map_err(redis::RedisError::from)?;
-        // The page's products, in one pipelined round trip on the same Redis. A product
-        // delisted between the two reads is left out, as the next search would.
-        let mut fetch = redis::pipe();
-        for sku in &skus {
-            fetch.cmd("HMGET").arg(ProductView::key(&ns, sku)).arg(&ProductListing::FIELDS[..]);
-        }
-        let rows: Vec<Vec<Option<String>>> = if skus.is_empty() {
-            Vec::new()
+        Ok((ns, Matches { total, total_is_exact, skus, offset, limit }))
+    }
+}
+
+/// What the search script picked for a page.
+struct Matches {
+    total: u64,
+    total_is_exact: bool,
+    skus: Vec<String>,
+    offset: usize,
+    limit: usize,
+}
+
+impl Matches {
+    /// The page of these products (the ones still listed); the cursor counts every match the
+    /// script returned, so the next page starts after them.
+    fn page<T>(self, products: Vec<T>) -> SearchPage<T> {
+        let next = self.offset + self.skus.len();
+        let more = if self.total_is_exact {
+            (next as u64) < self.total
         } else {
-            fetch.query_async(&mut self.redis.clone()).await?
+            self.skus.len() == self.limit
         };
-        let products: Vec<ProductListing> =
-            rows.into_iter().filter_map(ProductListing::from_values).filter(|p| p.listed).collect();
-        let next = offset + skus.len();
-        let more = if total_is_exact { (next as u64) < total } else { skus.len() == limit };
         let next_cursor = more.then(|| next.to_string());
-        Ok(SearchPage { total, total_is_exact, products, next_cursor })
+        SearchPage { total: self.total, total_is_exact: self.total_is_exact, products, next_cursor }
     }
 }

@@ -1,20 +1,23 @@
-//! The order as the HTTP API sends it, rendered once when the projection writes the order rather
-//! than on every read.
+//! Orders and products as the HTTP API sends them, rendered once when the projection writes them
+//! rather than on every read.
 //!
-//! Order history is the query a shop serves most, and most of its cost was not Redis: it was
-//! parsing nineteen fields per order out of the reply, rebuilding the order, converting it and
-//! serializing it again, for a page of up to a hundred orders, on every request. The order's hash
-//! therefore carries one more field, [`DOCUMENT_FIELD`], holding exactly the JSON the API would
-//! render for it (the `Order` schema of the API document), and a history page is the customer's
-//! documents joined in a JSON array. This is how Marten serves documents straight from the
-//! database into the response without deserializing them.
+//! Order history and product search are the queries a shop serves most, and most of their cost
+//! was not Redis: it was parsing ten to nineteen fields per document out of the reply, rebuilding
+//! the view, converting it and serializing it again, twenty times per page, on every request. The
+//! hashes therefore carry one more field, [`DOCUMENT_FIELD`], holding exactly the JSON the API
+//! would render (its `Order` and `Product` schemas), and a page is those documents joined in a
+//! JSON array. This is how Marten serves documents straight from the database into the response
+//! without deserializing them.
 //!
-//! The shape here must stay the API's `OrderDto`: the API's tests render both for the same views
-//! and compare them. Changing it is a read-model change like any other: bump the projection's
-//! version and rebuild. Until then, a hash without the field (written by an older Ordo) is read
-//! field by field and rendered on the way out, so an upgrade never serves an empty page.
+//! The shapes here must stay the API's `OrderDto` and `ProductDto`: the API's tests render both
+//! for the same views and compare them. Changing one is a read-model change like any other: bump
+//! the projection's version and rebuild. Until then, a hash without the field (written by an
+//! older Ordo) is read field by field and rendered on the way out, so an upgrade never serves an
+//! empty page.
 
+use super::listing::ProductListing;
 use super::order::{OrderLineView, OrderView};
+use super::product::ProductView;
 use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
 use serde::Serialize;
@@ -83,5 +86,67 @@ impl OrderView {
             version: self.version,
         };
         serde_json::to_string(&document).expect("an order document always serializes")
+    }
+}
+
+#[derive(Serialize)]
+struct Money<'a> {
+    minor: i64,
+    currency: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProductDocument<'a> {
+    sku: &'a str,
+    name: &'a str,
+    description: &'a str,
+    category: &'a str,
+    brand: &'a str,
+    price: Money<'a>,
+    image_urls: &'a [String],
+    available: i64,
+    listed: bool,
+}
+
+impl ProductDocument<'_> {
+    fn render(&self) -> String {
+        serde_json::to_string(self).expect("a product document always serializes")
+    }
+}
+
+impl ProductView {
+    /// The product as the API's `Product` schema renders it.
+    pub fn document(&self) -> String {
+        ProductDocument {
+            sku: &self.sku,
+            name: &self.name,
+            description: &self.description,
+            category: &self.category,
+            brand: &self.brand,
+            price: Money { minor: self.price_minor, currency: &self.currency },
+            image_urls: &self.image_urls,
+            available: self.available(),
+            listed: self.listed,
+        }
+        .render()
+    }
+}
+
+impl ProductListing {
+    /// The listing as the API's `Product` schema renders it: the same document as
+    /// [`ProductView::document`] for the same product.
+    pub fn document(&self) -> String {
+        ProductDocument {
+            sku: &self.sku,
+            name: &self.name,
+            description: &self.description,
+            category: &self.category,
+            brand: &self.brand,
+            price: Money { minor: self.price_minor, currency: &self.currency },
+            image_urls: &self.image_urls,
+            available: self.available,
+            listed: self.listed,
+        }
+        .render()
     }
 }

@@ -1,5 +1,6 @@
 //! The product view: catalogue entry, stock, and its search and filter index entries.
 
+use super::document::DOCUMENT_FIELD;
 use super::fields::{json, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
@@ -47,10 +48,22 @@ pub struct ProductView {
     pub terms: Arc<OnceLock<BTreeMap<String, f64>>>,
 }
 
-/// Equal when every stored field is equal; the cached search terms are derived from them.
+/// Equal when every stored field is equal; the cached search terms and the rendered document are
+/// derived from them.
 impl PartialEq for ProductView {
     fn eq(&self, other: &Self) -> bool {
-        self.to_fields() == other.to_fields()
+        self.sku == other.sku
+            && self.name == other.name
+            && self.description == other.description
+            && self.category == other.category
+            && self.brand == other.brand
+            && self.price_minor == other.price_minor
+            && self.currency == other.currency
+            && self.image_urls == other.image_urls
+            && self.on_hand == other.on_hand
+            && self.holds == other.holds
+            && self.listed == other.listed
+            && self.version == other.version
     }
 }
 
@@ -145,6 +158,7 @@ impl View for ProductView {
             ("holds", json(&self.holds)),
             ("listed", if self.listed { "1" } else { "0" }.into()),
             ("version", self.version.to_string()),
+            (DOCUMENT_FIELD, self.document()),
         ]
     }
 
