@@ -374,5 +374,11 @@ fn add_change(pipe: &mut redis::Pipeline, change: Change) {
         Change::SRem { key, member } => {
             pipe.cmd("SREM").arg(key).arg(member).ignore();
         }
+        Change::HSetField { key, field, value } => {
+            pipe.cmd("HSET").arg(key).arg(field).arg(value).ignore();
+        }
+        Change::HDel { key, field } => {
+            pipe.cmd("HDEL").arg(key).arg(field).ignore();
+        }
     }
 }

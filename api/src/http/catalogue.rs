@@ -112,7 +112,7 @@ impl Catalogue {
             .read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, product)
             .await
         {
-            Ok(Some((true, document))) => Public::Ok(Body::Rendered(document, PhantomData)),
+            Ok(Some(document)) => Public::Ok(Body::Rendered(document, PhantomData)),
             Ok(_) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
             Err(e) => e.into(),
         }

@@ -10,7 +10,7 @@ use crate::search::{facet, tokens};
 use crate::views::order::history_key;
 use crate::views::product::catalogue_key;
 use crate::views::{
-    CartView, Fields, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD,
+    documents_key, CartView, Fields, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD,
 };
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
@@ -226,7 +226,7 @@ impl Reader {
     /// (a read-only Lua script over the catalogue's sets and sorted sets picks the page, no
     /// Redis modules needed; a pipeline reads its products).
     pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
-        let (ns, matches) = self.search_skus(q).await?;
+        let (ns, matches) = self.search_skus(q, false).await?;
         // The page's products, in one pipelined round trip on the same Redis. A product
         // delisted between the two reads is left out, as the next search would.
         let mut fetch = redis::pipe();
@@ -243,60 +243,56 @@ impl Reader {
         Ok(matches.page(products))
     }
 
-    /// The same page as [`Self::search`], each product as the document the API sends.
+    /// The same page as [`Self::search`], each product as the document the API sends, in one
+    /// round trip: the script reads the page's documents from the catalogue's documents hash.
     pub async fn search_documents(
         &self,
         q: &SearchQuery,
     ) -> Result<SearchPage<String>, QueryError> {
-        let (ns, matches) = self.search_skus(q).await?;
-        let products = self
-            .product_documents(&ns, &matches.skus)
-            .await?
-            .into_iter()
-            .flatten()
-            .filter(|(listed, _)| *listed)
-            .map(|(_, document)| document)
-            .collect();
+        let (ns, matches) = self.search_skus(q, true).await?;
+        let mut products = Vec::with_capacity(matches.skus.len());
+        for (sku, document) in matches.skus.iter().zip(&matches.documents) {
+            match document {
+                Some(document) => products.push(document.clone()),
+                None => products.extend(self.render_listed(&ns, sku).await?),
+            }
+        }
         Ok(matches.page(products))
     }
 
-    /// One product as the document the API sends, and whether it is listed.
-    pub async fn product_document(&self, sku: &str) -> Result<Option<(bool, String)>, QueryError> {
+    /// A listed product as the document the API sends (`None`: no such product, or delisted).
+    pub async fn product_document(&self, sku: &str) -> Result<Option<String>, QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
-        let mut documents = self.product_documents(&ns, &[sku.to_owned()]).await?;
-        Ok(documents.pop().flatten())
+        let document: Option<String> = redis::cmd("HGET")
+            .arg(documents_key(&ns))
+            .arg(sku)
+            .query_async(&mut self.redis.clone())
+            .await?;
+        match document {
+            Some(document) => Ok(Some(document)),
+            None => self.render_listed(&ns, sku).await,
+        }
     }
 
-    /// Products' documents and whether each is listed, in one pipelined round trip (`None`:
-    /// no such product). A product last written by an Ordo that did not render documents yet
-    /// is read field by field and rendered here (a rebuild adds the field to all).
-    async fn product_documents(
+    /// A listed product without a stored document, rendered from its fields: a delisted or
+    /// missing one (`None`), or one last written by an Ordo that did not store documents yet (a
+    /// rebuild adds them all).
+    async fn render_listed(&self, ns: &Namespace, sku: &str) -> Result<Option<String>, QueryError> {
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(ProductView::key(ns, sku))
+            .arg(&ProductListing::FIELDS[..])
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(ProductListing::from_values(values).filter(|p| p.listed).map(|p| p.document()))
+    }
+
+    /// The search script's page: which products match, in order, how many in all, and with
+    /// `documents` their documents.
+    async fn search_skus(
         &self,
-        ns: &Namespace,
-        skus: &[String],
-    ) -> Result<Vec<Option<(bool, String)>>, QueryError> {
-        if skus.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut fetch = redis::pipe();
-        for sku in skus {
-            fetch.cmd("HMGET").arg(ProductView::key(ns, sku)).arg("listed").arg(DOCUMENT_FIELD);
-        }
-        let rows: Vec<(Option<String>, Option<String>)> =
-            fetch.query_async(&mut self.redis.clone()).await?;
-        let mut documents = Vec::with_capacity(rows.len());
-        for (sku, row) in skus.iter().zip(rows) {
-            documents.push(match row {
-                (Some(listed), Some(document)) => Some((listed == "1", document)),
-                (None, _) => None,
-                (Some(_), None) => self.product(sku).await?.map(|p| (p.listed, p.document())),
-            });
-        }
-        Ok(documents)
-    }
-
-    /// The search script's page: which products match, in order, and how many in all.
-    async fn search_skus(&self, q: &SearchQuery) -> Result<(Namespace, Matches), QueryError> {
+        q: &SearchQuery,
+        documents: bool,
+    ) -> Result<(Namespace, Matches), QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
         let limit = q.limit.clamp(1, MAX_PAGE);
         let offset: usize = match &q.cursor {
@@ -327,7 +323,8 @@ impl Reader {
                 SearchSort::PriceDesc => "price_desc",
             })
             .arg(offset)
-            .arg(limit);
+            .arg(limit)
+            .arg(if documents { "1" } else { "0" });
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
         let mut number = || -> Result<u64, QueryError> {
@@ -340,11 +337,13 @@ impl Reader {
         };
         let total = number()?;
         let total_is_exact = number()? == 1;
-        let skus: Vec<String> = items
+        let mut skus: Vec<Option<String>> = items
             .map(redis::from_redis_value)
             .collect::<Result<_, _>>()
             .map_err(redis::RedisError::from)?;
-        Ok((ns, Matches { total, total_is_exact, skus, offset, limit }))
+        let documents = if documents { skus.split_off(skus.len() / 2) } else { Vec::new() };
+        let skus = skus.into_iter().map(Option::unwrap_or_default).collect();
+        Ok((ns, Matches { total, total_is_exact, skus, documents, offset, limit }))
     }
 }
 
@@ -353,6 +352,8 @@ struct Matches {
     total: u64,
     total_is_exact: bool,
     skus: Vec<String>,
+    /// The products' documents when asked for (`None`: the product has none stored).
+    documents: Vec<Option<String>>,
     offset: usize,
     limit: usize,
 }

@@ -3,11 +3,17 @@
 //!
 //! Order history and product search are the queries a shop serves most, and most of their cost
 //! was not Redis: it was parsing ten to nineteen fields per document out of the reply, rebuilding
-//! the view, converting it and serializing it again, twenty times per page, on every request. The
-//! hashes therefore carry one more field, [`DOCUMENT_FIELD`], holding exactly the JSON the API
-//! would render (its `Order` and `Product` schemas), and a page is those documents joined in a
-//! JSON array. This is how Marten serves documents straight from the database into the response
-//! without deserializing them.
+//! the view, converting it and serializing it again, twenty times per page, on every request. So
+//! the projections store exactly the JSON the API would render (its `Order` and `Product`
+//! schemas), and a page is those documents joined in a JSON array. This is how Marten serves
+//! documents straight from the database into the response without deserializing them.
+//!
+//! - An order's hash carries its document in one more field, [`DOCUMENT_FIELD`]: a history page
+//!   reads it with one `HGET` per order instead of nineteen fields.
+//! - Listed products' documents live together in the catalogue's documents hash
+//!   ([`documents_key`](super::documents_key)), by SKU: the search script picks a page and reads
+//!   its twenty documents with one `HMGET`, so a search is one round trip. A delisted product's
+//!   document leaves the hash, as the product leaves every other catalogue index.
 //!
 //! The shapes here must stay the API's `OrderDto` and `ProductDto`: the API's tests render both
 //! for the same views and compare them. Changing one is a read-model change like any other: bump

@@ -15,7 +15,7 @@ pub use document::DOCUMENT_FIELD;
 pub use fields::Fields;
 pub use listing::ProductListing;
 pub use order::{OrderLineView, OrderView};
-pub use product::ProductView;
+pub use product::{documents_key, ProductView};
 
 use crate::change::{diff_indexes, Change, IndexEntry};
 use crate::keys::Namespace;

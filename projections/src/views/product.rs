@@ -1,6 +1,5 @@
 //! The product view: catalogue entry, stock, and its search and filter index entries.
 
-use super::document::DOCUMENT_FIELD;
 use super::fields::{json, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
@@ -85,6 +84,11 @@ impl ProductView {
     }
 }
 
+/// Key of the hash of listed products' documents ([`ProductView::document`]), by SKU.
+pub fn documents_key(ns: &Namespace) -> String {
+    catalogue_key(ns, "documents")
+}
+
 /// Key of a catalogue-wide index, all sharing the `{catalogue}` hash tag.
 pub fn catalogue_key(ns: &Namespace, rest: &str) -> String {
     ns.key(&format!("{{catalogue}}:{rest}"))
@@ -158,7 +162,6 @@ impl View for ProductView {
             ("holds", json(&self.holds)),
             ("listed", if self.listed { "1" } else { "0" }.into()),
             ("version", self.version.to_string()),
-            (DOCUMENT_FIELD, self.document()),
         ]
     }
 
@@ -181,7 +184,8 @@ impl View for ProductView {
     }
 
     /// Listed products are in the filter sets, the price index and one sorted set per search
-    /// term (scored by relevance weight). Delisted products are in none of them.
+    /// term (scored by relevance weight), and their documents in the catalogue's documents hash
+    /// (so a search reads a page of them with one `HMGET`). Delisted products are in none.
     fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry> {
         if !self.listed {
             return Vec::new();
@@ -198,6 +202,11 @@ impl View for ProductView {
             score: self.price_minor as f64,
         };
         let mut entries = vec![
+            IndexEntry::Field {
+                key: documents_key(ns),
+                field: self.sku.clone(),
+                value: self.document(),
+            },
             set("listed".into()),
             by_price(format!("category:{}", facet(&self.category))),
             by_price(format!("brand:{}", facet(&self.brand))),

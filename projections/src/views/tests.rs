@@ -259,9 +259,15 @@ fn delisting_removes_a_product_from_every_search_index_but_keeps_its_page() {
         changes.iter().any(|c| matches!(c, Change::SetFields { .. })),
         "the product page still exists"
     );
-    let removals =
-        changes.iter().filter(|c| matches!(c, Change::ZRem { .. } | Change::SRem { .. })).count();
+    let removals = changes
+        .iter()
+        .filter(|c| matches!(c, Change::ZRem { .. } | Change::SRem { .. } | Change::HDel { .. }))
+        .count();
     assert_eq!(removals, before.index_entries(&ns).len());
+    assert!(
+        changes.contains(&Change::HDel { key: documents_key(&ns), field: "MUG-1".into() }),
+        "its document leaves the catalogue's documents"
+    );
 }
 
 #[test]
