@@ -17,9 +17,9 @@
 //!
 //! The shapes here must stay the API's `OrderDto` and `ProductDto`: the API's tests render both
 //! for the same views and compare them. Changing one is a read-model change like any other: bump
-//! the projection's version and rebuild. Until then, a hash without the field (written by an
-//! older Ordo) is read field by field and rendered on the way out, so an upgrade never serves an
-//! empty page.
+//! the projection's version and rebuild. Until then, an order or product without a stored
+//! document (written by an older Ordo) is read field by field and rendered on the way out, so an
+//! upgrade never serves an empty page; `ordo rebuild` stores them all.
 
 use super::listing::ProductListing;
 use super::order::{OrderLineView, OrderView};
