@@ -8,7 +8,8 @@
 //!    second and their latency.
 //! 2. **A crowd for the last units**: `--crowd` (1,000) shoppers, one connection each, add the
 //!    same product with `--units` (100) in stock at the same moment: exactly that many must
-//!    succeed, the rest must be refused fast, and availability must end at zero.
+//!    succeed, the rest must be refused fast, and availability must end at zero. It starts once
+//!    the server's log followers have worked off the first case's events (`settle_ms`).
 //!
 //! Conflict retries per command (lost version races before a command committed) come from the
 //! server's `ordo_command_conflicts` histogram, read before and after each case.
@@ -79,6 +80,9 @@ async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
     let last = format!("HOT{run}-B");
     list(&http, &target, &last, args.units).await?;
     let crowd = sessions(&http, &target.base, args.crowd).await?;
+    // The first case leaves the read side and the processes a backlog of events; the crowd
+    // should race the server, not that backlog.
+    let settled = settle(&http, &target.base).await;
     let before = conflicts(&http, &target.base).await;
     let race = crowd_for_the_last_units(&http, &target.base, &crowd, &last).await;
     let crowd_retries = conflicts(&http, &target.base).await.zip(before).map(|(a, b)| a.minus(&b));
@@ -94,6 +98,7 @@ async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
         "shopper_errors": errors,
         "shopper_conflict_retries_p99": retries.as_ref().map(|h| h.percentile(0.99)),
         "shopper_conflict_retries_max": retries.as_ref().map(Histogram::max),
+        "settle_ms": settled.map(|d| d.as_millis()),
         "crowd": args.crowd,
         "crowd_units": args.units,
         "crowd_succeeded": race.succeeded,
@@ -274,6 +279,28 @@ async fn available(
     let path = format!("{base}/v1/products/{sku}?min_position={position}");
     let product: Value = http.get(path).send().await?.json().await?;
     product["available"].as_i64().context("available")
+}
+
+/// Waits until every log follower (projections, processes, outbox) has stopped moving: the sum
+/// of `ordo_follower_events_total` unchanged over 200 ms. How long that took (`None`: the
+/// server does not report it, or it did not settle within 30 s).
+async fn settle(http: &reqwest::Client, base: &str) -> Option<Duration> {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < Duration::from_secs(30) {
+        let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+        let handled: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("ordo_follower_events_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if last == Some(handled) {
+            return Some(started.elapsed());
+        }
+        last = Some(handled);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
 }
 
 /// A cumulative histogram from `/metrics`: upper bounds and counts.
