@@ -41,7 +41,7 @@ pub enum Change {
         /// Member.
         member: String,
     },
-    /// `HSET key field value`: one field of a hash that many views share.
+    /// `HSET key field value`: one field, such as a view's document.
     HSetField {
         /// Hash key.
         key: String,
@@ -78,15 +78,6 @@ pub enum IndexEntry {
         /// Score.
         score: f64,
     },
-    /// One field of a shared hash (the catalogue's documents, by SKU).
-    Field {
-        /// Hash key.
-        key: String,
-        /// Field.
-        field: String,
-        /// Value.
-        value: String,
-    },
     /// Member of a set.
     Set {
         /// Set key.
@@ -99,9 +90,9 @@ pub enum IndexEntry {
 impl IndexEntry {
     fn id(&self) -> (&str, &str) {
         match self {
-            IndexEntry::Sorted { key, member, .. }
-            | IndexEntry::Set { key, member }
-            | IndexEntry::Field { key, field: member, .. } => (key, member),
+            IndexEntry::Sorted { key, member, .. } | IndexEntry::Set { key, member } => {
+                (key, member)
+            }
         }
     }
 }
@@ -121,9 +112,6 @@ pub fn diff_indexes(old: &[IndexEntry], new: &[IndexEntry]) -> Vec<Change> {
                 IndexEntry::Set { key, member } => {
                     Change::SRem { key: key.clone(), member: member.clone() }
                 }
-                IndexEntry::Field { key, field, .. } => {
-                    Change::HDel { key: key.clone(), field: field.clone() }
-                }
             });
         }
     }
@@ -137,9 +125,6 @@ pub fn diff_indexes(old: &[IndexEntry], new: &[IndexEntry]) -> Vec<Change> {
             }
             IndexEntry::Set { key, member } => {
                 Change::SAdd { key: key.clone(), member: member.clone() }
-            }
-            IndexEntry::Field { key, field, value } => {
-                Change::HSetField { key: key.clone(), field: field.clone(), value: value.clone() }
             }
         });
     }

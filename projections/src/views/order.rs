@@ -190,8 +190,16 @@ impl View for OrderView {
             ("carrier", self.carrier.clone()),
             ("tracking", self.tracking.clone()),
             ("version", self.version.to_string()),
-            (DOCUMENT_FIELD, self.document()),
         ]
+    }
+
+    /// In the order's own hash, beside its fields.
+    fn document_slot(&self, ns: &Namespace, id: &str) -> Option<(String, String)> {
+        Some((Self::key(ns, id), DOCUMENT_FIELD.to_owned()))
+    }
+
+    fn render(&self) -> String {
+        self.document()
     }
 
     fn from_fields(f: &Fields) -> Option<Self> {

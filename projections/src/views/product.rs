@@ -165,6 +165,16 @@ impl View for ProductView {
         ]
     }
 
+    /// Listed products' documents share the catalogue's documents hash, by SKU, so a search
+    /// reads a page of them with one `HMGET`; a delisted product's leaves it.
+    fn document_slot(&self, ns: &Namespace, _id: &str) -> Option<(String, String)> {
+        self.listed.then(|| (documents_key(ns), self.sku.clone()))
+    }
+
+    fn render(&self) -> String {
+        self.document()
+    }
+
     fn from_fields(f: &Fields) -> Option<Self> {
         Some(ProductView {
             sku: f.text("sku")?,
@@ -184,8 +194,7 @@ impl View for ProductView {
     }
 
     /// Listed products are in the filter sets, the price index and one sorted set per search
-    /// term (scored by relevance weight), and their documents in the catalogue's documents hash
-    /// (so a search reads a page of them with one `HMGET`). Delisted products are in none.
+    /// term (scored by relevance weight). Delisted products are in none of them.
     fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry> {
         if !self.listed {
             return Vec::new();
@@ -202,11 +211,6 @@ impl View for ProductView {
             score: self.price_minor as f64,
         };
         let mut entries = vec![
-            IndexEntry::Field {
-                key: documents_key(ns),
-                field: self.sku.clone(),
-                value: self.document(),
-            },
             set("listed".into()),
             by_price(format!("category:{}", facet(&self.category))),
             by_price(format!("brand:{}", facet(&self.brand))),
