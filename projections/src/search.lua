@@ -3,10 +3,11 @@
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit,
 --       documents ('1'/'0')
--- Returns: { total, exact (1/0), sku_1, ..., sku_k }, and with documents '1' the page's product
--- documents after the SKUs (doc_1, ..., doc_k; nil for a product without one), read with one
--- HMGET of the catalogue's documents hash: each `redis.call` from Lua costs about 5 us of Redis's
--- one thread in conversions, so one call for the page, never one per product. Totals are exact below
+-- Returns: { total, exact (1/0), sku_1, ..., sku_k }, and with documents '1' each product's entry
+-- and availability after the SKUs (entry_1, available_1, ..., entry_k, available_k; nil for a
+-- product without them), read with one HMGET of the catalogue's documents hash: each
+-- `redis.call` from Lua costs about 5 us of Redis's one thread in conversions, so one call for
+-- the page, never one per product. Totals are exact below
 -- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
 -- Read-only (`no-writes`): no temporary keys, so it runs on replicas and never adds work to the
@@ -51,8 +52,13 @@ local function finish(total, exact, page)
   local out = { total, exact and 1 or 0 }
   for _, sku in ipairs(page) do out[#out + 1] = sku end
   if documents and #page > 0 then
-    for _, document in ipairs(redis.call('HMGET', p .. ':documents', unpack(page))) do
-      out[#out + 1] = document
+    local fields = {}
+    for _, sku in ipairs(page) do
+      fields[#fields + 1] = sku
+      fields[#fields + 1] = sku .. ':available'
+    end
+    for _, value in ipairs(redis.call('HMGET', p .. ':documents', unpack(fields))) do
+      out[#out + 1] = value
     end
   end
   return out

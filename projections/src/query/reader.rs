@@ -10,7 +10,8 @@ use crate::search::{facet, tokens};
 use crate::views::order::history_key;
 use crate::views::product::catalogue_key;
 use crate::views::{
-    documents_key, CartView, Fields, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD,
+    availability_field, documents_key, with_availability, CartView, Fields, OrderView,
+    ProductListing, ProductView, View, DOCUMENT_FIELD,
 };
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
@@ -263,12 +264,13 @@ impl Reader {
     /// A listed product as the document the API sends (`None`: no such product, or delisted).
     pub async fn product_document(&self, sku: &str) -> Result<Option<String>, QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
-        let document: Option<String> = redis::cmd("HGET")
+        let (entry, available): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(documents_key(&ns))
             .arg(sku)
+            .arg(availability_field(sku))
             .query_async(&mut self.redis.clone())
             .await?;
-        match document {
+        match joined(&entry, &available) {
             Some(document) => Ok(Some(document)),
             None => self.render_listed(&ns, sku).await,
         }
@@ -341,7 +343,12 @@ impl Reader {
             .map(redis::from_redis_value)
             .collect::<Result<_, _>>()
             .map_err(redis::RedisError::from)?;
-        let documents = if documents { skus.split_off(skus.len() / 2) } else { Vec::new() };
+        let documents = if documents {
+            let parts = skus.split_off(skus.len() / 3);
+            parts.chunks(2).map(|part| joined(&part[0], &part[1])).collect()
+        } else {
+            Vec::new()
+        };
         let skus = skus.into_iter().map(Option::unwrap_or_default).collect();
         Ok((ns, Matches { total, total_is_exact, skus, documents, offset, limit }))
     }
@@ -371,4 +378,10 @@ impl Matches {
         let next_cursor = more.then(|| next.to_string());
         SearchPage { total: self.total, total_is_exact: self.total_is_exact, products, next_cursor }
     }
+}
+
+/// A product's document from its stored entry and availability (`None` if either is missing).
+fn joined(entry: &Option<String>, available: &Option<String>) -> Option<String> {
+    let available = available.as_deref()?.parse().ok()?;
+    Some(with_availability(entry.as_deref()?, available))
 }

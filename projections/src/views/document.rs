@@ -11,9 +11,10 @@
 //! - An order's hash carries its document in one more field, [`DOCUMENT_FIELD`]: a history page
 //!   reads it with one `HGET` per order instead of nineteen fields.
 //! - Listed products' documents live together in the catalogue's documents hash
-//!   ([`documents_key`](super::documents_key)), by SKU: the search script picks a page and reads
-//!   its twenty documents with one `HMGET`, so a search is one round trip. A delisted product's
-//!   document leaves the hash, as the product leaves every other catalogue index.
+//!   ([`documents_key`](super::documents_key)): under the SKU the document without its
+//!   availability, under `{sku}:available` the number ([`with_availability`] joins them). The
+//!   search script picks a page and reads its documents with one `HMGET`, so a search is one
+//!   round trip. A delisted product leaves the hash, as it leaves every other catalogue index.
 //!
 //! The shapes here must stay the API's `OrderDto` and `ProductDto`: the API's tests render both
 //! for the same views and compare them. Changing one is a read-model change like any other: bump
@@ -101,8 +102,10 @@ struct Money<'a> {
     currency: &'a str,
 }
 
+/// A product's document without its availability: what changes when the product is listed,
+/// repriced or delisted, not with every stock movement.
 #[derive(Serialize)]
-struct ProductDocument<'a> {
+struct ProductEntry<'a> {
     sku: &'a str,
     name: &'a str,
     description: &'a str,
@@ -110,20 +113,34 @@ struct ProductDocument<'a> {
     brand: &'a str,
     price: Money<'a>,
     image_urls: &'a [String],
-    available: i64,
     listed: bool,
 }
 
-impl ProductDocument<'_> {
+impl ProductEntry<'_> {
     fn render(&self) -> String {
-        serde_json::to_string(self).expect("a product document always serializes")
+        serde_json::to_string(self).expect("a product entry always serializes")
     }
 }
 
+/// A product's document: its `entry` (from [`ProductView::entry`]) with `available` added.
+///
+/// Stock moves with every cart line and order, the rest of a product rarely; the catalogue's
+/// documents hash therefore stores the two apart, and a stock movement rewrites a number, not
+/// the whole document. Readers join them here.
+pub fn with_availability(entry: &str, available: i64) -> String {
+    let body = entry.strip_suffix('}').unwrap_or(entry);
+    format!("{body},\"available\":{available}}}")
+}
+
+/// The documents hash field holding a product's availability (its entry is under the SKU).
+pub fn availability_field(sku: &str) -> String {
+    format!("{sku}:available")
+}
+
 impl ProductView {
-    /// The product as the API's `Product` schema renders it.
-    pub fn document(&self) -> String {
-        ProductDocument {
+    /// The product's document without its availability (see [`with_availability`]).
+    pub fn entry(&self) -> String {
+        ProductEntry {
             sku: &self.sku,
             name: &self.name,
             description: &self.description,
@@ -131,10 +148,27 @@ impl ProductView {
             brand: &self.brand,
             price: Money { minor: self.price_minor, currency: &self.currency },
             image_urls: &self.image_urls,
-            available: self.available(),
             listed: self.listed,
         }
         .render()
+    }
+
+    /// Whether the entry would render differently: anything but stock and version changed.
+    pub(crate) fn entry_changed(&self, other: &ProductView) -> bool {
+        self.sku != other.sku
+            || self.name != other.name
+            || self.description != other.description
+            || self.category != other.category
+            || self.brand != other.brand
+            || self.price_minor != other.price_minor
+            || self.currency != other.currency
+            || self.image_urls != other.image_urls
+            || self.listed != other.listed
+    }
+
+    /// The product as the API's `Product` schema renders it.
+    pub fn document(&self) -> String {
+        with_availability(&self.entry(), self.available())
     }
 }
 
@@ -142,7 +176,7 @@ impl ProductListing {
     /// The listing as the API's `Product` schema renders it: the same document as
     /// [`ProductView::document`] for the same product.
     pub fn document(&self) -> String {
-        ProductDocument {
+        let entry = ProductEntry {
             sku: &self.sku,
             name: &self.name,
             description: &self.description,
@@ -150,9 +184,8 @@ impl ProductListing {
             brand: &self.brand,
             price: Money { minor: self.price_minor, currency: &self.currency },
             image_urls: &self.image_urls,
-            available: self.available,
             listed: self.listed,
-        }
-        .render()
+        };
+        with_availability(&entry.render(), self.available)
     }
 }

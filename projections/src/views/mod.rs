@@ -11,7 +11,7 @@ pub(crate) mod product;
 mod tests;
 
 pub use cart::{CartLineView, CartView};
-pub use document::DOCUMENT_FIELD;
+pub use document::{availability_field, with_availability, DOCUMENT_FIELD};
 pub use fields::Fields;
 pub use listing::ProductListing;
 pub use order::{OrderLineView, OrderView};
@@ -42,16 +42,16 @@ pub trait View: Sized + Clone + PartialEq + Send + Sync + 'static {
     /// Reads a view back from its hash; `None` if fields are missing or malformed.
     fn from_fields(fields: &Fields) -> Option<Self>;
 
-    /// Where the view's API document ([`View::render`]) is stored while it has one: a hash
-    /// key and field, in the view's own hash or a shared one. `None`: no document (the default).
-    fn document_slot(&self, _ns: &Namespace, _id: &str) -> Option<(String, String)> {
-        None
-    }
-
-    /// The view as the API sends it, for [`View::document_slot`]. Rendered only for the view
-    /// a change produces, never for the one it replaces.
-    fn render(&self) -> String {
-        String::new()
+    /// The writes that keep the view's stored API document up to date when it changes from
+    /// `old` to `new` (they differ). Documents are rendered only for the view a change produces,
+    /// never for the one it replaces. None by default.
+    fn document_changes(
+        _old: Option<&Self>,
+        _new: Option<&Self>,
+        _ns: &Namespace,
+        _id: &str,
+    ) -> Vec<Change> {
+        Vec::new()
     }
 
     /// Index memberships of this view.
@@ -95,17 +95,7 @@ pub fn changes<V: View>(ns: &Namespace, id: &str, old: Option<&V>, new: Option<&
         (_, None) => vec![Change::Delete { key: V::key(ns, id) }],
     };
     out.extend(diff_indexes(&old_entries, &new_entries));
-    // The document: rewritten whenever the view changed, removed from a slot it left.
-    let slot = new.and_then(|v| v.document_slot(ns, id));
-    match old.and_then(|v| v.document_slot(ns, id)) {
-        Some((key, field)) if slot.as_ref() != Some(&(key.clone(), field.clone())) => {
-            out.push(Change::HDel { key, field });
-        }
-        _ => {}
-    }
-    if let (Some(view), Some((key, field))) = (new, slot) {
-        out.push(Change::HSetField { key, field, value: view.render() });
-    }
+    out.extend(V::document_changes(old, new, ns, id));
     if let Some(view) = new {
         out.extend(view.additive_changes(old, ns));
     }

@@ -3,7 +3,7 @@
 use super::document::DOCUMENT_FIELD;
 use super::fields::{json, opt, Fields};
 use super::View;
-use crate::change::IndexEntry;
+use crate::change::{Change, IndexEntry};
 use crate::keys::Namespace;
 use ordo_domain::order::{Actor, Address, OrderEvent};
 use ordo_eventstore::codec::AnyEvent;
@@ -193,13 +193,20 @@ impl View for OrderView {
         ]
     }
 
-    /// In the order's own hash, beside its fields.
-    fn document_slot(&self, ns: &Namespace, id: &str) -> Option<(String, String)> {
-        Some((Self::key(ns, id), DOCUMENT_FIELD.to_owned()))
-    }
-
-    fn render(&self) -> String {
-        self.document()
+    /// In the order's own hash, beside its fields (deleted with it).
+    fn document_changes(
+        _old: Option<&Self>,
+        new: Option<&Self>,
+        ns: &Namespace,
+        id: &str,
+    ) -> Vec<Change> {
+        new.map(|order| Change::HSetField {
+            key: Self::key(ns, id),
+            field: DOCUMENT_FIELD.to_owned(),
+            value: order.document(),
+        })
+        .into_iter()
+        .collect()
     }
 
     fn from_fields(f: &Fields) -> Option<Self> {

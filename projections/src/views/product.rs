@@ -1,5 +1,6 @@
 //! The product view: catalogue entry, stock, and its search and filter index entries.
 
+use super::document::availability_field;
 use super::fields::{json, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
@@ -165,14 +166,43 @@ impl View for ProductView {
         ]
     }
 
-    /// Listed products' documents share the catalogue's documents hash, by SKU, so a search
-    /// reads a page of them with one `HMGET`; a delisted product's leaves it.
-    fn document_slot(&self, ns: &Namespace, _id: &str) -> Option<(String, String)> {
-        self.listed.then(|| (documents_key(ns), self.sku.clone()))
-    }
-
-    fn render(&self) -> String {
-        self.document()
+    /// Listed products' documents share the catalogue's documents hash, so a search reads a
+    /// page of them with one `HMGET`: the entry under the SKU, rewritten when the product's
+    /// text, price or listing changes, and the availability beside it, rewritten when stock
+    /// moves. A delisted product leaves the hash.
+    fn document_changes(
+        old: Option<&Self>,
+        new: Option<&Self>,
+        ns: &Namespace,
+        id: &str,
+    ) -> Vec<Change> {
+        let old = old.filter(|p| p.listed);
+        let key = documents_key(ns);
+        let mut out = Vec::new();
+        match new.filter(|p| p.listed) {
+            Some(product) => {
+                if old.is_none_or(|o| o.entry_changed(product)) {
+                    out.push(Change::HSetField {
+                        key: key.clone(),
+                        field: id.to_owned(),
+                        value: product.entry(),
+                    });
+                }
+                if old.is_none_or(|o| o.available() != product.available()) {
+                    out.push(Change::HSetField {
+                        key,
+                        field: availability_field(id),
+                        value: product.available().to_string(),
+                    });
+                }
+            }
+            None if old.is_some() => {
+                out.push(Change::HDel { key: key.clone(), field: id.to_owned() });
+                out.push(Change::HDel { key, field: availability_field(id) });
+            }
+            None => {}
+        }
+        out
     }
 
     fn from_fields(f: &Fields) -> Option<Self> {

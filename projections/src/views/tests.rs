@@ -189,6 +189,44 @@ fn mug_with_a_hold() -> Vec<AnyEvent> {
 }
 
 #[test]
+fn a_stock_movement_rewrites_the_stored_availability_but_not_the_products_entry() {
+    // Given a listed mug with a hold
+    let ns = ns("catalogue");
+    let before: ProductView = fold("product-MUG-1", &mug_with_a_hold()).expect("listed");
+    let documents = documents_key(&ns);
+    // When another cart holds one
+    let hold = product_event(ProductEvent::StockReserved(product::StockReserved {
+        reservation_id: reservation("cart-2"),
+        quantity: 1,
+        expires_at: Timestamp(100),
+        at: Timestamp(3),
+    }));
+    let after = ProductView::apply(Some(before.clone()), &hold, &recorded("product-MUG-1", 3))
+        .expect("kept");
+    let moved = changes(&ns, "MUG-1", Some(&before), Some(&after));
+    // Then only the availability is written, and the stored parts make the product's document
+    let written: Vec<_> = moved
+        .iter()
+        .filter_map(|c| match c {
+            Change::HSetField { key, field, value } if *key == documents => Some((field, value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, vec![(&availability_field("MUG-1"), &"2".to_owned())]);
+    assert_eq!(with_availability(&after.entry(), 2), after.document());
+    // and a new listing writes both.
+    let listing = changes(&ns, "MUG-1", None, Some(&after));
+    let fields: Vec<_> = listing
+        .iter()
+        .filter_map(|c| match c {
+            Change::HSetField { key, field, .. } if *key == documents => Some(field.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fields, vec!["MUG-1", "MUG-1:available"]);
+}
+
+#[test]
 fn a_product_view_tracks_stock_and_holds() {
     let mut events = mug_with_a_hold();
     events.extend([
