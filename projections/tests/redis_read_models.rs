@@ -26,6 +26,16 @@ struct Shop {
 }
 
 impl Shop {
+    /// Removes one field of a hash, as if an older Ordo had never written it.
+    async fn forget(&self, key: String, field: &str) {
+        let _: () = redis::cmd("HDEL")
+            .arg(key)
+            .arg(field)
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("hdel");
+    }
+
     /// Projects `V` into version `version` until position `until` (the head if `None`).
     async fn project<V: ordo_projections::views::View>(
         &self,
@@ -416,12 +426,7 @@ async fn history_documents_are_the_views_rendered_even_for_orders_written_before
     shop.project_all(RunnerConfig::default()).await;
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(OrderView::PROJECTION).await.expect("namespace");
-    let _: () = redis::cmd("HDEL")
-        .arg(OrderView::key(&ns, "ord-a4"))
-        .arg(DOCUMENT_FIELD)
-        .query_async(&mut shop.connection().await)
-        .await
-        .expect("hdel");
+    shop.forget(OrderView::key(&ns, "ord-a4"), DOCUMENT_FIELD).await;
 
     // When the history is read as documents, page by page
     let page = |cursor: Option<String>| HistoryQuery { limit: 3, cursor, ..Default::default() };
@@ -448,12 +453,7 @@ async fn product_documents_are_the_listings_rendered_even_for_products_written_b
     shop.project_all(RunnerConfig::default()).await;
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(ProductView::PROJECTION).await.expect("namespace");
-    let _: () = redis::cmd("HDEL")
-        .arg(documents_key(&ns))
-        .arg("POT-1")
-        .query_async(&mut shop.connection().await)
-        .await
-        .expect("hdel");
+    shop.forget(documents_key(&ns), "POT-1").await;
     let reader =
         reads.read(ProductView::PROJECTION, None, Duration::from_secs(1), |r| async { Ok(r) });
     let reader = reader.await.expect("reader");

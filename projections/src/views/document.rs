@@ -116,6 +116,22 @@ struct ProductEntry<'a> {
     listed: bool,
 }
 
+/// The entry of a `ProductView` or a `ProductListing`: they name these fields alike.
+macro_rules! entry_of {
+    ($product:expr) => {
+        ProductEntry {
+            sku: &$product.sku,
+            name: &$product.name,
+            description: &$product.description,
+            category: &$product.category,
+            brand: &$product.brand,
+            price: Money { minor: $product.price_minor, currency: &$product.currency },
+            image_urls: &$product.image_urls,
+            listed: $product.listed,
+        }
+    };
+}
+
 impl ProductEntry<'_> {
     fn render(&self) -> String {
         serde_json::to_string(self).expect("a product entry always serializes")
@@ -140,17 +156,7 @@ pub fn availability_field(sku: &str) -> String {
 impl ProductView {
     /// The product's document without its availability (see [`with_availability`]).
     pub fn entry(&self) -> String {
-        ProductEntry {
-            sku: &self.sku,
-            name: &self.name,
-            description: &self.description,
-            category: &self.category,
-            brand: &self.brand,
-            price: Money { minor: self.price_minor, currency: &self.currency },
-            image_urls: &self.image_urls,
-            listed: self.listed,
-        }
-        .render()
+        entry_of!(self).render()
     }
 
     /// Whether the entry would render differently: anything but stock and version changed.
@@ -176,16 +182,6 @@ impl ProductListing {
     /// The listing as the API's `Product` schema renders it: the same document as
     /// [`ProductView::document`] for the same product.
     pub fn document(&self) -> String {
-        let entry = ProductEntry {
-            sku: &self.sku,
-            name: &self.name,
-            description: &self.description,
-            category: &self.category,
-            brand: &self.brand,
-            price: Money { minor: self.price_minor, currency: &self.currency },
-            image_urls: &self.image_urls,
-            listed: self.listed,
-        };
-        with_availability(&entry.render(), self.available)
+        with_availability(&entry_of!(self).render(), self.available)
     }
 }
