@@ -11,6 +11,7 @@
 //! - `reader`: the queries themselves, against one Redis;
 //! - `replicas`: the replicas and their health.
 
+mod catalogue;
 mod reader;
 mod replicas;
 

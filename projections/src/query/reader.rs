@@ -1,18 +1,10 @@
 //! One query's view of the read models: every read of a query goes to one Redis (the primary or
 //! one replica), the one its `min_position` wait was answered by, so it reads its own writes.
 
-use super::{
-    parse_history_cursor, HistoryPage, HistoryQuery, QueryError, SearchPage, SearchQuery,
-    SearchSort, ACTIVE_TTL, MAX_PAGE,
-};
+use super::{parse_history_cursor, HistoryPage, HistoryQuery, QueryError, ACTIVE_TTL, MAX_PAGE};
 use crate::keys::{active_version_key, Namespace};
-use crate::search::{facet, tokens};
 use crate::views::order::history_key;
-use crate::views::product::catalogue_key;
-use crate::views::{
-    availability_field, documents_key, with_availability, CartView, Fields, OrderView,
-    ProductListing, ProductView, View, DOCUMENT_FIELD,
-};
+use crate::views::{CartView, Fields, OrderView, View, DOCUMENT_FIELD};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -91,17 +83,6 @@ impl Reader {
     /// One order.
     pub async fn order(&self, order_id: &str) -> Result<Option<OrderView>, QueryError> {
         self.document(order_id).await
-    }
-
-    /// One product, listed or not.
-    pub async fn product(&self, sku: &str) -> Result<Option<ProductListing>, QueryError> {
-        let ns = self.namespace(ProductView::PROJECTION).await?;
-        let values: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(ProductView::key(&ns, sku))
-            .arg(&ProductListing::FIELDS[..])
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok(ProductListing::from_values(values))
     }
 
     /// One cart.
@@ -222,166 +203,4 @@ impl Reader {
         let docs: Vec<HashMap<String, String>> = pipe.query_async(&mut self.redis.clone()).await?;
         Ok(docs.into_iter().filter_map(|f| OrderView::from_fields(&Fields(f))).collect())
     }
-
-    /// Product search: full text with type-ahead, filters, sort and paging, in two round trips
-    /// (a read-only Lua script over the catalogue's sets and sorted sets picks the page, no
-    /// Redis modules needed; a pipeline reads its products).
-    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
-        let (ns, matches) = self.search_skus(q, false).await?;
-        // The page's products, in one pipelined round trip on the same Redis. A product
-        // delisted between the two reads is left out, as the next search would.
-        let mut fetch = redis::pipe();
-        for sku in &matches.skus {
-            fetch.cmd("HMGET").arg(ProductView::key(&ns, sku)).arg(&ProductListing::FIELDS[..]);
-        }
-        let rows: Vec<Vec<Option<String>>> = if matches.skus.is_empty() {
-            Vec::new()
-        } else {
-            fetch.query_async(&mut self.redis.clone()).await?
-        };
-        let products =
-            rows.into_iter().filter_map(ProductListing::from_values).filter(|p| p.listed).collect();
-        Ok(matches.page(products))
-    }
-
-    /// The same page as [`Self::search`], each product as the document the API sends, in one
-    /// round trip: the script reads the page's documents from the catalogue's documents hash.
-    pub async fn search_documents(
-        &self,
-        q: &SearchQuery,
-    ) -> Result<SearchPage<String>, QueryError> {
-        let (ns, matches) = self.search_skus(q, true).await?;
-        let mut products = Vec::with_capacity(matches.skus.len());
-        for (sku, document) in matches.skus.iter().zip(&matches.documents) {
-            match document {
-                Some(document) => products.push(document.clone()),
-                None => products.extend(self.render_listed(&ns, sku).await?),
-            }
-        }
-        Ok(matches.page(products))
-    }
-
-    /// A listed product as the document the API sends (`None`: no such product, or delisted).
-    pub async fn product_document(&self, sku: &str) -> Result<Option<String>, QueryError> {
-        let ns = self.namespace(ProductView::PROJECTION).await?;
-        let (entry, available): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(documents_key(&ns))
-            .arg(sku)
-            .arg(availability_field(sku))
-            .query_async(&mut self.redis.clone())
-            .await?;
-        match joined(&entry, &available) {
-            Some(document) => Ok(Some(document)),
-            None => self.render_listed(&ns, sku).await,
-        }
-    }
-
-    /// A listed product without a stored document, rendered from its fields: a delisted or
-    /// missing one (`None`), or one last written by an Ordo that did not store documents yet (a
-    /// rebuild adds them all).
-    async fn render_listed(&self, ns: &Namespace, sku: &str) -> Result<Option<String>, QueryError> {
-        let values: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(ProductView::key(ns, sku))
-            .arg(&ProductListing::FIELDS[..])
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok(ProductListing::from_values(values).filter(|p| p.listed).map(|p| p.document()))
-    }
-
-    /// The search script's page: which products match, in order, how many in all, and with
-    /// `documents` their documents.
-    async fn search_skus(
-        &self,
-        q: &SearchQuery,
-        documents: bool,
-    ) -> Result<(Namespace, Matches), QueryError> {
-        let ns = self.namespace(ProductView::PROJECTION).await?;
-        let limit = q.limit.clamp(1, MAX_PAGE);
-        let offset: usize = match &q.cursor {
-            Some(c) => c.parse().map_err(|_| QueryError::InvalidCursor)?,
-            None => 0,
-        };
-        let mut words = tokens(&q.text);
-        let prefix = if q.text.ends_with(|c: char| c.is_alphanumeric()) {
-            words.pop().unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let mut invocation = self.search.prepare_invoke();
-        invocation.arg(catalogue_key(&ns, "").trim_end_matches(':')).arg(words.len());
-        for w in &words {
-            invocation.arg(w);
-        }
-        invocation
-            .arg(prefix)
-            .arg(q.category.as_deref().map(facet).unwrap_or_default())
-            .arg(q.brand.as_deref().map(facet).unwrap_or_default())
-            .arg(q.min_price.map_or("-inf".to_owned(), |p| p.to_string()))
-            .arg(q.max_price.map_or("+inf".to_owned(), |p| p.to_string()))
-            .arg(if q.in_stock { "1" } else { "0" })
-            .arg(match q.sort {
-                SearchSort::Relevance => "relevance",
-                SearchSort::PriceAsc => "price_asc",
-                SearchSort::PriceDesc => "price_desc",
-            })
-            .arg(offset)
-            .arg(limit)
-            .arg(if documents { "1" } else { "0" });
-        let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
-        let mut items = reply.into_iter();
-        let mut number = || -> Result<u64, QueryError> {
-            let value = items
-                .next()
-                .map(redis::from_redis_value)
-                .transpose()
-                .map_err(redis::RedisError::from)?;
-            Ok(value.unwrap_or(0))
-        };
-        let total = number()?;
-        let total_is_exact = number()? == 1;
-        let mut skus: Vec<Option<String>> = items
-            .map(redis::from_redis_value)
-            .collect::<Result<_, _>>()
-            .map_err(redis::RedisError::from)?;
-        let documents = if documents {
-            let parts = skus.split_off(skus.len() / 3);
-            parts.chunks(2).map(|part| joined(&part[0], &part[1])).collect()
-        } else {
-            Vec::new()
-        };
-        let skus = skus.into_iter().map(Option::unwrap_or_default).collect();
-        Ok((ns, Matches { total, total_is_exact, skus, documents, offset, limit }))
-    }
-}
-
-/// What the search script picked for a page.
-struct Matches {
-    total: u64,
-    total_is_exact: bool,
-    skus: Vec<String>,
-    /// The products' documents when asked for (`None`: the product has none stored).
-    documents: Vec<Option<String>>,
-    offset: usize,
-    limit: usize,
-}
-
-impl Matches {
-    /// The page of these products (the ones still listed); the cursor counts every match the
-    /// script returned, so the next page starts after them.
-    fn page<T>(self, products: Vec<T>) -> SearchPage<T> {
-        let next = self.offset + self.skus.len();
-        let more = if self.total_is_exact {
-            (next as u64) < self.total
-        } else {
-            self.skus.len() == self.limit
-        };
-        let next_cursor = more.then(|| next.to_string());
-        SearchPage { total: self.total, total_is_exact: self.total_is_exact, products, next_cursor }
-    }
-}
-
-/// A product's document from its stored entry and availability (`None` if either is missing).
-fn joined(entry: &Option<String>, available: &Option<String>) -> Option<String> {
-    let available = available.as_deref()?.parse().ok()?;
-    Some(with_availability(entry.as_deref()?, available))
 }
