@@ -159,7 +159,8 @@ impl ProductView {
         entry_of!(self).render()
     }
 
-    /// Whether the entry would render differently: anything but stock and version changed.
+    /// Whether the entry would render differently: anything but stock and version changed
+    /// (with those, every stored field: see `PartialEq`).
     pub(crate) fn entry_changed(&self, other: &ProductView) -> bool {
         self.sku != other.sku
             || self.name != other.name

@@ -48,21 +48,12 @@ pub struct ProductView {
     pub terms: Arc<OnceLock<BTreeMap<String, f64>>>,
 }
 
-/// Equal when every stored field is equal; the cached search terms and the rendered document are
-/// derived from them.
+/// Equal when every stored field is equal; the cached search terms are derived from them.
 impl PartialEq for ProductView {
     fn eq(&self, other: &Self) -> bool {
-        self.sku == other.sku
-            && self.name == other.name
-            && self.description == other.description
-            && self.category == other.category
-            && self.brand == other.brand
-            && self.price_minor == other.price_minor
-            && self.currency == other.currency
-            && self.image_urls == other.image_urls
+        !self.entry_changed(other)
             && self.on_hand == other.on_hand
             && self.holds == other.holds
-            && self.listed == other.listed
             && self.version == other.version
     }
 }
@@ -85,7 +76,8 @@ impl ProductView {
     }
 }
 
-/// Key of the hash of listed products' documents ([`ProductView::document`]), by SKU.
+/// Key of the hash of listed products' documents ([`ProductView::document`]): each one's entry
+/// under its SKU, its availability under `{sku}:available`.
 pub fn documents_key(ns: &Namespace) -> String {
     catalogue_key(ns, "documents")
 }
