@@ -13,7 +13,6 @@ use ordo_projections::views::{ProductView, View};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Catalogue endpoints.
@@ -112,7 +111,7 @@ impl Catalogue {
             .read(ProductView::PROJECTION, min_position.0, DEFAULT_WAIT, product)
             .await
         {
-            Ok(Some(document)) => Public::Ok(Body::Rendered(document, PhantomData)),
+            Ok(Some(document)) => Public::Ok(Body::rendered(document)),
             Ok(_) => Public::NotFound(Json(Problem::not_found(format!("no product {}", sku.0)))),
             Err(e) => e.into(),
         }

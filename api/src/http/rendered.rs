@@ -2,9 +2,10 @@
 //! [`ordo_projections::views::DOCUMENT_FIELD`], sent as they are stored.
 //!
 //! poem-openapi renders a typed body by building a `serde_json::Value` tree and serializing that;
-//! for a page of orders or products that was the larger part of the request's cost. [`Body::Rendered`] skips
-//! both steps and is still documented with the typed body's schema, so the API document does not
-//! change. That the stored documents match the schema is this module's tests' job.
+//! for a page of orders or products that was the larger part of the request's cost.
+//! [`Body::Rendered`] skips both steps and is still documented with the typed body's schema, so
+//! the API document does not change. That the stored documents match the schema is this module's
+//! tests' job.
 
 use super::dto::{OrderPageDto, SearchPageDto};
 use ordo_projections::query::{HistoryPage, SearchPage};
@@ -21,6 +22,13 @@ pub enum Body<T> {
     Value(T),
     /// Rendered already; sent as it is.
     Rendered(String, PhantomData<T>),
+}
+
+impl<T> Body<T> {
+    /// JSON rendered already, in `T`'s schema.
+    pub fn rendered(json: String) -> Self {
+        Body::Rendered(json, PhantomData)
+    }
 }
 
 impl<T: Type> Payload for Body<T> {
@@ -57,7 +65,7 @@ pub fn order_page(page: HistoryPage<String>) -> Body<OrderPageDto> {
     push_array(&mut json, "orders", &page.orders);
     push_cursor(&mut json, page.next_cursor);
     json.push('}');
-    Body::Rendered(json, PhantomData)
+    Body::rendered(json)
 }
 
 /// A search page of rendered products as the `SearchPage` schema.
@@ -67,7 +75,7 @@ pub fn search_page(page: SearchPage<String>) -> Body<SearchPageDto> {
     push_array(&mut json, "products", &page.products);
     push_cursor(&mut json, page.next_cursor);
     json.push('}');
-    Body::Rendered(json, PhantomData)
+    Body::rendered(json)
 }
 
 /// `"name":[documents...]`.
