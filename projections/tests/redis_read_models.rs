@@ -443,6 +443,16 @@ async fn history_documents_are_the_views_rendered_even_for_orders_written_before
     assert_eq!(first.next_cursor, views.next_cursor);
     assert_eq!(second.orders.len(), 2);
     assert_eq!(second.next_cursor, None);
+    // and one order reads as its document with its customer, stored or not.
+    for order_id in ["ord-a4", "ord-a5"] {
+        let view = reads.order(order_id).await.expect("query").expect("exists");
+        let reader =
+            reads.read(OrderView::PROJECTION, None, Duration::from_secs(1), |r| async move {
+                r.order_document(order_id).await
+            });
+        let expected = Some(("cus-a".to_owned(), view.document()));
+        assert_eq!(reader.await.expect("query"), expected, "{order_id}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,10 +90,10 @@ impl Orders {
             return e.into();
         }
         let id = &order_id.0;
-        let order = move |r: Reader| async move { r.order(id).await };
+        let order = move |r: Reader| async move { r.order_document(id).await };
         match self.0.reads.read(OrderView::PROJECTION, min_position.0, DEFAULT_WAIT, order).await {
-            Ok(Some(order)) if auth.0.may_act_for(&order.customer_id) => {
-                Private::Ok(Body::Value(order.into()))
+            Ok(Some((customer, order))) if auth.0.may_act_for(&customer) => {
+                Private::Ok(Body::rendered(order))
             }
             Ok(_) => {
                 Private::NotFound(Json(Problem::not_found(format!("no order {}", order_id.0))))

@@ -85,6 +85,29 @@ impl Reader {
         self.document(order_id).await
     }
 
+    /// One order as the document the API sends, with its customer (for the caller's access
+    /// check): one `HMGET`. An order without a stored document (written by an older Ordo) is
+    /// rendered from its fields.
+    pub async fn order_document(
+        &self,
+        order_id: &str,
+    ) -> Result<Option<(String, String)>, QueryError> {
+        let ns = self.namespace(OrderView::PROJECTION).await?;
+        let (customer, document): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(OrderView::key(&ns, order_id))
+            .arg("customer_id")
+            .arg(DOCUMENT_FIELD)
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(match (customer, document) {
+            (Some(customer), Some(document)) => Some((customer, document)),
+            (None, _) => None,
+            (Some(_), None) => {
+                self.order(order_id).await?.map(|o| (o.customer_id.clone(), o.document()))
+            }
+        })
+    }
+
     /// One cart.
     pub async fn cart(&self, cart_id: &str) -> Result<Option<CartView>, QueryError> {
         self.document(cart_id).await
