@@ -446,12 +446,8 @@ async fn history_documents_are_the_views_rendered_even_for_orders_written_before
     // and one order reads as its document with its customer, stored or not.
     for order_id in ["ord-a4", "ord-a5"] {
         let view = reads.order(order_id).await.expect("query").expect("exists");
-        let reader =
-            reads.read(OrderView::PROJECTION, None, Duration::from_secs(1), |r| async move {
-                r.order_document(order_id).await
-            });
         let expected = Some(("cus-a".to_owned(), view.document()));
-        assert_eq!(reader.await.expect("query"), expected, "{order_id}");
+        assert_eq!(reads.order_document(order_id).await.expect("query"), expected, "{order_id}");
     }
 }
 
@@ -464,24 +460,21 @@ async fn product_documents_are_the_listings_rendered_even_for_products_written_b
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(ProductView::PROJECTION).await.expect("namespace");
     shop.forget(documents_key(&ns), "POT-1").await;
-    let reader =
-        reads.read(ProductView::PROJECTION, None, Duration::from_secs(1), |r| async { Ok(r) });
-    let reader = reader.await.expect("reader");
 
     // When products are read and searched as documents
     // Then they are the listings rendered, a delisted or unknown product has none, and a
     // search page holds the same products as the typed search, in the same order
     for sku in ["MUG-1", "POT-1"] {
         let listing = reads.product(sku).await.expect("query").expect("exists");
-        let document = reader.product_document(sku).await.expect("query");
+        let document = reads.product_document(sku).await.expect("query");
         assert_eq!(document, Some(listing.document()), "{sku}");
     }
-    assert_eq!(reader.product_document("LMP-1").await.expect("query"), None, "delisted");
-    assert_eq!(reader.product_document("NONE-1").await.expect("query"), None);
+    assert_eq!(reads.product_document("LMP-1").await.expect("query"), None, "delisted");
+    assert_eq!(reads.product_document("NONE-1").await.expect("query"), None);
     for sort in [SearchSort::PriceAsc, SearchSort::PriceDesc] {
         let all = SearchQuery { limit: 3, sort, ..SearchQuery::default() };
         let typed = reads.search(&all).await.expect("search");
-        let documents = reader.search_documents(&all).await.expect("search");
+        let documents = reads.search_documents(&all).await.expect("search");
         let rendered: Vec<String> = typed.products.iter().map(ProductListing::document).collect();
         assert_eq!(documents.products, rendered);
         assert_eq!(

@@ -343,6 +343,27 @@ impl ReadModels {
         self.on_primary().search(q).await
     }
 
+    /// Product search, each product as the document the API sends (from the primary).
+    pub async fn search_documents(
+        &self,
+        q: &SearchQuery,
+    ) -> Result<SearchPage<String>, QueryError> {
+        self.on_primary().search_documents(q).await
+    }
+
+    /// A listed product as the document the API sends (from the primary).
+    pub async fn product_document(&self, sku: &str) -> Result<Option<String>, QueryError> {
+        self.on_primary().product_document(sku).await
+    }
+
+    /// One order as the document the API sends, with its customer (from the primary).
+    pub async fn order_document(
+        &self,
+        order_id: &str,
+    ) -> Result<Option<(String, String)>, QueryError> {
+        self.on_primary().order_document(order_id).await
+    }
+
     /// The namespace queries of `projection` read (from the primary).
     pub async fn namespace(
         &self,
