@@ -7,7 +7,11 @@ use ordo_api::cli::{audit, rebuild, repair, token};
 use ordo_api::http;
 
 /// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
-/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load.
+/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load. Built
+/// without transparent huge pages (`no_thp`): with them, a burst of requests (a flash sale's
+/// thousand connections) faulted in fresh 2 MiB pages, and zeroing them took half the server's
+/// CPU for that burst. Where the kernel forces huge pages on every process (`always` in
+/// `/sys/kernel/mm/transparent_hugepage/enabled`), `MIMALLOC_ALLOW_THP=0` turns them off.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

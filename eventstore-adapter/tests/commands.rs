@@ -175,10 +175,27 @@ async fn a_tiny_cache_still_gives_correct_answers() {
     }
 }
 
-/// The embedded store, counting the appends it is asked for.
+/// The embedded store, counting the appends it is asked for; each append passes `gate` first
+/// (one permit per append: a commit is held in flight while there are none).
 struct CountingStore {
     inner: EmbeddedStore,
     appends: std::sync::atomic::AtomicUsize,
+    gate: tokio::sync::Semaphore,
+}
+
+impl CountingStore {
+    fn new(inner: Arc<EmbeddedStore>, gate_open: bool) -> Self {
+        let permits = if gate_open { tokio::sync::Semaphore::MAX_PERMITS } else { 0 };
+        Self {
+            inner: Arc::try_unwrap(inner).ok().expect("sole owner"),
+            appends: 0.into(),
+            gate: tokio::sync::Semaphore::new(permits),
+        }
+    }
+
+    fn appends(&self) -> usize {
+        self.appends.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl EventStore for CountingStore {
@@ -191,6 +208,7 @@ impl EventStore for CountingStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.gate.acquire().await.expect("the gate stays").forget();
         self.inner.append(stream, expected, events).await
     }
 
@@ -233,14 +251,11 @@ impl EventStore for CountingStore {
 async fn a_crowd_on_one_product_is_decided_together_and_each_hears_its_own_outcome() {
     // Given a product with 40 units, on a store that counts its appends
     let (_dir, embedded) = store();
-    let counting = Arc::new(CountingStore {
-        inner: Arc::try_unwrap(embedded).ok().expect("sole owner"),
-        appends: 0.into(),
-    });
+    let counting = Arc::new(CountingStore::new(embedded, true));
     let repo = Arc::new(Repository::<Product, _>::new(counting.clone(), 100));
     repo.execute("HOT-1", &list("HOT-1"), &CommandContext::default()).await.expect("listed");
     repo.execute("HOT-1", &receive(40), &CommandContext::default()).await.expect("stocked");
-    let before = counting.appends.load(std::sync::atomic::Ordering::SeqCst);
+    let before = counting.appends();
     // When 64 shoppers reserve one unit each at once
     let tasks: Vec<_> = (0..64)
         .map(|i| {
@@ -266,7 +281,7 @@ async fn a_crowd_on_one_product_is_decided_together_and_each_hears_its_own_outco
     // Then exactly the 40 units are held, the rest refused on their own,
     assert_eq!((receipts.len(), refused), (40, 24));
     // in far fewer commits than commands,
-    let appends = counting.appends.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let appends = counting.appends() - before;
     assert!(appends < 16, "{appends} appends for 64 commands");
     // and each receipt names its own event: its version and position hold its reservation
     let stream = StreamName::new("product-HOT-1".to_owned()).expect("name");
@@ -284,6 +299,41 @@ async fn a_crowd_on_one_product_is_decided_together_and_each_hears_its_own_outco
     }
     let held = repo.inspect("HOT-1", |_, s| s.reservations.len()).await.expect("inspect");
     assert_eq!(held, 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_does_not_wait_for_a_commit_in_flight_and_sees_it_once_answered() {
+    // Given a product with 5 units, on a store whose next commit is held in flight
+    let (_dir, embedded) = store();
+    let gated = Arc::new(CountingStore::new(embedded, false));
+    let repo = Arc::new(Repository::<Product, _>::new(gated.clone(), 100));
+    gated.gate.add_permits(2);
+    repo.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
+    repo.execute("MUG-1", &receive(5), &CommandContext::default()).await.expect("stocked");
+    let available = |repo: Arc<Repository<Product, CountingStore>>| async move {
+        repo.inspect("MUG-1", |v, s| (v, s.available(Timestamp(3)))).await.expect("inspect")
+    };
+    assert_eq!(available(repo.clone()).await, (Some(1), 5));
+    let reserving = {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            repo.execute("MUG-1", &reserve("cart-1", 2), &CommandContext::default()).await
+        })
+    };
+    while gated.appends() < 3 {
+        tokio::task::yield_now().await;
+    }
+    // When the product is read while its reservation's commit is held
+    let during = tokio::time::timeout(std::time::Duration::from_secs(5), available(repo.clone()))
+        .await
+        .expect("the read did not wait for the commit");
+    // Then it answers at once with the state of the last commit,
+    assert_eq!(during, (Some(1), 5));
+    // and once the reservation's caller has its receipt, every read includes it
+    gated.gate.add_permits(1);
+    let receipt = reserving.await.expect("task").expect("reserved");
+    assert_eq!(receipt.version, Some(2));
+    assert_eq!(available(repo.clone()).await, (Some(2), 3));
 }
 
 #[tokio::test]

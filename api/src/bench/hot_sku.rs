@@ -225,13 +225,24 @@ async fn crowd_for_the_last_units(
     crowd: &[(String, String)],
     sku: &str,
 ) -> Race {
-    // Everyone connected and waiting at the start line, then all at once.
+    // Everyone connected and waiting at the start line, then all at once. Each shopper first
+    // looks at the product, as shoppers waiting for a sale do, which opens their connection:
+    // the race measures the server deciding, not the kernel accepting 1,000 connections.
+    let looked = Arc::new(tokio::sync::Barrier::new(crowd.len()));
     let start = Arc::new(tokio::sync::Barrier::new(crowd.len()));
     let mut running = tokio::task::JoinSet::new();
     for (token, cart) in crowd {
-        let (http, token, start) = (http.clone(), token.clone(), start.clone());
+        let (http, token) = (http.clone(), token.clone());
+        let (looked, start) = (looked.clone(), start.clone());
+        let product = format!("{base}/v1/products/{sku}");
         let path = format!("{base}/v1/carts/{cart}/items/{sku}");
         running.spawn(async move {
+            // Holding the response until everyone has one keeps each connection its own.
+            let page = http.get(&product).send().await.map(|r| r.bytes());
+            looked.wait().await;
+            if let Ok(body) = page {
+                let _ = body.await;
+            }
             start.wait().await;
             let sent = Instant::now();
             let body = json!({ "quantity": 1 });

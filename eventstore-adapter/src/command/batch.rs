@@ -47,7 +47,7 @@ where
 impl<D, S> Inner<D, S>
 where
     D: Decider + 'static,
-    D::State: Clone + Send + 'static,
+    D::State: Clone + Send + Sync + 'static,
     D::Event: DomainEvent + Send + Sync + 'static,
     D::Command: Send + Sync + 'static,
     D::Error: std::error::Error + Send + 'static,
@@ -73,25 +73,30 @@ where
                 }
                 continue;
             }
-            self.decide_queued(&stream, &mut slot, batch).await;
+            let answers = self.decide_queued(&stream, &mut slot, &batch).await;
+            // Readers see the new state before any caller hears of it.
+            if !self.store.is_shared() {
+                cell.publish(&slot);
+            }
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                let _ = pending.reply.send(answer);
+            }
         }
     }
 
+    /// Every queued command's answer, in order.
     async fn decide_queued(
         &self,
         stream: &StreamName,
         slot: &mut Slot<D::State>,
-        batch: Vec<Pending<D>>,
-    ) {
+        batch: &[Pending<D>],
+    ) -> Vec<Answer<D>> {
         if slot.loaded.is_none() {
             match self.load(stream, None).await {
                 Ok(loaded) => slot.loaded = Some(loaded),
                 Err(error) => {
                     let message = error.to_string();
-                    for pending in batch {
-                        let _ = pending.reply.send(Err(failed(&message)));
-                    }
-                    return;
+                    return batch.iter().map(|_| Err(failed(&message))).collect();
                 }
             }
         }
@@ -100,17 +105,15 @@ where
         let keyed = batch.iter().any(|p| p.context.idempotency_key.is_some());
         let together = batch.len() > 1 && (self.store.refuses_reused_event_ids() || !keyed);
         if together {
-            if let Outcome::Answered(answers) = self.decide_together(stream, slot, &batch).await {
-                for (pending, answer) in batch.into_iter().zip(answers) {
-                    let _ = pending.reply.send(answer);
-                }
-                return;
+            if let Outcome::Answered(answers) = self.decide_together(stream, slot, batch).await {
+                return answers;
             }
         }
+        let mut answers = Vec::with_capacity(batch.len());
         for pending in batch {
-            let answer = self.execute_one(stream, slot, &pending.command, &pending.context).await;
-            let _ = pending.reply.send(answer);
+            answers.push(self.execute_one(stream, slot, &pending.command, &pending.context).await);
         }
+        answers
     }
 
     async fn decide_together(

@@ -12,6 +12,9 @@
 //! check, the repository reads only the new events, and decides again (a bounded number of
 //! times). A state read for another aggregate's decision ([`Repository::inspect`]) is brought up
 //! to date first on a shared store, since no append of its own would catch it being behind.
+//! On a store this process alone writes, it reads the state as of the stream's last commit
+//! without waiting for a commit in flight: a thousand shoppers looking at a hot product before
+//! reserving it do not queue behind its fsyncs.
 //! See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
 //!
 //! - this file: the types, the cache, and how a command joins its stream's queue;
@@ -126,6 +129,12 @@ impl<S> Loaded<S> {
     }
 }
 
+/// A stream's state as of its last commit, as readers see it while the next one is in flight.
+struct Committed<S> {
+    version: Option<u64>,
+    state: S,
+}
+
 /// What a command's caller hears back.
 type Answer<D> = Result<Receipt<<D as Decider>::Event>, CommandError<<D as Decider>::Error>>;
 
@@ -145,6 +154,10 @@ where
     D::Error: std::error::Error + 'static,
 {
     slot: tokio::sync::Mutex<Slot<D::State>>,
+    /// The slot's state as of its holder's last commit, for [`Repository::inspect`] on a store
+    /// this process alone writes. Published by whoever holds `slot`, before any caller hears
+    /// of that commit, so nobody reads a state older than a receipt they were given.
+    committed: Mutex<Option<Arc<Committed<D::State>>>>,
     queue: Mutex<VecDeque<Pending<D>>>,
     /// Whether a task is deciding the queue.
     draining: AtomicBool,
@@ -170,7 +183,7 @@ where
 impl<D, S> Repository<D, S>
 where
     D: Decider + 'static,
-    D::State: Clone + Send + 'static,
+    D::State: Clone + Send + Sync + 'static,
     D::Event: DomainEvent + Send + Sync + 'static,
     D::Command: Clone + Send + Sync + 'static,
     D::Error: std::error::Error + Send + 'static,
@@ -226,8 +239,16 @@ where
     ) -> Result<R, CommandError<D::Error>> {
         let stream = self.stream(id)?;
         let cell = self.inner.cell(&stream);
+        let alone = !self.inner.store.is_shared();
+        if let Some(committed) = cell.committed().filter(|_| alone) {
+            return Ok(f(committed.version, &committed.state));
+        }
         let mut slot = cell.slot.lock().await;
-        let loaded = self.inner.current(&stream, &mut slot).await?;
+        self.inner.current(&stream, &mut slot).await?;
+        if alone {
+            cell.publish(&slot);
+        }
+        let loaded = slot.loaded.as_ref().ok_or(StoreError::Closed)?;
         Ok(f(loaded.version, &loaded.state))
     }
 
@@ -260,6 +281,7 @@ where
             .get_or_insert(stream.clone(), || {
                 Arc::new(Cell {
                     slot: tokio::sync::Mutex::new(Slot { loaded: None }),
+                    committed: Mutex::new(None),
                     queue: Mutex::new(VecDeque::new()),
                     draining: AtomicBool::new(false),
                 })
@@ -321,6 +343,32 @@ where
             cached => slot.loaded = cached,
         }
         Ok(slot.loaded.as_ref().ok_or(StoreError::Closed)?)
+    }
+}
+
+impl<D: Decider> Cell<D>
+where
+    D::State: Clone,
+    D::Error: std::error::Error + 'static,
+{
+    /// The state as of the last published commit (`None`: none published, or the cached state
+    /// was dropped because an append's outcome is unknown).
+    fn committed(&self) -> Option<Arc<Committed<D::State>>> {
+        self.committed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Publishes the state held in `slot` (its holder calls this): copied only when its
+    /// version moved.
+    fn publish(&self, slot: &Slot<D::State>) {
+        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        match (&slot.loaded, committed.as_ref()) {
+            (None, _) => *committed = None,
+            (Some(loaded), Some(c)) if c.version == loaded.version => {}
+            (Some(loaded), _) => {
+                let (version, state) = (loaded.version, loaded.state.clone());
+                *committed = Some(Arc::new(Committed { version, state }));
+            }
+        }
     }
 }
 
