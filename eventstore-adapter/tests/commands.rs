@@ -181,8 +181,6 @@ struct CountingStore {
     inner: EmbeddedStore,
     appends: std::sync::atomic::AtomicUsize,
     gate: tokio::sync::Semaphore,
-    /// The name of the thread each append was asked from.
-    threads: std::sync::Mutex<Vec<String>>,
 }
 
 impl CountingStore {
@@ -192,7 +190,6 @@ impl CountingStore {
             inner: Arc::try_unwrap(inner).ok().expect("sole owner"),
             appends: 0.into(),
             gate: tokio::sync::Semaphore::new(permits),
-            threads: Default::default(),
         }
     }
 
@@ -211,8 +208,6 @@ impl EventStore for CountingStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let thread = std::thread::current().name().unwrap_or_default().to_owned();
-        self.threads.lock().expect("not poisoned").push(thread);
         self.gate.acquire().await.expect("the gate stays").forget();
         self.inner.append(stream, expected, events).await
     }
@@ -339,45 +334,6 @@ async fn a_read_does_not_wait_for_a_commit_in_flight_and_sees_it_once_answered()
     let receipt = reserving.await.expect("task").expect("reserved");
     assert_eq!(receipt.version, Some(2));
     assert_eq!(available(repo.clone()).await, (Some(2), 3));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_can_be_decided_on_a_runtime_of_their_own() {
-    // Given a repository whose deciding tasks run on a one-thread runtime named "commands"
-    let (_dir, embedded) = store();
-    let counting = Arc::new(CountingStore::new(embedded, true));
-    let commands = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("commands")
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let repo = Arc::new(
-        Repository::<Product, _>::new(counting.clone(), 100).deciding_on(commands.handle().clone()),
-    );
-    // When commands are executed from this runtime, one after another and 16 at once
-    repo.execute("MUG-1", &list("MUG-1"), &CommandContext::default()).await.expect("listed");
-    repo.execute("MUG-1", &receive(10), &CommandContext::default()).await.expect("stocked");
-    let crowd: Vec<_> = (0..16)
-        .map(|i| {
-            let repo = repo.clone();
-            tokio::spawn(async move {
-                let command = reserve(&format!("cart-{i}"), 1);
-                repo.execute("MUG-1", &command, &CommandContext::default()).await
-            })
-        })
-        .collect();
-    let mut held = 0;
-    for task in crowd {
-        held += usize::from(task.await.expect("task").is_ok());
-    }
-    // Then each caller is answered as before, and every append was made from that runtime
-    assert_eq!(held, 10);
-    let available = repo.inspect("MUG-1", |v, s| (v, s.available(Timestamp(3)))).await;
-    assert_eq!(available.expect("inspect"), (Some(11), 0));
-    let threads = counting.threads.lock().expect("not poisoned").clone();
-    assert!(threads.iter().all(|t| t == "commands"), "{threads:?}");
-    commands.shutdown_background();
 }
 
 #[tokio::test]

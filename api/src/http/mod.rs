@@ -189,17 +189,10 @@ pub fn print_openapi() -> anyhow::Result<()> {
 /// Runs `ordo serve`.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // The write path's own thread (ADR 0018): commits do not queue behind requests. One is
-    // enough, since deciding is short and appending waits on the store.
-    let commands = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("ordo-commands")
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(args, commands.handle().clone()))
+    runtime.block_on(serve(args))
 }
 
-async fn serve(args: &ServeArgs, commands: tokio::runtime::Handle) -> anyhow::Result<()> {
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -238,7 +231,7 @@ async fn serve(args: &ServeArgs, commands: tokio::runtime::Handle) -> anyhow::Re
         private_redis.map(|server| SupervisedRedis::watch(server, args.data.redis_dir()));
     let (stop, stopping) = watch::channel(false);
     let purge = tokio::spawn(purge_requests(requests.clone()));
-    let shop = Arc::new(Shop::new(store.clone(), config).deciding_on(commands));
+    let shop = Arc::new(Shop::new(store.clone(), config));
     let process_state = Arc::new(process_state);
     let process_config =
         ProcessConfig { payment_timeout: args.payment_timeout, ..ProcessConfig::default() };

@@ -91,17 +91,6 @@ impl<S: EventStore> Shop<S> {
         }
     }
 
-    /// Runs the commands' deciding tasks on `runtime` (see [`Repository::deciding_on`]).
-    pub fn deciding_on(self, runtime: tokio::runtime::Handle) -> Self {
-        Self {
-            products: self.products.deciding_on(runtime.clone()),
-            carts: self.carts.deciding_on(runtime.clone()),
-            orders: self.orders.deciding_on(runtime.clone()),
-            payments: self.payments.deciding_on(runtime),
-            ..self
-        }
-    }
-
     /// The settings.
     pub fn config(&self) -> &ShopConfig {
         &self.config

@@ -15,11 +15,6 @@
 //! On a store this process alone writes, it reads the state as of the stream's last commit
 //! without waiting for a commit in flight: a thousand shoppers looking at a hot product before
 //! reserving it do not queue behind its fsyncs.
-//!
-//! The deciding tasks can run on a runtime of their own ([`Repository::deciding_on`]), as
-//! `ordo serve` does: on the request runtime each step of a commit (the task starting, the
-//! store's answer) waits behind every runnable request, which in a burst of a thousand
-//! requests is most of their latency (ADR 0018).
 //! See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
 //!
 //! - this file: the types, the cache, and how a command joins its stream's queue;
@@ -183,8 +178,6 @@ where
     D::Error: std::error::Error + 'static,
 {
     inner: Arc<Inner<D, S>>,
-    /// Where the deciding tasks run (`None`: the caller's runtime).
-    deciding_on: Option<tokio::runtime::Handle>,
 }
 
 impl<D, S> Repository<D, S>
@@ -199,15 +192,7 @@ where
     /// A repository keeping up to `cache_capacity` aggregates in memory.
     pub fn new(store: Arc<S>, cache_capacity: usize) -> Self {
         let capacity = NonZeroUsize::new(cache_capacity).unwrap_or(NonZeroUsize::MIN);
-        let inner = Arc::new(Inner { store, cells: Mutex::new(LruCache::new(capacity)) });
-        Self { inner, deciding_on: None }
-    }
-
-    /// Runs the tasks that decide and append on `runtime` instead of the caller's: commits
-    /// then do not wait behind the caller runtime's other tasks (ADR 0018). `runtime` must
-    /// keep running while commands are executed.
-    pub fn deciding_on(self, runtime: tokio::runtime::Handle) -> Self {
-        Self { deciding_on: Some(runtime), ..self }
+        Self { inner: Arc::new(Inner { store, cells: Mutex::new(LruCache::new(capacity)) }) }
     }
 
     /// The stream of the aggregate with this id.
@@ -231,11 +216,7 @@ where
         let pending = Pending { command: command.clone(), context: context.clone(), reply };
         cell.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(pending);
         if !cell.draining.swap(true, Ordering::AcqRel) {
-            let drain = self.inner.clone().drain(stream, cell);
-            match &self.deciding_on {
-                Some(runtime) => drop(runtime.spawn(drain)),
-                None => drop(tokio::spawn(drain)),
-            }
+            tokio::spawn(self.inner.clone().drain(stream, cell));
         }
         // The deciding task answers every command it takes; it only drops one by panicking.
         answer.await.unwrap_or(Err(CommandError::Store(StoreError::Closed)))
