@@ -25,7 +25,7 @@ impl Reader {
     /// (a read-only Lua script over the catalogue's sets and sorted sets picks the page, no
     /// Redis modules needed; a pipeline reads its products).
     pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, QueryError> {
-        let (ns, matches) = self.search_skus(q).await?;
+        let (ns, matches) = self.search_skus(q, false).await?;
         // The page's products, in one pipelined round trip on the same Redis. A product
         // delisted between the two reads is left out, as the next search would.
         let mut fetch = redis::pipe();
@@ -42,45 +42,21 @@ impl Reader {
         Ok(matches.page(products))
     }
 
-    /// The same page as [`Self::search`], each product as the document the API sends, in two
-    /// round trips: the script picks the page, one HMGET reads its documents (a product
-    /// delisted in between is left out, as the next search would).
+    /// The same page as [`Self::search`], each product as the document the API sends, in one
+    /// round trip: the script reads the page's documents from the catalogue's documents hash.
     pub async fn search_documents(
         &self,
         q: &SearchQuery,
     ) -> Result<SearchPage<String>, QueryError> {
-        let (ns, matches) = self.search_skus(q).await?;
-        let documents = self.documents(&ns, &matches.skus).await?;
+        let (ns, mut matches) = self.search_skus(q, true).await?;
         let mut products = Vec::with_capacity(matches.skus.len());
-        for (sku, document) in matches.skus.iter().zip(documents) {
+        for (sku, document) in matches.skus.iter().zip(std::mem::take(&mut matches.documents)) {
             match document {
                 Some(document) => products.push(document),
                 None => products.extend(self.render_listed(&ns, sku).await?),
             }
         }
         Ok(matches.page(products))
-    }
-
-    /// The stored documents of `skus`, in order (`None`: none stored), with one HMGET.
-    async fn documents(
-        &self,
-        ns: &Namespace,
-        skus: &[String],
-    ) -> Result<Vec<Option<String>>, QueryError> {
-        if skus.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut fields = Vec::with_capacity(skus.len() * 2);
-        for sku in skus {
-            fields.push(sku.clone());
-            fields.push(availability_field(sku));
-        }
-        let values: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(documents_key(ns))
-            .arg(&fields)
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok(values.chunks_exact(2).map(|pair| joined(&pair[0], &pair[1])).collect())
     }
 
     /// A listed product as the document the API sends (`None`: no such product, or delisted).
@@ -110,8 +86,13 @@ impl Reader {
         Ok(ProductListing::from_values(values).filter(|p| p.listed).map(|p| p.document()))
     }
 
-    /// The search script's page: which products match, in order, and how many in all.
-    async fn search_skus(&self, q: &SearchQuery) -> Result<(Namespace, Matches), QueryError> {
+    /// The search script's page: which products match, in order, how many in all, and with
+    /// `documents` their documents.
+    async fn search_skus(
+        &self,
+        q: &SearchQuery,
+        documents: bool,
+    ) -> Result<(Namespace, Matches), QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
         let limit = q.limit.clamp(1, MAX_PAGE);
         let offset: usize = match &q.cursor {
@@ -142,7 +123,8 @@ impl Reader {
                 SearchSort::PriceDesc => "price_desc",
             })
             .arg(offset)
-            .arg(limit);
+            .arg(limit)
+            .arg(if documents { "1" } else { "0" });
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
         let mut number = || -> Result<u64, QueryError> {
@@ -155,11 +137,18 @@ impl Reader {
         };
         let total = number()?;
         let total_is_exact = number()? == 1;
-        let skus: Vec<String> = items
+        let mut skus: Vec<Option<String>> = items
             .map(redis::from_redis_value)
             .collect::<Result<_, _>>()
             .map_err(redis::RedisError::from)?;
-        Ok((ns, Matches { total, total_is_exact, skus, offset, limit }))
+        let documents = if documents {
+            let parts = skus.split_off(skus.len() / 3);
+            parts.chunks_exact(2).map(|part| joined(&part[0], &part[1])).collect()
+        } else {
+            Vec::new()
+        };
+        let skus = skus.into_iter().map(Option::unwrap_or_default).collect();
+        Ok((ns, Matches { total, total_is_exact, skus, documents, offset, limit }))
     }
 }
 
@@ -168,6 +157,8 @@ struct Matches {
     total: u64,
     total_is_exact: bool,
     skus: Vec<String>,
+    /// The products' documents when asked for (`None`: the product has none stored).
+    documents: Vec<Option<String>>,
     offset: usize,
     limit: usize,
 }
