@@ -7,11 +7,10 @@ use ordo_api::cli::{audit, rebuild, repair, token};
 use ordo_api::http;
 
 /// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
-/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load. Built
-/// without transparent huge pages (`no_thp`): with them, a burst of requests (a flash sale's
-/// thousand connections) faulted in fresh 2 MiB pages, and zeroing them took half the server's
-/// CPU for that burst. Where the kernel forces huge pages on every process (`always` in
-/// `/sys/kernel/mm/transparent_hugepage/enabled`), `MIMALLOC_ALLOW_THP=0` turns them off.
+/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load. It asks
+/// for transparent huge pages, which steady traffic gains from; for bursts (a flash sale's
+/// thousand connections at once) `MIMALLOC_ALLOW_THP=0` avoids faulting in and zeroing fresh
+/// 2 MiB pages mid-burst (ADR 0018 has the measurements of both).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
