@@ -76,7 +76,7 @@ where
             let answers = self.decide_queued(&stream, &mut slot, &batch).await;
             // Readers see the new state before any caller hears of it.
             if !self.store.is_shared() {
-                cell.publish(&slot);
+                cell.refresh(&slot);
             }
             for (pending, answer) in batch.into_iter().zip(answers) {
                 let _ = pending.reply.send(answer);

@@ -155,8 +155,9 @@ where
 {
     slot: tokio::sync::Mutex<Slot<D::State>>,
     /// The slot's state as of its holder's last commit, for [`Repository::inspect`] on a store
-    /// this process alone writes. Published by whoever holds `slot`, before any caller hears
-    /// of that commit, so nobody reads a state older than a receipt they were given.
+    /// this process alone writes. Published by the first such read (under the lock), then kept
+    /// current by whoever holds `slot`, before any caller hears of a commit, so nobody reads a
+    /// state older than a receipt they were given.
     committed: Mutex<Option<Arc<Committed<D::State>>>>,
     queue: Mutex<VecDeque<Pending<D>>>,
     /// Whether a task is deciding the queue.
@@ -240,8 +241,10 @@ where
         let stream = self.stream(id)?;
         let cell = self.inner.cell(&stream);
         let alone = !self.inner.store.is_shared();
-        if let Some(committed) = cell.committed().filter(|_| alone) {
-            return Ok(f(committed.version, &committed.state));
+        if alone {
+            if let Some(committed) = cell.committed() {
+                return Ok(f(committed.version, &committed.state));
+            }
         }
         let mut slot = cell.slot.lock().await;
         self.inner.current(&stream, &mut slot).await?;
@@ -357,12 +360,23 @@ where
         self.committed.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Publishes the state held in `slot` (its holder calls this): copied only when its
-    /// version moved.
+    /// Publishes the state held in `slot` for readers (its holder calls this): copied only
+    /// when its version moved.
     fn publish(&self, slot: &Slot<D::State>) {
+        self.published(slot, true);
+    }
+
+    /// Keeps a published state current after a commit (its holder calls this). A stream
+    /// nobody has read this way (most carts, every order) is not copied at all.
+    fn refresh(&self, slot: &Slot<D::State>) {
+        self.published(slot, false);
+    }
+
+    fn published(&self, slot: &Slot<D::State>, create: bool) {
         let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
         match (&slot.loaded, committed.as_ref()) {
             (None, _) => *committed = None,
+            (Some(_), None) if !create => {}
             (Some(loaded), Some(c)) if c.version == loaded.version => {}
             (Some(loaded), _) => {
                 let (version, state) = (loaded.version, loaded.state.clone());
