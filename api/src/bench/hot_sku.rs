@@ -6,10 +6,11 @@
 //! 1. **Shoppers on one product**: `--shoppers` (64) shoppers, each with a cart, set their line
 //!    of one product again and again (quantity 1, then 2, ...) for `--duration`: commands per
 //!    second and their latency.
-//! 2. **A crowd for the last units**: `--crowd` (1,000) shoppers, one connection each, add the
-//!    same product with `--units` (100) in stock at the same moment: exactly that many must
-//!    succeed, the rest must be refused fast, and availability must end at zero. It starts once
-//!    the server's log followers have worked off the first case's events (`settle_ms`).
+//! 2. **A crowd for the last units**: `--crowd` (1,000) shoppers, one connection each, look at
+//!    the product (which opens their connections), then add it with `--units` (100) in stock at
+//!    the same moment: exactly that many must succeed, the rest must be refused fast, and
+//!    availability must end at zero. It starts once the server's log followers have worked off
+//!    the first case's events (`settle_ms`). Latencies count from the moment of adding.
 //!
 //! Conflict retries per command (lost version races before a command committed) come from the
 //! server's `ordo_command_conflicts` histogram, read before and after each case.
