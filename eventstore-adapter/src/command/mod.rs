@@ -367,7 +367,7 @@ where
     }
 
     /// Keeps a published state current after a commit (its holder calls this). A stream
-    /// nobody has read this way (most carts, every order) is not copied at all.
+    /// nobody has read this way (a payment, an order no one has acted on) is not copied.
     fn refresh(&self, slot: &Slot<D::State>) {
         self.published(slot, false);
     }
