@@ -165,3 +165,36 @@ async fn a_malformed_path_segment_is_refused_naming_the_value_and_its_pattern() 
         "{stream}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_field_off_its_pattern_is_refused_naming_the_value_and_the_cart_stays_open() {
+    // Given a cart with a line in it
+    let server = Server::start();
+    let admin = server.admin();
+    server.stock_product(&admin, "MUG-1", "Mug", 900, 5).await;
+    let (guest, _) = server.guest().await;
+    let cart = server.open_cart(&guest).await;
+    let item = format!("/v1/carts/{cart}/items/MUG-1");
+    server.call("PUT", &item, Some(&guest), Some(json!({ "quantity": 1 }))).await;
+    let address = |city: &str, country: &str| {
+        json!({ "name": "Ada", "line1": "1 Main St", "city": city, "postal_code": "10115",
+                "country": country })
+    };
+    let checkout = format!("/v1/carts/{cart}/checkout");
+
+    // When it is checked out with a lower-case country, then with a blank city
+    let lower = json!({ "shipping_address": address("Berlin", "de"), "payment_token": "tok_visa" });
+    let (lower_status, lower) = server.call("POST", &checkout, Some(&guest), Some(lower)).await;
+    let blank = json!({ "shipping_address": address(" \t", "DE"), "payment_token": "tok_visa" });
+    let (blank_status, blank) = server.call("POST", &checkout, Some(&guest), Some(blank)).await;
+
+    // Then both are refused saying which value broke which pattern, and the cart is still open
+    assert_problem(lower_status, &lower, 400);
+    let detail = lower["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(r#""de" is not a two-letter country code"#), "{lower}");
+    assert_problem(blank_status, &blank, 400);
+    let detail = blank["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("is not text with a visible character"), "{blank}");
+    let (_, view) = server.call("GET", &format!("/v1/carts/{cart}"), Some(&guest), None).await;
+    assert_eq!(view["status"], "open", "{view}");
+}

@@ -151,7 +151,7 @@ impl Carts {
         let request = auth.request(idempotency_key.0.as_deref(), req);
         let Json(CheckoutDto { shipping_address, payment_token }) = body;
         run(&self.0, |shop| {
-            shop.check_out(&cart_id.0, shipping_address.into(), payment_token, &request)
+            shop.check_out(&cart_id.0, shipping_address.into(), payment_token.into(), &request)
         })
         .await
         .into()

@@ -136,10 +136,10 @@ impl Catalogue {
         let request = auth.request(idempotency_key.0.as_deref(), req);
         let Json(p) = body;
         let new = NewProduct {
-            name: p.name,
+            name: p.name.into(),
             description: p.description,
-            category: p.category,
-            brand: p.brand,
+            category: p.category.into(),
+            brand: p.brand.into(),
             price_minor: p.price_minor,
             image_urls: p.image_urls,
         };

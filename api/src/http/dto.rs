@@ -1,6 +1,7 @@
 //! The JSON shapes of the API: requests, receipts and views. Amounts are integers in minor
 //! units (cents) with an ISO 4217 currency; times are RFC 3339 strings in UTC with milliseconds.
 
+use super::params::{Country, NonBlank, Sku};
 use ordo_application::shop::Done;
 use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
@@ -108,20 +109,19 @@ impl From<Done> for ReceiptDto {
 #[oai(skip_serializing_if_is_none)]
 pub struct NewProductDto {
     /// Stock-keeping unit: 3 to 32 upper-case letters, digits and `-`, not starting with `-`.
-    #[oai(validator(pattern = r"^[A-Z0-9][A-Z0-9-]{2,31}$"))]
-    pub sku: String,
+    pub sku: Sku,
     /// Display name.
-    #[oai(validator(max_length = 120, pattern = r"\S"))]
-    pub name: String,
+    #[oai(validator(max_length = 120))]
+    pub name: NonBlank,
     /// Description.
     #[oai(default, validator(max_length = 4000))]
     pub description: String,
     /// Category, for filtering.
-    #[oai(validator(max_length = 60, pattern = r"\S"))]
-    pub category: String,
+    #[oai(validator(max_length = 60))]
+    pub category: NonBlank,
     /// Brand, for filtering.
-    #[oai(validator(max_length = 60, pattern = r"\S"))]
-    pub brand: String,
+    #[oai(validator(max_length = 60))]
+    pub brand: NonBlank,
     /// Price in minor units of the shop's currency, at most 10^15 (what a cart may total).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000000")))]
     pub price_minor: i64,
@@ -162,34 +162,33 @@ pub struct QuantityDto {
 #[oai(skip_serializing_if_is_none)]
 pub struct AddressDto {
     /// Recipient.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
-    pub name: String,
+    #[oai(validator(max_length = 200))]
+    pub name: NonBlank,
     /// Street and number.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
-    pub line1: String,
+    #[oai(validator(max_length = 200))]
+    pub line1: NonBlank,
     /// More of the address.
     #[oai(default, validator(max_length = 200))]
     pub line2: String,
     /// City.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
-    pub city: String,
+    #[oai(validator(max_length = 200))]
+    pub city: NonBlank,
     /// Postal code.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
-    pub postal_code: String,
+    #[oai(validator(max_length = 200))]
+    pub postal_code: NonBlank,
     /// ISO 3166-1 alpha-2 country code, e.g. `DE`.
-    #[oai(validator(pattern = "^[A-Z]{2}$"))]
-    pub country: String,
+    pub country: Country,
 }
 
 impl From<AddressDto> for Address {
     fn from(a: AddressDto) -> Self {
         Address {
-            name: a.name,
-            line1: a.line1,
+            name: a.name.into(),
+            line1: a.line1.into(),
             line2: a.line2,
-            city: a.city,
-            postal_code: a.postal_code,
-            country: a.country,
+            city: a.city.into(),
+            postal_code: a.postal_code.into(),
+            country: a.country.into(),
         }
     }
 }
@@ -197,12 +196,12 @@ impl From<AddressDto> for Address {
 impl From<Address> for AddressDto {
     fn from(a: Address) -> Self {
         AddressDto {
-            name: a.name,
-            line1: a.line1,
+            name: NonBlank(a.name),
+            line1: NonBlank(a.line1),
             line2: a.line2,
-            city: a.city,
-            postal_code: a.postal_code,
-            country: a.country,
+            city: NonBlank(a.city),
+            postal_code: NonBlank(a.postal_code),
+            country: Country(a.country),
         }
     }
 }
@@ -215,8 +214,8 @@ pub struct CheckoutDto {
     pub shipping_address: AddressDto,
     /// The payment provider's token for the shopper's payment method. The built-in simulator
     /// approves `tok_visa`, declines `tok_declined` (see the README).
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
-    pub payment_token: String,
+    #[oai(validator(max_length = 200))]
+    pub payment_token: NonBlank,
 }
 
 /// Why an order is cancelled.
@@ -233,11 +232,11 @@ pub struct CancelDto {
 #[oai(skip_serializing_if_is_none)]
 pub struct ShipDto {
     /// Carrier.
-    #[oai(validator(max_length = 100, pattern = r"\S"))]
-    pub carrier: String,
+    #[oai(validator(max_length = 100))]
+    pub carrier: NonBlank,
     /// Tracking number.
-    #[oai(validator(max_length = 100, pattern = r"\S"))]
-    pub tracking: String,
+    #[oai(validator(max_length = 100))]
+    pub tracking: NonBlank,
 }
 
 /// A refund.

@@ -222,7 +222,9 @@ impl Orders {
     ) -> Command<ReceiptDto> {
         let request = auth.request(idempotency_key.0.as_deref(), req);
         let Json(ShipDto { carrier, tracking }) = body;
-        run(&self.0, |shop| shop.ship_order(&order_id.0, carrier, tracking, &request)).await.into()
+        run(&self.0, |shop| shop.ship_order(&order_id.0, carrier.into(), tracking.into(), &request))
+            .await
+            .into()
     }
 
     /// Record that a shipped order arrived (admin).
