@@ -342,14 +342,21 @@ impl EmbeddedStore {
         self.inner.requests.lock().ok().and_then(|r| r.clone()).ok_or(StoreError::Closed)
     }
 
-    /// Reads up to `limit` events from position `from` on, outside the async runtime's threads.
+    /// Reads up to `limit` events from position `from` on.
+    ///
+    /// A page at the live edge (the last [`LIVE_EDGE`] events) is read on the caller's thread:
+    /// its pages were just written, so they are in redb's cache and the read takes microseconds,
+    /// less than handing it to a blocking thread and back. Every follower (three projections,
+    /// checkout, the outbox) reads there after each commit; profiles of the HTTP mix showed
+    /// those hand-offs among the server's largest costs. Older pages (catch-up, rebuilds,
+    /// exports) may need the disk and are read on a blocking thread.
     pub(crate) async fn read_page(
         &self,
         from: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let db = self.inner.db.clone();
-        blocking(move || {
+        let read = move || {
             let txn = db.begin_read()?;
             let events = txn.open_table(EVENTS)?;
             let mut out = Vec::with_capacity(limit.min(4_096));
@@ -358,8 +365,12 @@ impl EmbeddedStore {
                 out.push(to_recorded(key.value(), value.value())?);
             }
             Ok(out)
-        })
-        .await
+        };
+        if self.len().saturating_sub(from) <= LIVE_EDGE {
+            read()
+        } else {
+            blocking(read).await
+        }
     }
 
     /// This stream's entries in the in-memory index, if it has any.
@@ -478,6 +489,11 @@ fn describe_open(e: redb::DatabaseError) -> String {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// How far behind the head a read still counts as live (see [`EmbeddedStore::read_page`]). It
+/// also bounds the work such a read does on an async worker: at most this many events, a
+/// fraction of a millisecond. Followers in step with the writer read a few dozen at a time.
+const LIVE_EDGE: u64 = 256;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
