@@ -156,12 +156,16 @@ impl Client {
         self.seed % n
     }
 
+    /// Sends a request and checks that it succeeded. The body is not parsed: a search page is
+    /// several kilobytes of JSON, and parsing every answer made this client spend more CPU per
+    /// request than some of the server's queries, on the cores the server is measured on.
+    /// [`Client::send_json`] parses the answers the client reads something from.
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<impl AsRef<[u8]>> {
         let mut request =
             self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some(body) = body {
@@ -175,11 +179,22 @@ impl Client {
             "{path}: {status} {}",
             String::from_utf8_lossy(&bytes)
         );
-        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        Ok(bytes)
+    }
+
+    /// [`Client::send`], and the answer parsed.
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let bytes = self.send(method, path, body).await?;
+        Ok(serde_json::from_slice(bytes.as_ref()).unwrap_or(Value::Null))
     }
 
     async fn open_cart(&mut self) -> anyhow::Result<()> {
-        let receipt = self.send(reqwest::Method::POST, "/v1/carts", None).await?;
+        let receipt = self.send_json(reqwest::Method::POST, "/v1/carts", None).await?;
         self.cart = receipt["id"].as_str().context("cart id")?.to_owned();
         self.items = 0;
         Ok(())
@@ -220,7 +235,7 @@ impl Client {
             let quantity = 1 + self.next(3);
             let path = format!("/v1/carts/{}/items/{sku}", self.cart);
             let receipt = self
-                .send(reqwest::Method::PUT, &path, Some(json!({ "quantity": quantity })))
+                .send_json(reqwest::Method::PUT, &path, Some(json!({ "quantity": quantity })))
                 .await?;
             samples.command.push(started.elapsed());
             self.items += 1;
@@ -234,15 +249,16 @@ impl Client {
             return Ok(());
         }
         let path = format!("/v1/carts/{}/checkout", self.cart);
-        let placed = self.send(reqwest::Method::POST, &path, Some(checkout_body())).await?;
+        let placed = self.send_json(reqwest::Method::POST, &path, Some(checkout_body())).await?;
         samples.command.push(started.elapsed());
         if self.next(4) == 0 {
             // Checkout to confirmed: payment authorized, stock committed, as the shopper sees it.
             let order = placed["id"].as_str().unwrap_or_default().to_owned();
             let deadline = started + Duration::from_secs(10);
             while Instant::now() < deadline {
-                let view =
-                    self.send(reqwest::Method::GET, &format!("/v1/orders/{order}"), None).await;
+                let view = self
+                    .send_json(reqwest::Method::GET, &format!("/v1/orders/{order}"), None)
+                    .await;
                 if view.is_ok_and(|v| v["status"] == "confirmed") {
                     samples.confirm.push(started.elapsed());
                     break;
