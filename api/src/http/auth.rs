@@ -5,14 +5,19 @@
 //! comes from `ORDO_JWT_SECRET` (at least 32 bytes), or is generated once into the data
 //! directory (`jwt-secret`, readable by its owner only), so `just run` needs no setup and
 //! tokens survive restarts. See `docs/adr/0008-auth-and-idempotency.md`. A verified token
-//! becomes an application-layer [`Caller`]; nothing below HTTP knows about JWTs.
+//! becomes an application-layer [`Caller`]; nothing below HTTP knows about JWTs. Each server
+//! remembers the tokens it verified (the last 10,000), so a shopper's later requests skip the
+//! signature check; their times are checked on every use.
 
 use crate::cli::environment::DataDir;
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lru::LruCache;
 use ordo_application::{Caller, Role};
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The `iss` claim of every token Ordo issues.
@@ -74,12 +79,47 @@ impl From<jsonwebtoken::errors::Error> for TokenError {
     }
 }
 
-/// Signs and verifies tokens with one secret.
+/// Signs and verifies tokens with one secret. Cheap to clone (every request carries it).
 #[derive(Clone)]
-pub struct Keys {
+pub struct Keys(Arc<KeysInner>);
+
+struct KeysInner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens whose signature, issuer and claims checked out, with the times still to check on
+    /// each use. A shopper sends the same token with every request; checking its signature and
+    /// parsing its claims each time was about 4% of the server's CPU for an order history.
+    verified: Mutex<LruCache<String, Verified>>,
+}
+
+/// Tokens remembered as verified. A token is a few hundred bytes, so this is a few megabytes.
+const VERIFIED_TOKENS: usize = 10_000;
+
+/// What a verified token says, kept to check its times again on each use.
+#[derive(Clone)]
+struct Verified {
+    caller: Caller,
+    iat: u64,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+impl Verified {
+    /// The caller, if the token is within its times at `now`: `exp` passed (less the leeway)
+    /// refuses it, and so do `nbf` or `iat` in the future.
+    fn at(self, now: u64) -> Result<Caller, TokenError> {
+        // jsonwebtoken accepts `exp == now - leeway`; a token's last valid second is `exp - 1`.
+        if self.exp + CLOCK_LEEWAY_SECS <= now {
+            return Err(TokenError::Expired);
+        }
+        if self.iat > now + CLOCK_LEEWAY_SECS
+            || self.nbf.is_some_and(|nbf| nbf > now + CLOCK_LEEWAY_SECS)
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(self.caller)
+    }
 }
 
 impl std::fmt::Debug for Keys {
@@ -97,11 +137,14 @@ impl Keys {
         validation.leeway = CLOCK_LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        Self {
+        Self(Arc::new(KeysInner {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
-        }
+            verified: Mutex::new(LruCache::new(
+                NonZeroUsize::new(VERIFIED_TOKENS).expect("not zero"),
+            )),
+        }))
     }
 
     /// The secret from `configured` (`ORDO_JWT_SECRET`), else the data directory's own,
@@ -132,7 +175,7 @@ impl Keys {
             exp: now + ttl.as_secs(),
             nbf: None,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
             .expect("HS256 signing of plain claims cannot fail");
         (token, claims.exp)
     }
@@ -144,16 +187,22 @@ impl Keys {
     }
 
     fn verify_at(&self, token: &str, now: u64) -> Result<Caller, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        let remembered = self.0.verified.lock().ok().and_then(|mut v| v.get(token).cloned());
+        if let Some(verified) = remembered {
+            return verified.at(now);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation)?;
         let claims = data.claims;
-        // jsonwebtoken accepts `exp == now - leeway`; a token's last valid second is `exp - 1`.
-        if claims.exp + CLOCK_LEEWAY_SECS <= now {
-            return Err(TokenError::Expired);
+        let verified = Verified {
+            caller: Caller { subject: claims.sub, role: claims.role },
+            iat: claims.iat,
+            exp: claims.exp,
+            nbf: claims.nbf,
+        };
+        if let Ok(mut remembered) = self.0.verified.lock() {
+            remembered.put(token.to_owned(), verified.clone());
         }
-        if claims.iat > now + CLOCK_LEEWAY_SECS {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(Caller { subject: claims.sub, role: claims.role })
+        verified.at(now)
     }
 }
 
@@ -213,8 +262,21 @@ mod tests {
     fn signed(keys: &Keys, iat: u64, exp: u64, nbf: Option<u64>) -> String {
         let claims =
             Claims { sub: "c-1".into(), role: Role::Customer, iss: ISSUER.into(), iat, exp, nbf };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.0.encoding)
             .expect("signed")
+    }
+
+    #[test]
+    fn a_remembered_token_altered_in_one_character_is_refused() {
+        let keys = Keys::new(&[7; 32]);
+        let (token, _) = keys.mint("c-1", Role::Customer, Duration::from_secs(60));
+        assert!(keys.verify(&token).is_ok(), "verified, and now remembered");
+        let mut altered = token.clone().into_bytes();
+        let last = altered.len() - 2;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).expect("ascii");
+        assert!(matches!(keys.verify(&altered), Err(TokenError::BadSignature)));
+        assert!(keys.verify(&token).is_ok());
     }
 
     #[test]
@@ -232,6 +294,7 @@ mod tests {
         let (token, exp) = keys.mint_at("c-1", Role::Customer, Duration::from_secs(1), t0);
         assert_eq!(exp, t0 + 1);
         assert!(keys.verify_at(&token, t0).is_ok());
+        // From here on the token is remembered as verified: its times are checked still.
         assert!(keys.verify_at(&token, exp + CLOCK_LEEWAY_SECS - 1).is_ok());
         assert!(matches!(
             keys.verify_at(&token, exp + CLOCK_LEEWAY_SECS),
