@@ -49,6 +49,7 @@ pub struct HotSkuBenchArgs {
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
     /// The started server's event store (`--store` of `ordo serve`; default: its own file).
+    /// `postgres` starts a private PostgreSQL cluster for the run (`initdb`, `pg_ctl`).
     #[arg(long)]
     pub store: Option<String>,
 }

@@ -70,6 +70,8 @@ pub(super) struct Target {
     pub(super) admin: String,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// A PostgreSQL cluster started for the run (`--store postgres`), stopped after the server.
+    _cluster: Option<ordo_eventstore::postgres::private::PrivatePostgres>,
 }
 
 impl Drop for Target {
@@ -89,6 +91,7 @@ impl Target {
             admin: token.to_owned(),
             child: None,
             _dir: None,
+            _cluster: None,
         }
     }
 }
@@ -103,12 +106,21 @@ pub(super) fn start_server_on(
     store: Option<&str>,
 ) -> anyhow::Result<Target> {
     let dir = super::temp_dir(dir)?;
+    // `postgres`: a private cluster for this run, as `ordo bench store --store postgres` does.
+    let (cluster, store) = match store {
+        Some("postgres") => {
+            let cluster = ordo_eventstore::postgres::private::PrivatePostgres::start()?;
+            let url = cluster.url();
+            (Some(cluster), Some(url))
+        }
+        other => (None, other.map(str::to_owned)),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret = format!("bench-secret-{}", uuid::Uuid::now_v7());
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]);
     command.arg(dir.path().join("data"));
-    if let Some(store) = store {
+    if let Some(store) = &store {
         command.args(["--store", store]);
     }
     let child = command
@@ -125,6 +137,7 @@ pub(super) fn start_server_on(
         admin,
         child: Some(child),
         _dir: Some(dir),
+        _cluster: cluster,
     })
 }
 
