@@ -219,15 +219,12 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<(RecordedEvent, Vec<u8>)>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLUMNS}, hash FROM {}.events WHERE position >= $1 ORDER BY position LIMIT $2",
-                    self.inner.schema
-                ),
-                &[&(position as i64), &(limit as i64)],
-            )
-            .await?;
+        let sql = format!(
+            "SELECT {COLUMNS}, hash FROM {}.events WHERE position >= $1 ORDER BY position LIMIT $2",
+            self.inner.schema
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let rows = client.query(&statement, &[&(position as i64), &(limit as i64)]).await?;
         rows.iter().map(|r| Ok((to_recorded(r)?, r.get::<_, Vec<u8>>(11)))).collect()
     }
 
@@ -336,7 +333,8 @@ impl EventStore for PostgresStore {
             ),
         };
         let from = i64::try_from(from).unwrap_or(i64::MAX);
-        let rows = client.query(&sql, &[&stream.as_str(), &from, &(limit as i64)]).await?;
+        let statement = client.prepare_cached(&sql).await?;
+        let rows = client.query(&statement, &[&stream.as_str(), &from, &(limit as i64)]).await?;
         rows.iter().map(to_recorded).collect()
     }
 
@@ -351,21 +349,17 @@ impl EventStore for PostgresStore {
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(&format!("SELECT next_position FROM {}.head", self.inner.schema), &[])
-            .await?;
+        let sql = format!("SELECT next_position FROM {}.head", self.inner.schema);
+        let row = client.query_one(&client.prepare_cached(&sql).await?, &[]).await?;
         let next: i64 = row.get(0);
         Ok((next as u64).checked_sub(1).map(Position))
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT version FROM {}.streams WHERE stream = $1", self.inner.schema),
-                &[&stream.as_str()],
-            )
-            .await?;
+        let sql = format!("SELECT version FROM {}.streams WHERE stream = $1", self.inner.schema);
+        let row =
+            client.query_opt(&client.prepare_cached(&sql).await?, &[&stream.as_str()]).await?;
         Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
