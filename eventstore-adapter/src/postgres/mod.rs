@@ -96,8 +96,7 @@ impl PostgresStore {
     /// Connects, migrates the schema, and starts the writer and the `LISTEN`er.
     pub async fn open(config: PostgresConfig) -> Result<Self, StoreError> {
         let mut connection = config.connection.clone();
-        // Custom plans every time: the batch's arrays differ in size from call to call, and a
-        // generic plan guessed for one size made batched appends several times slower. No
+        // (Custom plans for appends are set in their own transactions: see the writer.) No
         // NOTICEs ("schema already exists") in Ordo's log on every start. And a server that
         // stops answering in the middle of a transaction (paused, cut off) loses it after a
         // few seconds: otherwise its lock on `head` would stop every other server's appends,
@@ -106,7 +105,7 @@ impl PostgresStore {
         let options = connection.get_options().map(str::to_owned).unwrap_or_default();
         connection.options(
             format!(
-                "-c plan_cache_mode=force_custom_plan -c client_min_messages=warning \
+                "-c client_min_messages=warning \
                  -c idle_in_transaction_session_timeout={}ms {options}",
                 IDLE_IN_TRANSACTION.as_millis()
             )

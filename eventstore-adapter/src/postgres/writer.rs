@@ -192,7 +192,11 @@ async fn run_transaction(
     let (id_params, stream_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
         ([&ids], [&names]);
     let (_, head, found, known_streams) = tokio::try_join!(
-        client.batch_execute("BEGIN"),
+        // Custom plans for the append's statements only: a generic plan guessed for one size
+        // of their array parameters made batched appends several times slower. Reads keep the
+        // default (generic plans once they prove no worse), so they are not planned again on
+        // every execution.
+        client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan"),
         client.query_one(&st.head, &[]),
         client.query(&st.ids, &id_params),
         client.query(&st.streams, &stream_params),
