@@ -41,20 +41,25 @@ impl PostgresSubscription {
 
     /// Reads pages until at least one event passes the filter, waiting while caught up.
     async fn fill(&mut self, max: usize) -> Result<(), StoreError> {
+        let mut looked_in_vain = false;
         loop {
-            let page = self.store.events_from(self.next_position, max.clamp(1, PAGE)).await?;
-            if let Some(last) = page.last() {
-                self.next_position = last.position.0 + 1;
-                self.buffer
-                    .extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
-                if !self.buffer.is_empty() {
-                    return Ok(());
-                }
-                continue;
-            }
-            // Caught up: wait for the head to pass us, or look again after a while.
-            if *self.head.borrow_and_update() <= self.next_position {
+            // Caught up as far as this process knows (its writer's commits and other servers'
+            // NOTIFYs move `head`): wait for the head to pass us before asking PostgreSQL, and
+            // look anyway after `POLL`, so a lost notification costs a second. Asking first
+            // cost an empty query after every page: most of the log's reads under load.
+            if looked_in_vain || *self.head.borrow_and_update() <= self.next_position {
                 let _ = tokio::time::timeout(POLL, self.head.changed()).await;
+            }
+            let page = self.store.events_from(self.next_position, max.clamp(1, PAGE)).await?;
+            let Some(last) = page.last() else {
+                looked_in_vain = true;
+                continue;
+            };
+            looked_in_vain = false;
+            self.next_position = last.position.0 + 1;
+            self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+            if !self.buffer.is_empty() {
+                return Ok(());
             }
         }
     }
