@@ -84,6 +84,36 @@ pub(crate) struct PostgresInner {
     pub head: watch::Sender<u64>,
     requests: Mutex<Option<mpsc::Sender<writer::AppendRequest>>>,
     config: PostgresConfig,
+    sql: ReadSql,
+}
+
+/// The reads' SQL, written once per store (the schema is part of it). Each pooled connection
+/// prepares each statement once (`prepare_cached`): sent as plain text, every read was parsed
+/// and prepared again, a round trip more each.
+struct ReadSql {
+    page: String,
+    forward: String,
+    backward: String,
+    head: String,
+    version: String,
+}
+
+impl ReadSql {
+    fn new(schema: &str) -> Self {
+        Self {
+            page: format!(
+                "SELECT {COLUMNS}, hash FROM {schema}.events WHERE position >= $1 ORDER BY position LIMIT $2"
+            ),
+            forward: format!(
+                "SELECT {COLUMNS} FROM {schema}.events WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3"
+            ),
+            backward: format!(
+                "SELECT {COLUMNS} FROM {schema}.events WHERE stream = $1 AND version <= $2 ORDER BY version DESC LIMIT $3"
+            ),
+            head: format!("SELECT next_position FROM {schema}.head"),
+            version: format!("SELECT version FROM {schema}.streams WHERE stream = $1"),
+        }
+    }
 }
 
 /// The event store on a PostgreSQL database.
@@ -96,8 +126,9 @@ impl PostgresStore {
     /// Connects, migrates the schema, and starts the writer and the `LISTEN`er.
     pub async fn open(config: PostgresConfig) -> Result<Self, StoreError> {
         let mut connection = config.connection.clone();
-        // (Custom plans for appends are set in their own transactions: see the writer.) No
-        // NOTICEs ("schema already exists") in Ordo's log on every start. And a server that
+        // Plans are PostgreSQL's default: reads reuse generic plans, and appends force custom
+        // ones in their own transactions (see the writer). No NOTICEs ("schema already
+        // exists") in Ordo's log on every start. And a server that
         // stops answering in the middle of a transaction (paused, cut off) loses it after a
         // few seconds: otherwise its lock on `head` would stop every other server's appends,
         // and its lock on a lease row every takeover, for as long as it stays away. Settings in
@@ -134,6 +165,7 @@ impl PostgresStore {
             schema: config.schema.clone(),
             head,
             requests: Mutex::new(Some(tx)),
+            sql: ReadSql::new(&config.schema),
             config,
         });
         tokio::spawn(writer::run(inner.clone(), rx));
@@ -218,11 +250,7 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<(RecordedEvent, Vec<u8>)>, StoreError> {
         let client = self.client().await?;
-        let sql = format!(
-            "SELECT {COLUMNS}, hash FROM {}.events WHERE position >= $1 ORDER BY position LIMIT $2",
-            self.inner.schema
-        );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(&self.inner.sql.page).await?;
         let rows = client.query(&statement, &[&(position as i64), &(limit as i64)]).await?;
         rows.iter().map(|r| Ok((to_recorded(r)?, r.get::<_, Vec<u8>>(11)))).collect()
     }
@@ -322,17 +350,12 @@ impl EventStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.client().await?;
-        let schema = &self.inner.schema;
         let sql = match direction {
-            Direction::Forward => format!(
-                "SELECT {COLUMNS} FROM {schema}.events WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3"
-            ),
-            Direction::Backward => format!(
-                "SELECT {COLUMNS} FROM {schema}.events WHERE stream = $1 AND version <= $2 ORDER BY version DESC LIMIT $3"
-            ),
+            Direction::Forward => &self.inner.sql.forward,
+            Direction::Backward => &self.inner.sql.backward,
         };
         let from = i64::try_from(from).unwrap_or(i64::MAX);
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(sql).await?;
         let rows = client.query(&statement, &[&stream.as_str(), &from, &(limit as i64)]).await?;
         rows.iter().map(to_recorded).collect()
     }
@@ -348,17 +371,16 @@ impl EventStore for PostgresStore {
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {
         let client = self.client().await?;
-        let sql = format!("SELECT next_position FROM {}.head", self.inner.schema);
-        let row = client.query_one(&client.prepare_cached(&sql).await?, &[]).await?;
+        let row =
+            client.query_one(&client.prepare_cached(&self.inner.sql.head).await?, &[]).await?;
         let next: i64 = row.get(0);
         Ok((next as u64).checked_sub(1).map(Position))
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         let client = self.client().await?;
-        let sql = format!("SELECT version FROM {}.streams WHERE stream = $1", self.inner.schema);
-        let row =
-            client.query_opt(&client.prepare_cached(&sql).await?, &[&stream.as_str()]).await?;
+        let statement = client.prepare_cached(&self.inner.sql.version).await?;
+        let row = client.query_opt(&statement, &[&stream.as_str()]).await?;
         Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
