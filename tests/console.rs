@@ -167,6 +167,11 @@ async fn buy_one(
     fill(client, "#q", "mug").await;
     click(client, "a[data-sku='MUG-1']").await;
     wait_text(client, "#availability", "available now").await;
+    // Each screen starts without the last one's message: a stale "Added 1" from the previous
+    // purchase would read as news about this product (and let the wait below pass early).
+    let flash = client.find(Locator::Css("#flash")).await.expect("the message box");
+    let old = flash.text().await.unwrap_or_default();
+    assert!(old.is_empty(), "the product page shows an earlier message: {old:?}");
     screenshot(client, &format!("{shots}-1-product")).await;
     click(client, "#add-to-cart").await;
     wait_text(client, "#flash", "Added 1").await;

@@ -4,7 +4,7 @@
 import * as shop from "./shop.js";
 import * as staff from "./staff.js";
 import { session } from "./api.js";
-import { html, render, problem } from "./ui.js";
+import { html, render, problem, clearFlash } from "./ui.js";
 
 let timers = [];
 
@@ -41,6 +41,7 @@ const routes = [
 ];
 
 async function route() {
+  clearFlash();
   timers.forEach(clearInterval);
   timers = [];
   const [path, query] = (location.hash.slice(1) || "/").split("?");

@@ -65,6 +65,15 @@ export function flash(message, kind = "info") {
   if (kind !== "error") flashTimer = setTimeout(() => (box.textContent = "", box.className = ""), 4000);
 }
 
+/** Clears the message: each screen starts without the last one's (a stale "Added 1 × …" on
+ * another product's page would read as news about that product). */
+export function clearFlash() {
+  const box = document.getElementById("flash");
+  clearTimeout(flashTimer);
+  box.textContent = "";
+  box.className = "";
+}
+
 /** An API error as the person should read it: the problem's title and detail. */
 export function problem(error) {
   if (error && error.title) {
