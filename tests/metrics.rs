@@ -46,6 +46,26 @@ async fn a_checkout_shows_in_the_store_follower_payment_and_idempotency_metrics(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_with_made_up_methods_are_counted_under_one_label() {
+    // Given requests with methods HTTP does not define, each different
+    let server = Server::start();
+    for method in ["FROB", "FROB2", "XYZZY"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a token");
+        let url = format!("{}/v1/products", server.base);
+        let response = server.http.request(method, url).send().await.expect("answered");
+        assert_eq!(response.status(), 405);
+    }
+    // When the operator scrapes the metrics
+    let metrics =
+        server.http.get(format!("{}/metrics", server.base)).send().await.expect("scraped");
+    let text = metrics.text().await.expect("text");
+    // Then they are counted together, and no series is named after what a client sent
+    assert!(!text.contains("FROB") && !text.contains("XYZZY"), "{text}");
+    let other = "ordo_http_requests_total{operation=\"other\",method=\"other\",status=\"405\"} 3";
+    assert!(text.contains(other), "{other} missing from /metrics:\n{text}");
+}
+
 /// The dashboard in `docs/grafana/ordo.json` only charts metrics the code emits, so a renamed
 /// metric cannot leave an empty panel behind.
 #[test]

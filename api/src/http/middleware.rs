@@ -77,12 +77,14 @@ pub(super) async fn allow_header<E: poem::Endpoint>(
 }
 
 /// Counts every request by operation, method and status, and times it by operation. The
-/// operation id (not the path) labels it, so label values stay few whatever ids clients send.
+/// operation id (not the path) labels it, and a method outside HTTP's own is counted as
+/// `other`, so label values stay few whatever ids and methods clients send (each new value is a
+/// series kept for as long as the server runs).
 pub(super) async fn observe<E: poem::Endpoint>(
     next: E,
     req: poem::Request,
 ) -> poem::Result<poem::Response> {
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = std::time::Instant::now();
     let response = next.get_response(req).await;
     let operation = response.data::<poem_openapi::OperationId>().map_or("other", |o| o.0);
@@ -92,6 +94,23 @@ pub(super) async fn observe<E: poem::Endpoint>(
     metrics::histogram!("ordo_http_request_seconds", "operation" => operation)
         .record(started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// The method as a metric label: one of HTTP's own, or `other`.
+fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Runs each request in an info-level `request` span (method, path, request id), so every line
