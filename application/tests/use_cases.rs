@@ -90,7 +90,7 @@ async fn another_customers_cart_is_not_found() {
 #[tokio::test]
 async fn checkout_renews_the_holds_places_the_order_and_closes_the_cart() {
     let mut shop = two_mugs_in_the_cart().await;
-    let order = format!("order-{}", ordo_application::ids::order_id_for(&cart_id()));
+    let order = order_stream();
     shop.when_starts(&[PRODUCT, CART, &order]).await;
     let done = shop
         .shop
@@ -195,7 +195,7 @@ async fn mugs_and_a_lamp_in_the_cart() -> Shopfront {
 #[tokio::test]
 async fn checkout_renews_every_lines_hold_together() {
     let mut shop = mugs_and_a_lamp_in_the_cart().await;
-    let order = format!("order-{}", ordo_application::ids::order_id_for(&cart_id()));
+    let order = order_stream();
     shop.when_starts(&[PRODUCT, LAMP, CART, &order]).await;
     let done = shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(None)).await;
     assert!(done.is_ok(), "{done:?}");
@@ -213,7 +213,7 @@ async fn a_checkout_with_a_refused_hold_places_no_order_and_cuts_no_renewal_shor
     // Given the lamp delisted since it was put in the cart
     let delisted = vec![AnyEvent::Product(ProductEvent::Delisted(ProductDelisted { at: now() }))];
     let mut shop = mugs_and_a_lamp_in_the_cart().await.given(LAMP, delisted).await;
-    let order = format!("order-{}", ordo_application::ids::order_id_for(&cart_id()));
+    let order = order_stream();
     shop.when_starts(&[PRODUCT, LAMP, CART, &order]).await;
     // When the cart is checked out
     let refused = shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(None)).await;

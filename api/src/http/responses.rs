@@ -28,19 +28,23 @@ pub fn bad_request<R: FromProblem>(error: poem::Error) -> R {
         401 => Problem::unauthorized(error.to_string()),
         // A path segment or body field that is not what the operation takes (`params.rs`):
         // poem-openapi names a segment by position (`param0`) and prefixes the value's type,
-        // which those types name "string"; the reason after that prefix says what is wrong.
+        // which those types name "string"; the reason without that prefix says what is wrong,
+        // wherever in the body the field is nested.
         _ => {
             use poem_openapi::error::{ParsePathError, ParseRequestPayloadError};
-            if let Some(path) = error.downcast_ref::<ParsePathError>() {
-                let reason = path.reason.as_str();
-                let reason = reason.strip_prefix(r#"failed to parse "string": "#).unwrap_or(reason);
-                Problem::bad_request(format!("the path is not valid: {reason}"))
-            } else if let Some(body) = error.downcast_ref::<ParseRequestPayloadError>() {
-                // The same for a body field held to a pattern, wherever it is nested.
-                let reason = body.reason.replace(r#"failed to parse "string": "#, "");
-                Problem::bad_request(format!("the body is not valid: {reason}"))
+            let failed = if let Some(path) = error.downcast_ref::<ParsePathError>() {
+                Some(("path", path.reason.as_str()))
             } else {
-                Problem::bad_request(error.to_string())
+                error
+                    .downcast_ref::<ParseRequestPayloadError>()
+                    .map(|b| ("body", b.reason.as_str()))
+            };
+            match failed {
+                Some((part, reason)) => {
+                    let reason = reason.replace(r#"failed to parse "string": "#, "");
+                    Problem::bad_request(format!("the {part} is not valid: {reason}"))
+                }
+                None => Problem::bad_request(error.to_string()),
             }
         }
     };

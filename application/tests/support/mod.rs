@@ -142,6 +142,11 @@ pub fn cart_id() -> CartId {
     CartId::parse("cart-1").expect("cart")
 }
 
+/// The stream of the order the shopper's cart checks out into.
+pub fn order_stream() -> String {
+    format!("order-{}", ordo_application::ids::order_id_for(&cart_id()))
+}
+
 /// A listed mug at 12.50 EUR with `stock` units on hand.
 pub fn stocked_mug(stock: u32) -> Vec<AnyEvent> {
     let at = now();
