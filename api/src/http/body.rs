@@ -11,7 +11,6 @@ use poem::IntoResponse;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 
 /// Largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -20,10 +19,8 @@ const DRAIN_BODY_BYTES: usize = 1024 * 1024;
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, by declared length or while reading, so
 /// no operation ever buffers more; then bodies that are not JSON (415) or repeat a key (400).
-pub async fn check_body<E: poem::Endpoint>(
-    next: Arc<E>,
-    mut req: poem::Request,
-) -> poem::Result<poem::Response> {
+/// The request comes back with its body read, or the refusal to answer with.
+pub async fn check_body(mut req: poem::Request) -> Result<poem::Request, poem::Response> {
     let too_large = || {
         Problem::new(
             413,
@@ -36,28 +33,31 @@ pub async fn check_body<E: poem::Endpoint>(
     let declared = req.header("content-length").and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
     if declared > DRAIN_BODY_BYTES as u64 {
         // Far too large to read: answer now; the connection closes under the upload.
-        return Ok(too_large());
+        return Err(too_large());
     }
     if req.method() != poem::http::Method::GET && req.method() != poem::http::Method::HEAD {
         // Bodies somewhat over the limit are read and dropped before answering, so that the
         // client, still sending, gets the 413 rather than a reset connection.
-        let bytes = match req.take_body().into_bytes_limit(DRAIN_BODY_BYTES).await {
-            Ok(bytes) if bytes.len() > MAX_BODY_BYTES => return Ok(too_large()),
+        // Boxed: the read's future is larger than the operation's, and a request waiting in
+        // its operation should not carry it (see `middleware`).
+        let read = Box::pin(req.take_body().into_bytes_limit(DRAIN_BODY_BYTES));
+        let bytes = match read.await {
+            Ok(bytes) if bytes.len() > MAX_BODY_BYTES => return Err(too_large()),
             Ok(bytes) => bytes,
-            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-            Err(e) => return Ok(Problem::bad_request(e.to_string()).into_response()),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
+            Err(e) => return Err(Problem::bad_request(e.to_string()).into_response()),
         };
         if !bytes.is_empty() {
             if !is_json(req.header("content-type")) {
-                return Ok(unsupported_media_type().into_response());
+                return Err(unsupported_media_type().into_response());
             }
             if let Err(e) = reject_duplicate_keys(&bytes) {
-                return Ok(Problem::bad_request(e).into_response());
+                return Err(Problem::bad_request(e).into_response());
             }
         }
         req.set_body(bytes);
     }
-    Ok(next.get_response(req).await)
+    Ok(req)
 }
 
 /// `application/json`, or any `+json` type, with any parameters.

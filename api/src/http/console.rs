@@ -2,9 +2,9 @@
 //! `/` and `/console/*` in front of the API. They call only the public API (ADR 0015).
 
 use poem::http::{header, Method, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{IntoResponse, Request, Response};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 /// One file of the console.
 struct Asset {
@@ -59,14 +59,12 @@ fn asset_for(path: &str) -> Option<usize> {
     ASSETS.iter().position(|a| a.name == name)
 }
 
-/// Answers GET and HEAD for the console's paths; everything else goes on to the API.
-pub(super) async fn serve<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+/// The answer to GET and HEAD on the console's paths; `None` for everything else (the API's).
+pub(super) fn answer(req: &Request) -> Option<Response> {
     let wanted = (req.method() == Method::GET || req.method() == Method::HEAD)
         .then(|| asset_for(req.uri().path()))
         .flatten();
-    let Some(index) = wanted else {
-        return Ok(next.get_response(req).await);
-    };
+    let index = wanted?;
     let asset = &ASSETS[index];
     let etag = &ETAGS[index];
     let builder = Response::builder()
@@ -79,9 +77,9 @@ pub(super) async fn serve<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Resu
         .header(header::IF_NONE_MATCH)
         .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     if fresh {
-        return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
+        return Some(builder.status(StatusCode::NOT_MODIFIED).finish());
     }
-    Ok(builder.content_type(asset.content_type).body(asset.body).into_response())
+    Some(builder.content_type(asset.content_type).body(asset.body).into_response())
 }
 
 #[cfg(test)]

@@ -314,15 +314,20 @@ impl Drop for Claim {
     }
 }
 
-/// The middleware (see the module documentation).
+/// Whether the request is one this middleware answers for: a POST with the header.
+pub fn applies(req: &Request) -> bool {
+    req.method() == Method::POST && req.headers().contains_key(HEADER)
+}
+
+/// The middleware (see the module documentation), for a request it [`applies`] to.
 pub async fn around<E: Endpoint>(
-    next: Arc<E>,
+    next: &E,
     mut req: Request,
-    store: Arc<Idempotency>,
+    store: &Arc<Idempotency>,
 ) -> poem::Result<Response> {
     let key = match req.header(HEADER) {
-        Some(key) if req.method() == Method::POST => key.to_owned(),
-        _ => return Ok(next.get_response(req).await),
+        Some(key) => key.to_owned(),
+        None => return Ok(next.get_response(req).await),
     };
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Ok(problem(

@@ -30,7 +30,7 @@ use crate::http::auth::Keys;
 use anyhow::Context;
 use coordination::Coordination;
 use idempotency::Idempotency;
-use middleware::{allow_header, observe, problem_for, trace_request, Routes};
+use middleware::{problem_for, Front, Routes};
 use ordo_application::leases::{LeaseConfig, Roles};
 use ordo_application::payments::Simulator;
 use ordo_application::processes::{ProcessConfig, Processes};
@@ -282,22 +282,16 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     });
     let base = format!("http://{}", args.listen);
     let service = service(app, &base);
-    let routes = Arc::new(Routes::from_spec(&service.spec())?);
+    let routes = Routes::from_spec(&service.spec())?;
     let api = Route::new()
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", service.spec_endpoint())
         .nest("/", service)
-        // Inside the middlewares below, which turn errors into plain responses.
-        .catch_all_error(|error| async move { problem_for(&error).into_response() })
-        .around(move |next, req| idempotency::around(next, req, requests.clone()))
-        .around(body::check_body)
-        .around(move |next, req| allow_header(next, req, routes.clone()))
-        // The web console's page and modules, in front of the API (ADR 0015).
-        .around(console::serve)
-        .data(keys)
-        .around(observe)
-        .around(trace_request);
-    let app = api
+        // Inside the front layer, which works with plain responses.
+        .catch_all_error(|error| async move { problem_for(&error).into_response() });
+    // The web console's page and modules are answered in front of the API (ADR 0015).
+    let front = Front { api, routes, requests, keys };
+    let app = front
         // Outermost: every log line of a request carries its id, echoed as `x-request-id`
         // (a caller's own id is kept, so logs join up across services).
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use));

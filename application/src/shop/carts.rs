@@ -53,8 +53,16 @@ impl<S: EventStore> Shop<S> {
         let cart_id = CartId::parse(cart_id)?;
         let sku = Sku::parse(sku)?;
         let cart = self.own_cart(&cart_id, &request.caller).await?;
-        let product = self.products.inspect(sku.as_str(), |_, p| p.clone()).await?;
-        let plan = plan_set_item(&cart, &product, &sku, quantity, now()).map_err(|e| match e {
+        // Planned on the product's state where it lies, not on a copy: a product in a flash
+        // sale holds one reservation per cart, and copying them all for every add-to-cart
+        // made each request's cost grow with the crowd.
+        let planned = self
+            .products
+            .inspect(sku.as_str(), |_, product| {
+                plan_set_item(&cart, product, &sku, quantity, now())
+            })
+            .await?;
+        let plan = planned.map_err(|e| match e {
             SetItemRefused::Product(ProductError::NotListed) => {
                 AppError::not_found(Missing::Product, &sku)
             }
