@@ -15,13 +15,17 @@ use super::problem::Problem;
 use super::{body, console};
 use anyhow::Context;
 use poem::http::StatusCode;
-use poem::{Endpoint, Request, Response};
+use poem::{Endpoint, IntoResponse, Request, Response};
 use std::sync::Arc;
 use tracing::Instrument;
 
 /// Errors raised outside the operations (unknown path, wrong method, unreadable body) as
 /// problem JSON too.
-pub(super) fn problem_for(error: &poem::Error) -> Problem {
+pub(super) async fn problem_response(error: poem::Error) -> Response {
+    problem_for(&error).into_response()
+}
+
+fn problem_for(error: &poem::Error) -> Problem {
     let status = error.status();
     let kind = match status.as_u16() {
         404 => "not-found",
@@ -102,9 +106,14 @@ fn method_label(method: &poem::http::Method) -> &'static str {
 }
 
 /// The layer in front of the API (see the module documentation).
-pub(super) struct Front<E> {
-    /// The API: its routes, inside a catch-all turning errors into problem documents.
+pub(super) struct Front<E, D> {
+    /// The API's operations, inside a catch-all turning errors into problem documents.
     pub api: E,
+    /// The API's documentation (`/docs`, `/openapi.json`), likewise. Kept apart from the
+    /// operations, so that an operation's request is routed once: both under one `Route`
+    /// (the operations nested at `/`) cost every request a second route match, a rebuilt URI
+    /// and path pattern, each an allocation or more.
+    pub docs: D,
     /// For `Allow` on 405.
     pub routes: Routes,
     /// Stored answers of keyed POSTs.
@@ -113,7 +122,11 @@ pub(super) struct Front<E> {
     pub keys: Keys,
 }
 
-impl<E: Endpoint<Output = Response>> Endpoint for Front<E> {
+impl<E, D> Endpoint for Front<E, D>
+where
+    E: Endpoint<Output = Response>,
+    D: Endpoint<Output = Response>,
+{
     type Output = Response;
 
     /// Runs the request in an info-level `request` span (method, path, request id), so every
@@ -150,7 +163,11 @@ impl<E: Endpoint<Output = Response>> Endpoint for Front<E> {
     }
 }
 
-impl<E: Endpoint<Output = Response>> Front<E> {
+impl<E, D> Front<E, D>
+where
+    E: Endpoint<Output = Response>,
+    D: Endpoint<Output = Response>,
+{
     /// The console's file, a refused body, or the operation's answer.
     async fn answer(&self, mut req: Request) -> Response {
         if let Some(file) = console::answer(&req) {
@@ -162,6 +179,7 @@ impl<E: Endpoint<Output = Response>> Front<E> {
             Err(refused) => refused,
             // Keyed POSTs are few and their path is long: boxed, so that every other request's
             // future does not carry its size.
+            Ok(req) if is_documentation(req.uri().path()) => self.docs.get_response(req).await,
             Ok(req) if idempotency::applies(&req) => {
                 Box::pin(idempotency::around(&self.api, req, &self.requests))
                     .await
@@ -172,6 +190,11 @@ impl<E: Endpoint<Output = Response>> Front<E> {
         self.routes.allow(uri.path(), &mut response);
         response
     }
+}
+
+/// Whether a path is the API's documentation rather than an operation.
+fn is_documentation(path: &str) -> bool {
+    path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/")
 }
 
 /// Counts every request by operation, method and status, and times it by operation. The
@@ -201,6 +224,7 @@ mod tests {
         let api = poem::endpoint::make(|_| async { Response::default() });
         let front = Front {
             api,
+            docs: poem::endpoint::make(|_| async { Response::default() }),
             routes: Routes(vec![]),
             requests: Arc::new(requests.expect("requests file")),
             keys,

@@ -30,7 +30,7 @@ use crate::http::auth::Keys;
 use anyhow::Context;
 use coordination::Coordination;
 use idempotency::Idempotency;
-use middleware::{problem_for, Front, Routes};
+use middleware::{problem_response, Front, Routes};
 use ordo_application::leases::{LeaseConfig, Roles};
 use ordo_application::payments::Simulator;
 use ordo_application::processes::{ProcessConfig, Processes};
@@ -39,7 +39,7 @@ use ordo_domain::Currency;
 use ordo_eventstore::Access;
 use ordo_projections::query::{ReadModels, Replica};
 use poem::listener::TcpListener;
-use poem::{EndpointExt, IntoResponse, Route, Server};
+use poem::{EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 use state::App;
 use std::sync::Arc;
@@ -283,14 +283,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let base = format!("http://{}", args.listen);
     let service = service(app, &base);
     let routes = Routes::from_spec(&service.spec())?;
-    let api = Route::new()
+    // Errors become problem documents inside the front layer, which works with responses.
+    let docs = Route::new()
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", service.spec_endpoint())
-        .nest("/", service)
-        // Inside the front layer, which works with plain responses.
-        .catch_all_error(|error| async move { problem_for(&error).into_response() });
+        .catch_all_error(problem_response);
+    let api = service.into_endpoint().catch_all_error(problem_response);
     // The web console's page and modules are answered in front of the API (ADR 0015).
-    let front = Front { api, routes, requests, keys };
+    let front = Front { api, docs, routes, requests, keys };
     let app = front
         // Outermost: every log line of a request carries its id, echoed as `x-request-id`
         // (a caller's own id is kept, so logs join up across services).
