@@ -50,10 +50,7 @@ fn program(name: &str) -> PathBuf {
 
 async fn browser() -> (Driver, Client) {
     let chromium = program("chromium");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = ordo_tests::free_port();
     let child = Command::new(program("chromedriver"))
         .arg(format!("--port={port}"))
         .process_group(0)

@@ -2,16 +2,9 @@
 //! a replica that dies or stops replicating is skipped without a failed query.
 
 use ordo_projections::redis_server::{PrivateRedis, RedisOptions};
-use ordo_tests::{Options, Server};
+use ordo_tests::{free_port, Options, Server};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 fn info(url: &str, section: &str) -> String {
     let client = redis::Client::open(url).expect("url");

@@ -85,10 +85,7 @@ impl Server {
 
     /// Serves from `data` (kept after the server stops).
     pub fn start_in(data: &Path, options: Options) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let mut command = Command::new(ordo_bin());
         command
             .arg("serve")
@@ -306,6 +303,25 @@ pub fn address() -> Value {
 
 /// Whether `GET {base}/health/live` answers 200, over a plain TCP request so that waiting
 /// for startup needs no async runtime.
+/// A TCP port on 127.0.0.1 that was free a moment ago and that this test process has not handed
+/// out before. The kernel may give the same ephemeral port to two binds in a row once the first
+/// is closed, so two tests starting servers at once could both get it: one server then fails to
+/// bind, and its test talks to the other test's server (seen once as a 401 for a token signed
+/// with the other server's secret).
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        if GIVEN.lock().expect("ports handed out").insert(port) {
+            return port;
+        }
+    }
+}
+
 fn is_live(base: &str) -> bool {
     use std::io::{Read, Write};
     let host = base.strip_prefix("http://").unwrap_or(base);
