@@ -314,21 +314,19 @@ impl Drop for Claim {
     }
 }
 
-/// Whether the request is one this middleware answers for: a POST with the header.
-pub fn applies(req: &Request) -> bool {
-    req.method() == Method::POST && req.headers().contains_key(HEADER)
+/// The request's `Idempotency-Key`, if it is a POST that sends one: the requests this middleware
+/// answers for.
+pub fn key(req: &Request) -> Option<String> {
+    (req.method() == Method::POST).then(|| req.header(HEADER)).flatten().map(str::to_owned)
 }
 
-/// The middleware (see the module documentation), for a request it [`applies`] to.
+/// The middleware (see the module documentation), for a request sending `key` ([`key`]).
 pub async fn around<E: Endpoint>(
     next: &E,
     mut req: Request,
+    key: String,
     store: &Arc<Idempotency>,
 ) -> poem::Result<Response> {
-    let key = match req.header(HEADER) {
-        Some(key) => key.to_owned(),
-        None => return Ok(next.get_response(req).await),
-    };
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Ok(problem(
             400,

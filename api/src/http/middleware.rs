@@ -177,15 +177,15 @@ where
         let uri = req.uri().clone();
         let mut response = match body::check_body(req).await {
             Err(refused) => refused,
-            // Keyed POSTs are few and their path is long: boxed, so that every other request's
-            // future does not carry its size.
             Ok(req) if is_documentation(req.uri().path()) => self.docs.get_response(req).await,
-            Ok(req) if idempotency::applies(&req) => {
-                Box::pin(idempotency::around(&self.api, req, &self.requests))
+            Ok(req) => match idempotency::key(&req) {
+                // Keyed POSTs are few and their path is long: boxed, so that every other
+                // request's future does not carry its size.
+                Some(key) => Box::pin(idempotency::around(&self.api, req, key, &self.requests))
                     .await
-                    .unwrap_or_else(|e| e.into_response())
-            }
-            Ok(req) => self.api.get_response(req).await,
+                    .unwrap_or_else(|e| e.into_response()),
+                None => self.api.get_response(req).await,
+            },
         };
         self.routes.allow(uri.path(), &mut response);
         response
