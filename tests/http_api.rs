@@ -202,6 +202,9 @@ async fn a_retried_request_with_the_same_idempotency_key_takes_effect_once() {
     // The same key with another body is refused and changes nothing.
     let other = receive("delivery-7", 50).await;
     assert_eq!(other.status().as_u16(), 422);
+    // An empty key is refused before anything runs.
+    let empty = receive("", 5).await;
+    assert_eq!(empty.status().as_u16(), 400);
     let (_, product) = server
         .call("GET", &format!("/v1/products/MUG-1?min_position={}", position(&first)), None, None)
         .await;
