@@ -1,0 +1,131 @@
+//! Reads: pages of the log by position (what subscriptions and followers read), and one
+//! stream's events through the stream index, the on-disk part merged with the in-memory one.
+
+use super::index::PendingStream;
+use super::schema::*;
+use super::EmbeddedStore;
+use crate::error::StoreError;
+use crate::model::*;
+
+impl EmbeddedStore {
+    /// Reads up to `limit` events from position `from` on.
+    ///
+    /// A page at the live edge (the last [`LIVE_EDGE`] events) is read on the caller's thread:
+    /// its pages were just written, so they are in redb's cache and the read takes microseconds,
+    /// less than handing it to a blocking thread and back. Every follower (three projections,
+    /// checkout, the outbox) reads there after each commit; profiles of the HTTP mix showed
+    /// those hand-offs among the server's largest costs. Older pages (catch-up, rebuilds,
+    /// exports) may need the disk and are read on a blocking thread.
+    pub(crate) async fn read_page(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let db = self.inner.db.clone();
+        let read = move || {
+            let txn = db.begin_read()?;
+            let events = txn.open_table(EVENTS)?;
+            let mut out = Vec::with_capacity(limit.min(4_096));
+            for entry in events.range(from..)?.take(limit) {
+                let (key, value) = entry?;
+                out.push(to_recorded(key.value(), value.value())?);
+            }
+            Ok(out)
+        };
+        if self.len().saturating_sub(from) <= LIVE_EDGE {
+            read()
+        } else {
+            blocking(read).await
+        }
+    }
+
+    /// Up to `limit` events of `stream` from version `from` on, in `direction`: the stream
+    /// index gives their positions (on disk below the in-memory index's first version, in
+    /// memory from there), the log gives the events.
+    pub(super) async fn read_stream_events(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.refresh()?;
+        let db = self.inner.db.clone();
+        // Snapshot the in-memory index before opening the read transaction (see `index`).
+        let recent = self.recent(stream)?;
+        let stream = stream.clone();
+        blocking(move || {
+            let txn = db.begin_read()?;
+            let index = txn.open_table(STREAM_INDEX)?;
+            let events = txn.open_table(EVENTS)?;
+            let name = stream.as_str();
+            // On-disk entries cover versions below `split`; the snapshot covers the rest.
+            let split = recent.as_ref().map_or(u64::MAX, |r| r.first_version);
+            let disk = |range: std::ops::RangeInclusive<u64>| -> Result<Vec<u64>, StoreError> {
+                let (lo, hi) = (*range.start(), (*range.end()).min(split.saturating_sub(1)));
+                if split == 0 || lo > hi {
+                    return Ok(vec![]);
+                }
+                let found = index.range((name, lo)..=(name, hi))?;
+                Ok(found.map(|e| e.map(|(_, p)| p.value())).collect::<Result<_, _>>()?)
+            };
+            let memory = |lo: u64, hi: u64| -> Vec<u64> {
+                recent.as_ref().map_or_else(Vec::new, |r| {
+                    (lo.max(r.first_version)..=hi.min(r.last_version().unwrap_or(0)))
+                        .filter_map(|v| r.position(v))
+                        .collect()
+                })
+            };
+            let positions: Vec<u64> = match direction {
+                Direction::Forward => {
+                    let mut p = disk(from..=u64::MAX)?;
+                    p.extend(memory(from, u64::MAX));
+                    p.truncate(limit);
+                    p
+                }
+                Direction::Backward => {
+                    let mut p = memory(0, from);
+                    p.reverse();
+                    let mut older = disk(0..=from)?;
+                    older.reverse();
+                    p.extend(older);
+                    p.truncate(limit);
+                    p
+                }
+            };
+            let mut out = Vec::with_capacity(positions.len());
+            for position in positions {
+                let record = events.get(position)?.ok_or_else(|| StoreError::Corrupt {
+                    position,
+                    reason: "indexed event missing".into(),
+                })?;
+                out.push(to_recorded(position, record.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// This stream's entries in the in-memory index, if it has any.
+    pub(super) fn recent(&self, stream: &StreamName) -> Result<Option<PendingStream>, StoreError> {
+        let index = self
+            .inner
+            .index
+            .read()
+            .map_err(|_| StoreError::Storage("index lock poisoned".into()))?;
+        Ok(index.streams.get(stream.as_str()).cloned())
+    }
+}
+
+/// How far behind the head a read still counts as live (see [`EmbeddedStore::read_page`]). It
+/// also bounds the work such a read does on an async worker: at most this many events, a
+/// fraction of a millisecond. Followers in step with the writer read a few dozen at a time.
+const LIVE_EDGE: u64 = 256;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Storage(format!("reader task failed: {e}")))?
+}
