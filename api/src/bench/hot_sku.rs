@@ -62,11 +62,11 @@ pub fn run(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
 
 async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
     let target = match (&args.url, &args.token) {
-        (Some(url), Some(token)) => super::http::Target::existing(url, token),
-        _ => super::http::start_server_on(args.dir.as_deref(), args.store.as_deref())?,
+        (Some(url), Some(token)) => super::target::Target::existing(url, token),
+        _ => super::target::start_server_on(args.dir.as_deref(), args.store.as_deref())?,
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.crowd.max(64)).build()?;
-    super::http::wait_until_ready(&http, &target.base).await?;
+    super::target::wait_until_ready(&http, &target.base).await?;
     let run = uuid::Uuid::now_v7().simple().to_string();
     let run = run[run.len() - 8..].to_uppercase();
 
@@ -118,7 +118,7 @@ async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
 
 async fn list(
     http: &reqwest::Client,
-    target: &super::http::Target,
+    target: &super::target::Target,
     sku: &str,
     units: u32,
 ) -> anyhow::Result<()> {

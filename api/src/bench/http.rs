@@ -15,12 +15,10 @@
 //! checkout-to-confirmed latency. `--rate N` replaces the closed loop with an open one: queries
 //! at a fixed offered load (`open_loop.rs`).
 
+use super::target::{start_server, wait_until_ready, Target};
 use super::{percentile_ms, print};
-use crate::http::auth::Keys;
 use anyhow::Context;
-use ordo_application::Role;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,83 +61,6 @@ const WORDS: [&str; 12] = [
     "slate",
 ];
 const KINDS: [&str; 6] = ["cup", "bowl", "lamp", "towel", "board", "vase"];
-
-/// The server the benchmark talks to (and, if it started it, owns).
-pub(super) struct Target {
-    pub(super) base: String,
-    pub(super) admin: String,
-    child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
-    /// A PostgreSQL cluster started for the run (`--store postgres`), stopped after the server.
-    _cluster: Option<ordo_eventstore::postgres::private::PrivatePostgres>,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Target {
-    /// A server someone else runs, driven with their admin token.
-    pub(super) fn existing(url: &str, token: &str) -> Self {
-        Target {
-            base: url.trim_end_matches('/').to_owned(),
-            admin: token.to_owned(),
-            child: None,
-            _dir: None,
-            _cluster: None,
-        }
-    }
-}
-
-pub(super) fn start_server(dir: Option<&std::path::Path>) -> anyhow::Result<Target> {
-    start_server_on(dir, None)
-}
-
-/// Starts `ordo serve` on `store` (a `--store` location; default: the embedded file).
-pub(super) fn start_server_on(
-    dir: Option<&std::path::Path>,
-    store: Option<&str>,
-) -> anyhow::Result<Target> {
-    let dir = super::temp_dir(dir)?;
-    // `postgres`: a private cluster for this run, as `ordo bench store --store postgres` does.
-    let (cluster, store) = match store {
-        Some("postgres") => {
-            let cluster = ordo_eventstore::postgres::private::PrivatePostgres::start()?;
-            let url = cluster.url();
-            (Some(cluster), Some(url))
-        }
-        other => (None, other.map(str::to_owned)),
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let secret = format!("bench-secret-{}", uuid::Uuid::now_v7());
-    let mut command = Command::new(std::env::current_exe()?);
-    command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]);
-    command.arg(dir.path().join("data"));
-    if let Some(store) = &store {
-        command.args(["--store", store]);
-    }
-    let child = command
-        .env("ORDO_JWT_SECRET", &secret)
-        .env("RUST_LOG", "warn")
-        .env_remove("REDIS_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting ordo serve")?;
-    let (admin, _) =
-        Keys::new(secret.as_bytes()).mint("bench", Role::Admin, Duration::from_secs(3600));
-    Ok(Target {
-        base: format!("http://127.0.0.1:{port}"),
-        admin,
-        child: Some(child),
-        _dir: Some(dir),
-        _cluster: cluster,
-    })
-}
 
 /// Latency samples of one client.
 #[derive(Default)]
@@ -293,19 +214,6 @@ fn checkout_body() -> Value {
                               "postal_code": "10115", "country": "DE" },
         "payment_token": "tok_visa",
     })
-}
-
-pub(super) async fn wait_until_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "{base} never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn seed(

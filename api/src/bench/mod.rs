@@ -7,6 +7,7 @@ pub mod http;
 mod open_loop;
 pub mod projections;
 pub mod store;
+mod target;
 
 /// The `p`-th percentile (0..=100) of `samples`, in milliseconds; sorts in place.
 pub fn percentile_ms(samples: &mut [std::time::Duration], p: f64) -> f64 {
