@@ -7,10 +7,11 @@ use ordo_api::cli::{audit, rebuild, repair, token};
 use ordo_api::http;
 
 /// mimalloc: the server allocates many small, short-lived buffers per request (Redis replies,
-/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load. It asks
-/// for transparent huge pages, which steady traffic gains from; for bursts (a flash sale's
-/// thousand connections at once) `MIMALLOC_ALLOW_THP=0` avoids faulting in and zeroing fresh
-/// 2 MiB pages mid-burst (ADR 0018 has the measurements of both).
+/// JSON); glibc's malloc spent a quarter of the server's CPU time on them under load. Built
+/// without transparent huge pages (the `no_thp` feature: mimalloc does not `madvise` its
+/// regions for them): with them, a burst of requests (a flash sale's thousand connections at
+/// once) faulted in and zeroed fresh 2 MiB pages mid-burst, which doubled the burst's latency,
+/// while steady traffic measured no gain from them (ADR 0021).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
