@@ -169,18 +169,37 @@ impl Subscription for AnySubscription {
     async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
         match self {
             Self::Embedded(s) => s.next().await,
-            Self::Postgres(s) => s.next().await,
-            Self::Kurrent(s) => s.next().await,
+            Self::Postgres(s) => Box::pin(s.next()).await,
+            Self::Kurrent(s) => Box::pin(s.next()).await,
         }
     }
 
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         match self {
             Self::Embedded(s) => s.next_batch(max).await,
-            Self::Postgres(s) => s.next_batch(max).await,
-            Self::Kurrent(s) => s.next_batch(max).await,
+            Self::Postgres(s) => Box::pin(s.next_batch(max)).await,
+            Self::Kurrent(s) => Box::pin(s.next_batch(max)).await,
         }
     }
+}
+
+/// Awaits `$call` on whichever backend `$self` is, with the remote backends' futures boxed.
+///
+/// An `async fn` over an enum is as large as its largest arm. The remote backends' calls hold a
+/// network client's state across their awaits (a PostgreSQL query's, a gRPC call's) and run to
+/// about 3 KB, the embedded store's to 150 bytes; unboxed, every future that awaits the store
+/// carried those 3 KB, at every level of a command (a cart line's request in flight was 5 KB),
+/// on the default backend too. A burst of requests in flight touches that much fresh memory
+/// (ADR 0022). The box costs one allocation per call on a backend that makes a network round
+/// trip for it.
+macro_rules! dispatch_await {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Embedded($s) => $call.await,
+            AnyStore::Postgres($s) => Box::pin($call).await,
+            AnyStore::Kurrent($s) => Box::pin($call).await,
+        }
+    };
 }
 
 macro_rules! dispatch {
@@ -203,7 +222,7 @@ impl EventStore for AnyStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         let started = std::time::Instant::now();
-        let result = dispatch!(self, s => s.append(stream, expected, events).await);
+        let result = dispatch_await!(self, s => s.append(stream, expected, events));
         let outcome = match &result {
             Ok(_) => "ok",
             Err(StoreError::WrongExpectedVersion { .. }) => "conflict",
@@ -221,7 +240,7 @@ impl EventStore for AnyStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_stream(stream, from, direction, limit).await)
+        dispatch_await!(self, s => s.read_stream(stream, from, direction, limit))
     }
 
     async fn read_all(
@@ -229,11 +248,11 @@ impl EventStore for AnyStore {
         from: SubscribeFrom,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_all(from, limit).await)
+        dispatch_await!(self, s => s.read_all(from, limit))
     }
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {
-        dispatch!(self, s => s.last_position().await)
+        dispatch_await!(self, s => s.last_position())
     }
 
     fn positions_count_events(&self) -> bool {
@@ -249,7 +268,7 @@ impl EventStore for AnyStore {
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
-        dispatch!(self, s => s.stream_version(stream).await)
+        dispatch_await!(self, s => s.stream_version(stream))
     }
 
     async fn subscribe_all(
@@ -259,8 +278,12 @@ impl EventStore for AnyStore {
     ) -> Result<AnySubscription, StoreError> {
         Ok(match self {
             Self::Embedded(s) => AnySubscription::Embedded(s.subscribe_all(from, filter).await?),
-            Self::Postgres(s) => AnySubscription::Postgres(s.subscribe_all(from, filter).await?),
-            Self::Kurrent(s) => AnySubscription::Kurrent(s.subscribe_all(from, filter).await?),
+            Self::Postgres(s) => {
+                AnySubscription::Postgres(Box::pin(s.subscribe_all(from, filter)).await?)
+            }
+            Self::Kurrent(s) => {
+                AnySubscription::Kurrent(Box::pin(s.subscribe_all(from, filter)).await?)
+            }
         })
     }
 }
@@ -287,5 +310,22 @@ mod tests {
         );
         let described = StoreLocation::parse(Some("postgres://u:secret@h/db"), file).describe();
         assert_eq!(described, "postgres://u:***@h/db");
+    }
+
+    #[tokio::test]
+    async fn a_call_on_the_store_is_a_small_future_whichever_backends_are_built_in() {
+        // Given the default backend behind the enum
+        let dir = tempfile::tempdir().expect("temp dir");
+        let location = StoreLocation::Embedded(dir.path().join("events.redb"));
+        let store = AnyStore::open(&location, Access::Write).await.expect("opened");
+        let stream = StreamName::new("cart-1").expect("stream name");
+
+        // When calls are made (and not awaited)
+        let read = store.read_stream(&stream, 0, Direction::Forward, 10);
+        let append = store.append(&stream, ExpectedVersion::Any, vec![]);
+        let sizes = [std::mem::size_of_val(&read), std::mem::size_of_val(&append)];
+
+        // Then each future is about the embedded store's, not a remote client's (3 KB unboxed)
+        assert!(sizes.iter().all(|&s| s < 1_024), "futures of {sizes:?} bytes");
     }
 }
