@@ -15,6 +15,7 @@
 //! Conflict retries per command (lost version races before a command committed) come from the
 //! server's `ordo_command_conflicts` histogram, read before and after each case.
 
+use super::target::{start_server_on, wait_until_ready, Target};
 use super::{percentile_ms, print};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -62,11 +63,11 @@ pub fn run(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
 
 async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
     let target = match (&args.url, &args.token) {
-        (Some(url), Some(token)) => super::target::Target::existing(url, token),
-        _ => super::target::start_server_on(args.dir.as_deref(), args.store.as_deref())?,
+        (Some(url), Some(token)) => Target::existing(url, token),
+        _ => start_server_on(args.dir.as_deref(), args.store.as_deref())?,
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.crowd.max(64)).build()?;
-    super::target::wait_until_ready(&http, &target.base).await?;
+    wait_until_ready(&http, &target.base).await?;
     let run = uuid::Uuid::now_v7().simple().to_string();
     let run = run[run.len() - 8..].to_uppercase();
 
@@ -118,7 +119,7 @@ async fn bench(args: &HotSkuBenchArgs) -> anyhow::Result<()> {
 
 async fn list(
     http: &reqwest::Client,
-    target: &super::target::Target,
+    target: &Target,
     sku: &str,
     units: u32,
 ) -> anyhow::Result<()> {
