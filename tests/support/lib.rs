@@ -301,8 +301,6 @@ pub fn address() -> Value {
     json!({ "name": "Ada Lovelace", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE" })
 }
 
-/// Whether `GET {base}/health/live` answers 200, over a plain TCP request so that waiting
-/// for startup needs no async runtime.
 /// A TCP port on 127.0.0.1 that was free a moment ago and that this test process has not handed
 /// out before. The kernel may give the same ephemeral port to two binds in a row once the first
 /// is closed, so two tests starting servers at once could both get it: one server then fails to
@@ -322,6 +320,8 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Whether `GET {base}/health/live` answers 200, over a plain TCP request so that waiting
+/// for startup needs no async runtime.
 fn is_live(base: &str) -> bool {
     use std::io::{Read, Write};
     let host = base.strip_prefix("http://").unwrap_or(base);

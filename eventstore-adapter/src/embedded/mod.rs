@@ -99,9 +99,6 @@ impl Db {
     }
 }
 
-/// How a read-only handle learns about new events: it polls the file.
-const READ_ONLY_POLL: std::time::Duration = std::time::Duration::from_millis(25);
-
 struct Inner {
     db: Arc<Db>,
     /// Set on read-only handles, which publish their own head after scanning new events.

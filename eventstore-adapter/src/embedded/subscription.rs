@@ -14,6 +14,9 @@ use tokio::sync::watch;
 /// Events read per page; the only buffering a subscription does.
 pub const PAGE: usize = 1_024;
 
+/// How a read-only handle learns about new events: it polls the file.
+const READ_ONLY_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// A subscription to the embedded store's global log.
 pub struct EmbeddedSubscription {
     store: EmbeddedStore,
@@ -37,7 +40,7 @@ impl EmbeddedSubscription {
             if self.next_position >= head {
                 if self.store.is_read_only() {
                     // No writer in this process to wake us: look at the file again shortly.
-                    tokio::time::sleep(super::READ_ONLY_POLL).await;
+                    tokio::time::sleep(READ_ONLY_POLL).await;
                     self.store.refresh()?;
                 } else {
                     self.head.changed().await.map_err(|_| StoreError::Closed)?;
