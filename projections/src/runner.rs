@@ -83,14 +83,34 @@ pub struct Runner<V: View, S: EventStore> {
     cache_is_complete: bool,
 }
 
+/// A connection for a runner: its own, and one that never replaces itself between a batch's
+/// `WATCH` and its `EXEC`.
+///
+/// A [`ConnectionManager`] reconnects when a request finds the connection dropped, after
+/// failing that request, which is what the fence needs: the `EXEC` of a connection that lost
+/// its `WATCH` fails, and the batch runs again from a fresh `WATCH`. On RESP3 it also listens
+/// for the disconnection and reconnects on its own, before anything fails; a transaction sent
+/// next would run on the new connection unwatched, and a runner that lost its namespace to
+/// another (a rebuild's switch, an instance taking over) could write over it. So the runner
+/// speaks RESP2 whatever the URL asks for: the two differ only in reply types the runner
+/// does not use.
+pub async fn fenced_connection(
+    client: &redis::Client,
+) -> Result<ConnectionManager, redis::RedisError> {
+    let info = client.get_connection_info().clone();
+    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP2);
+    redis::Client::open(info.set_redis_settings(settings))?.get_connection_manager().await
+}
+
 /// Parses a stored checkpoint (`None`: nothing applied yet).
 pub fn parse_checkpoint(value: Option<String>) -> Option<Position> {
     value.and_then(|v| v.parse().ok()).map(Position)
 }
 
 impl<V: View, S: EventStore> Runner<V, S> {
-    /// A runner for `V` at read-model `version`. `redis` should be a connection of its own:
-    /// the runner's `WATCH` must not share a connection with other users.
+    /// A runner for `V` at read-model `version`. `redis` should come from
+    /// [`fenced_connection`]: the runner's `WATCH` must not share a connection with other
+    /// users, nor outlive a silent reconnect.
     pub async fn new(
         store: Arc<S>,
         redis: ConnectionManager,

@@ -7,7 +7,7 @@
 //! `MULTI/EXEC` fenced by the checkpoint: a batch is either applied or not, never half.
 
 use crate::keys::active_version_key;
-use crate::runner::{ProjectionError, Runner, RunnerConfig};
+use crate::runner::{fenced_connection, ProjectionError, Runner, RunnerConfig};
 use crate::views::View;
 use ordo_eventstore::EventStore;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub async fn supervise<V: View, S: EventStore>(
         let version = active_version(&mut con, V::PROJECTION).await?;
         let mut runner = Runner::<V, S>::new(
             store.clone(),
-            client.get_connection_manager().await?,
+            fenced_connection(&client).await?,
             version,
             config.clone(),
         )

@@ -5,7 +5,7 @@ use crate::cli::progress::Progress;
 use anyhow::Context;
 use ordo_eventstore::{Access, AnyStore, EventStore};
 use ordo_projections::rebuild::{rebuild, RebuildReport};
-use ordo_projections::runner::RunnerConfig;
+use ordo_projections::runner::{fenced_connection, RunnerConfig};
 use ordo_projections::views::{CartView, OrderView, ProductView, View};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +67,7 @@ async fn rebuild_one<V: View>(
     redis: &redis::Client,
     grace: Duration,
 ) -> anyhow::Result<RebuildReport> {
-    let connection = redis.get_connection_manager().await.context("connecting to Redis")?;
+    let connection = fenced_connection(redis).await.context("connecting to Redis")?;
     // A total to show progress against, where positions count events.
     let head = store.last_position().await?;
     let target = head.filter(|_| store.positions_count_events()).map(|p| p.0 + 1);
