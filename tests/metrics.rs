@@ -39,6 +39,8 @@ async fn a_checkout_shows_in_the_store_follower_payment_and_idempotency_metrics(
         "ordo_store_events_per_commit_count{store=\"embedded\"}",
         "ordo_follower_lag_seconds{follower=\"checkout\"}",
         "ordo_follower_events_total{follower=\"orders\"}",
+        "ordo_follower_batch_seconds_count{follower=\"checkout\"}",
+        "ordo_follower_batch_events_bucket{follower=\"outbox\",le=\"1\"}",
         "ordo_payments_total{outcome=\"authorized\"} 1",
         "ordo_idempotency_replays_total 1",
     ] {

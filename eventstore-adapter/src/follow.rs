@@ -171,7 +171,14 @@ async fn run_once<S: EventStore, H: Handler>(
         };
         let Some(last) = batch.last().map(|e| e.position) else { continue };
         let recorded_at = batch.last().map_or(0, |e| e.recorded_at);
+        // Time in the handler per batch: its rate is the share of time the follower is busy,
+        // which says which follower is the bottleneck once lag grows with load.
+        let started = std::time::Instant::now();
         handler.handle(&batch).await.map_err(Failure::Handler)?;
+        metrics::histogram!("ordo_follower_batch_seconds", "follower" => handler.name())
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("ordo_follower_batch_events", "follower" => handler.name())
+            .record(batch.len() as f64);
         *backoff = config.first_backoff;
         // How old the newest handled event was when it was handled: the follower's lag.
         let lag = (crate::clock::now_millis() - recorded_at).max(0) as f64 / 1_000.0;

@@ -202,6 +202,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             metrics_exporter_prometheus::Matcher::Full("ordo_store_events_per_commit".into()),
             &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 5_000.0],
         )?
+        // And events per follower batch.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("ordo_follower_batch_events".into()),
+            &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 5_000.0],
+        )?
         // A count too: version races lost before a command committed.
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(
