@@ -3,11 +3,15 @@
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit,
 --       documents ('1'/'0')
--- Returns: { total, exact (1/0), sku_1, ..., sku_k }, and with documents '1' each product's entry
--- and availability after the SKUs (entry_1, available_1, ..., entry_k, available_k; nil for a
--- product without them), read with one HMGET of the catalogue's documents hash: each
--- `redis.call` from Lua costs about 5 us of Redis's one thread in conversions, so one call for
--- the page, never one per product. Totals are exact below
+-- Returns: { total, exact (1/0), sku_1, ..., sku_k }. With documents '1' instead
+-- { total, exact, k, page }, `page` being the products' documents (entry and availability, as
+-- the API sends them) joined by commas: one value to read, not three per product, because
+-- reading each value of a reply cost the server more than the rest of the search. If a
+-- product of the page has no document (written by an Ordo that did not store them),
+-- { total, exact, k, nil, sku_1, ..., sku_k }, and the caller renders them. The documents
+-- come from one HMGET of the catalogue's documents hash: each `redis.call` from Lua costs
+-- about 5 us of Redis's one thread in conversions, so one call for the page, never one per
+-- product. Totals are exact below
 -- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
 -- Read-only (`no-writes`): no temporary keys, so it runs on replicas and never adds work to the
@@ -33,7 +37,7 @@ local text, prefix_terms = {}, {}
 for t = 1, n do text[#text + 1] = p .. ':term:' .. ARGV[2 + t] end
 if prefix ~= '' then
   local terms = redis.call('ZRANGEBYLEX', p .. ':terms', '[' .. prefix, '[' .. prefix .. '\255', 'LIMIT', 0, 64)
-  if #terms == 0 then return { 0, 1 } end
+  if #terms == 0 then return documents and { 0, 1, 0, '' } or { 0, 1 } end
   if #terms == 1 then
     text[#text + 1] = p .. ':term:' .. terms[1]
   else
@@ -48,19 +52,38 @@ if brand ~= '' then facets[#facets + 1] = p .. ':brand:' .. brand end
 if #text == 0 and #prefix_terms == 0 and #facets == 0 then filters[#filters + 1] = p .. ':listed' end
 if in_stock == '1' then filters[#filters + 1] = p .. ':instock' end
 
+-- A product's document: its entry with its availability added, as `with_availability` in
+-- views/document.rs does; nil without both, or with an availability that is not a number.
+local function document(entry, available)
+  if not entry or not available or not string.match(available, '^-?%d+$') then return nil end
+  if string.sub(entry, -1) == '}' then entry = string.sub(entry, 1, -2) end
+  return entry .. ',"available":' .. available .. '}'
+end
+
 local function finish(total, exact, page)
   local out = { total, exact and 1 or 0 }
-  for _, sku in ipairs(page) do out[#out + 1] = sku end
-  if documents and #page > 0 then
-    local fields = {}
-    for _, sku in ipairs(page) do
-      fields[#fields + 1] = sku
-      fields[#fields + 1] = sku .. ':available'
+  if documents then
+    out[3] = #page
+    local parts = {}
+    if #page > 0 then
+      local fields = {}
+      for _, sku in ipairs(page) do
+        fields[#fields + 1] = sku
+        fields[#fields + 1] = sku .. ':available'
+      end
+      local values = redis.call('HMGET', p .. ':documents', unpack(fields))
+      for j = 1, #page do
+        parts[j] = document(values[2 * j - 1], values[2 * j])
+        if not parts[j] then parts = nil; break end
+      end
     end
-    for _, value in ipairs(redis.call('HMGET', p .. ':documents', unpack(fields))) do
-      out[#out + 1] = value
+    if parts then
+      out[4] = table.concat(parts, ',')
+      return out
     end
+    out[4] = false
   end
+  for _, sku in ipairs(page) do out[#out + 1] = sku end
   return out
 end
 

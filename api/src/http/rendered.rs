@@ -8,7 +8,7 @@
 //! tests' job.
 
 use super::dto::{OrderPageDto, SearchPageDto};
-use ordo_projections::query::{HistoryPage, SearchPage};
+use ordo_projections::query::{Documents, HistoryPage, SearchPage};
 use poem::http::header::CONTENT_TYPE;
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
@@ -69,10 +69,14 @@ pub fn order_page(page: HistoryPage<String>) -> Body<OrderPageDto> {
 }
 
 /// A search page of rendered products as the `SearchPage` schema.
-pub fn search_page(page: SearchPage<String>) -> Body<SearchPageDto> {
-    let mut json =
-        format!("{{\"total\":{},\"total_is_exact\":{},", page.total, page.total_is_exact);
-    push_array(&mut json, "products", &page.products);
+pub fn search_page(page: SearchPage<Documents>) -> Body<SearchPageDto> {
+    let mut json = String::with_capacity(page.products.joined.len() + 96);
+    json.push_str(&format!(
+        "{{\"total\":{},\"total_is_exact\":{},\"products\":[",
+        page.total, page.total_is_exact
+    ));
+    json.push_str(&page.products.joined);
+    json.push(']');
     push_cursor(&mut json, page.next_cursor);
     json.push('}');
     Body::rendered(json)
@@ -258,7 +262,7 @@ mod tests {
             let page = SearchPage {
                 total: 200,
                 total_is_exact,
-                products: vec![mug().document(), mug().document()],
+                products: Documents::join(&[mug().document(), mug().document()]),
                 next_cursor: next_cursor.clone(),
             };
             let dto = SearchPageDto {

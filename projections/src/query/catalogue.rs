@@ -1,7 +1,7 @@
 //! The catalogue's queries on one Redis: a product and product search, as listings (typed) or as
 //! the documents the API sends (ADR 0017).
 
-use super::{QueryError, Reader, SearchPage, SearchQuery, SearchSort, MAX_PAGE};
+use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort, MAX_PAGE};
 use crate::keys::Namespace;
 use crate::search::{facet, tokens};
 use crate::views::product::catalogue_key;
@@ -42,35 +42,45 @@ impl Reader {
         Ok(matches.page(products))
     }
 
-    /// The same page as [`Self::search`], each product as the document the API sends, in one
-    /// round trip: the script reads the page's documents from the catalogue's documents hash.
+    /// The same page as [`Self::search`], the products as the documents the API sends, in one
+    /// round trip: the script reads the page's documents from the catalogue's documents hash
+    /// and joins them.
     pub async fn search_documents(
         &self,
         q: &SearchQuery,
-    ) -> Result<SearchPage<String>, QueryError> {
+    ) -> Result<SearchPage<Documents>, QueryError> {
         let (ns, mut matches) = self.search_skus(q, true).await?;
-        let mut products = Vec::with_capacity(matches.skus.len());
-        for (sku, document) in matches.skus.iter().zip(std::mem::take(&mut matches.documents)) {
-            match document {
-                Some(document) => products.push(document),
-                None => products.extend(self.render_listed(&ns, sku).await?),
+        let documents = match matches.joined.take() {
+            Some(joined) => Documents { joined, count: matches.returned },
+            // A product of the page without a stored document: render the page here.
+            None => {
+                let mut documents = Vec::with_capacity(matches.skus.len());
+                for sku in &matches.skus {
+                    documents.extend(self.document_of(&ns, sku).await?);
+                }
+                Documents::join(&documents)
             }
-        }
-        Ok(matches.page(products))
+        };
+        Ok(matches.page(documents))
     }
 
     /// A listed product as the document the API sends (`None`: no such product, or delisted).
     pub async fn product_document(&self, sku: &str) -> Result<Option<String>, QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
+        self.document_of(&ns, sku).await
+    }
+
+    /// [`Self::product_document`] in namespace `ns`.
+    async fn document_of(&self, ns: &Namespace, sku: &str) -> Result<Option<String>, QueryError> {
         let (entry, available): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(documents_key(&ns))
+            .arg(documents_key(ns))
             .arg(sku)
             .arg(availability_field(sku))
             .query_async(&mut self.redis.clone())
             .await?;
         match joined(&entry, &available) {
             Some(document) => Ok(Some(document)),
-            None => self.render_listed(&ns, sku).await,
+            None => self.render_listed(ns, sku).await,
         }
     }
 
@@ -127,28 +137,31 @@ impl Reader {
             .arg(if documents { "1" } else { "0" });
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
-        let mut number = || -> Result<u64, QueryError> {
-            let value = items
+        let number = |value: Option<redis::Value>| -> Result<u64, QueryError> {
+            let value = value.map(redis::from_redis_value).transpose();
+            Ok(value.map_err(redis::RedisError::from)?.unwrap_or(0))
+        };
+        let total = number(items.next())?;
+        let total_is_exact = number(items.next())? == 1;
+        let (count, joined) = if documents {
+            let count = number(items.next())? as usize;
+            let joined: Option<String> = items
                 .next()
                 .map(redis::from_redis_value)
                 .transpose()
-                .map_err(redis::RedisError::from)?;
-            Ok(value.unwrap_or(0))
+                .map_err(redis::RedisError::from)?
+                .flatten();
+            (Some(count), joined)
+        } else {
+            (None, None)
         };
-        let total = number()?;
-        let total_is_exact = number()? == 1;
-        let mut skus: Vec<Option<String>> = items
+        let skus: Vec<Option<String>> = items
             .map(redis::from_redis_value)
             .collect::<Result<_, _>>()
             .map_err(redis::RedisError::from)?;
-        let documents = if documents {
-            let parts = skus.split_off(skus.len() / 3);
-            parts.chunks_exact(2).map(|part| joined(&part[0], &part[1])).collect()
-        } else {
-            Vec::new()
-        };
-        let skus = skus.into_iter().map(Option::unwrap_or_default).collect();
-        Ok((ns, Matches { total, total_is_exact, skus, documents, offset, limit }))
+        let skus: Vec<String> = skus.into_iter().map(Option::unwrap_or_default).collect();
+        let returned = count.unwrap_or(skus.len());
+        Ok((ns, Matches { total, total_is_exact, skus, joined, returned, offset, limit }))
     }
 }
 
@@ -156,9 +169,13 @@ impl Reader {
 struct Matches {
     total: u64,
     total_is_exact: bool,
+    /// The page's products, unless the script joined their documents.
     skus: Vec<String>,
-    /// The products' documents when asked for (`None`: the product has none stored).
-    documents: Vec<Option<String>>,
+    /// The page's documents, joined by the script (`None`: not asked for, or a product
+    /// without one).
+    joined: Option<String>,
+    /// How many products the script returned.
+    returned: usize,
     offset: usize,
     limit: usize,
 }
@@ -166,12 +183,12 @@ struct Matches {
 impl Matches {
     /// The page of these products (the ones still listed); the cursor counts every match the
     /// script returned, so the next page starts after them.
-    fn page<T>(self, products: Vec<T>) -> SearchPage<T> {
-        let next = self.offset + self.skus.len();
+    fn page<P>(self, products: P) -> SearchPage<P> {
+        let next = self.offset + self.returned;
         let more = if self.total_is_exact {
             (next as u64) < self.total
         } else {
-            self.skus.len() == self.limit
+            self.returned == self.limit
         };
         let next_cursor = more.then(|| next.to_string());
         SearchPage { total: self.total, total_is_exact: self.total_is_exact, products, next_cursor }

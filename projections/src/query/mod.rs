@@ -120,18 +120,36 @@ pub struct SearchQuery {
 }
 
 /// A page of search results: the products as listings, or as the documents the API sends
-/// ([`ProductListing::document`]).
+/// ([`Documents`]).
 #[derive(Clone, Debug)]
-pub struct SearchPage<T = ProductListing> {
+pub struct SearchPage<P = Vec<ProductListing>> {
     /// Matches in total: exact when `total_is_exact`, otherwise a lower bound ("200+").
     pub total: u64,
     /// Whether `total` was counted exactly. Large result sets are only counted up to a bound,
     /// the way search engines report "more than N hits", because counting is the costly part.
     pub total_is_exact: bool,
     /// Products on this page.
-    pub products: Vec<T>,
+    pub products: P,
     /// Cursor for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// Products as the API sends them ([`ProductListing::document`]), already joined: the members
+/// of a JSON array, `{...},{...}`, without its brackets. Search pages come from Redis this way,
+/// in one value (see `search.lua`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Documents {
+    /// The documents, separated by commas.
+    pub joined: String,
+    /// How many.
+    pub count: usize,
+}
+
+impl Documents {
+    /// Joins `documents`.
+    pub fn join(documents: &[String]) -> Self {
+        Self { joined: documents.join(","), count: documents.len() }
+    }
 }
 
 /// A projection's progress as its runner last recorded it.
@@ -347,7 +365,7 @@ impl ReadModels {
     pub async fn search_documents(
         &self,
         q: &SearchQuery,
-    ) -> Result<SearchPage<String>, QueryError> {
+    ) -> Result<SearchPage<Documents>, QueryError> {
         self.on_primary().search_documents(q).await
     }
 
