@@ -4,14 +4,16 @@
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit,
 --       documents ('1'/'0')
 -- Returns: { total, exact (1/0), sku_1, ..., sku_k }. With documents '1' instead
--- { total, exact, k, page }, `page` being the products' documents (entry and availability, as
--- the API sends them) joined by commas: one value to read, not three per product, because
--- reading each value of a reply cost the server more than the rest of the search. If a
--- product of the page has no document (written by an Ordo that did not store them),
--- { total, exact, k, nil, sku_1, ..., sku_k }, and the caller renders them. The documents
--- come from one HMGET of the catalogue's documents hash: each `redis.call` from Lua costs
--- about 5 us of Redis's one thread in conversions, so one call for the page, never one per
--- product. Totals are exact below
+-- { total, exact, k, page }: `page` holds each product's entry and availability from the
+-- catalogue's documents hash, all joined by newlines (compact JSON has none), which the caller
+-- splits and joins into documents. One value to read instead of three per product: reading
+-- each value of a reply cost the server more than the rest of the search, and joining them
+-- here is one `table.concat` (building each document here, with its availability, cost Redis
+-- more than it saved the server). If a product of the page has no document (written by an Ordo
+-- that did not store them), { total, exact, k, nil, sku_1, ..., sku_k }, and the caller renders
+-- them. The documents come from one HMGET: each `redis.call` from Lua costs about 5 us of
+-- Redis's one thread in conversions, so one call for the page, never one per product. Totals
+-- are exact below
 -- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
 -- Read-only (`no-writes`): no temporary keys, so it runs on replicas and never adds work to the
@@ -52,14 +54,6 @@ if brand ~= '' then facets[#facets + 1] = p .. ':brand:' .. brand end
 if #text == 0 and #prefix_terms == 0 and #facets == 0 then filters[#filters + 1] = p .. ':listed' end
 if in_stock == '1' then filters[#filters + 1] = p .. ':instock' end
 
--- A product's document: its entry with its availability added, as `with_availability` in
--- views/document.rs does; nil without both, or with an availability that is not a number.
-local function document(entry, available)
-  if not entry or not available or not string.match(available, '^-?%d+$') then return nil end
-  if string.sub(entry, -1) == '}' then entry = string.sub(entry, 1, -2) end
-  return entry .. ',"available":' .. available .. '}'
-end
-
 local function finish(total, exact, page)
   local out = { total, exact and 1 or 0 }
   if documents then
@@ -71,14 +65,13 @@ local function finish(total, exact, page)
         fields[#fields + 1] = sku
         fields[#fields + 1] = sku .. ':available'
       end
-      local values = redis.call('HMGET', p .. ':documents', unpack(fields))
-      for j = 1, #page do
-        parts[j] = document(values[2 * j - 1], values[2 * j])
+      parts = redis.call('HMGET', p .. ':documents', unpack(fields))
+      for j = 1, #parts do
         if not parts[j] then parts = nil; break end
       end
     end
     if parts then
-      out[4] = table.concat(parts, ',')
+      out[4] = table.concat(parts, '\n')
       return out
     end
     out[4] = false

@@ -51,7 +51,7 @@ impl Reader {
     ) -> Result<SearchPage<Documents>, QueryError> {
         let (ns, mut matches) = self.search_skus(q, true).await?;
         let documents = match matches.joined.take() {
-            Some(joined) => Documents { joined, count: matches.returned },
+            Some(page) => joined_page(&page, matches.returned)?,
             // A product of the page without a stored document: render the page here.
             None => {
                 let mut documents = Vec::with_capacity(matches.skus.len());
@@ -193,6 +193,30 @@ impl Matches {
         let next_cursor = more.then(|| next.to_string());
         SearchPage { total: self.total, total_is_exact: self.total_is_exact, products, next_cursor }
     }
+}
+
+/// The documents of a page the search script joined: each product's entry and availability,
+/// all separated by newlines (see `search.lua`).
+fn joined_page(page: &str, count: usize) -> Result<Documents, QueryError> {
+    let mut joined = String::with_capacity(page.len() + count * 16);
+    let mut parts = page.split('\n');
+    for i in 0..count {
+        let (entry, available) = (parts.next(), parts.next());
+        let document = available
+            .and_then(|a| a.parse().ok())
+            .zip(entry)
+            .map(|(available, entry)| with_availability(entry, available));
+        let Some(document) = document else {
+            let detail = format!("product {i} of {count} is not an entry and an availability");
+            let kind = redis::ErrorKind::UnexpectedReturnType;
+            return Err(redis::RedisError::from((kind, "a search page", detail)).into());
+        };
+        if i > 0 {
+            joined.push(',');
+        }
+        joined.push_str(&document);
+    }
+    Ok(Documents { joined, count })
 }
 
 /// A product's document from its stored entry and availability (`None` if either is missing).
