@@ -52,11 +52,28 @@ impl Reader {
         let (ns, mut matches) = self.search_skus(q, true).await?;
         let documents = match matches.joined.take() {
             Some(page) => joined_page(&page, matches.returned)?,
-            // A product of the page without a stored document: render the page here.
+            // A product of the page without a stored document: its documents are read here,
+            // in one pipelined round trip, and the missing ones rendered from their fields.
             None => {
-                let mut documents = Vec::with_capacity(matches.skus.len());
+                let mut fetch = redis::pipe();
                 for sku in &matches.skus {
-                    documents.extend(self.document_of(&ns, sku).await?);
+                    fetch
+                        .cmd("HMGET")
+                        .arg(documents_key(&ns))
+                        .arg(sku)
+                        .arg(availability_field(sku));
+                }
+                let stored: Vec<(Option<String>, Option<String>)> = if matches.skus.is_empty() {
+                    Vec::new()
+                } else {
+                    fetch.query_async(&mut self.redis.clone()).await?
+                };
+                let mut documents = Vec::with_capacity(matches.skus.len());
+                for (sku, (entry, available)) in matches.skus.iter().zip(stored) {
+                    match joined(&entry, &available) {
+                        Some(document) => documents.push(document),
+                        None => documents.extend(self.render_listed(&ns, sku).await?),
+                    }
                 }
                 Documents::join(&documents)
             }
