@@ -233,7 +233,7 @@ fn joined_page(page: &str, count: usize) -> Result<Documents, QueryError> {
         }
         joined.push_str(&document);
     }
-    Ok(Documents { joined, count })
+    Ok(Documents { joined })
 }
 
 /// A product's document from its stored entry and availability (`None` if either is missing).

@@ -141,14 +141,12 @@ pub struct SearchPage<P = Vec<ProductListing>> {
 pub struct Documents {
     /// The documents, separated by commas.
     pub joined: String,
-    /// How many.
-    pub count: usize,
 }
 
 impl Documents {
     /// Joins `documents`.
     pub fn join(documents: &[String]) -> Self {
-        Self { joined: documents.join(","), count: documents.len() }
+        Self { joined: documents.join(",") }
     }
 }
 
