@@ -6,7 +6,8 @@ use crate::keys::Namespace;
 use crate::search::{facet, tokens};
 use crate::views::product::catalogue_key;
 use crate::views::{
-    availability_field, documents_key, with_availability, ProductListing, ProductView, View,
+    availability_field, documents_key, push_with_availability, with_availability, ProductListing,
+    ProductView, View,
 };
 
 impl Reader {
@@ -215,15 +216,11 @@ impl Matches {
 /// The documents of a page the search script joined: each product's entry and availability,
 /// all separated by newlines (see `search.lua`).
 fn joined_page(page: &str, count: usize) -> Result<Documents, QueryError> {
-    let mut joined = String::with_capacity(page.len() + count * 16);
+    let mut joined = String::with_capacity(page.len() + count * 24);
     let mut parts = page.split('\n');
     for i in 0..count {
         let (entry, available) = (parts.next(), parts.next());
-        let document = available
-            .and_then(|a| a.parse().ok())
-            .zip(entry)
-            .map(|(available, entry)| with_availability(entry, available));
-        let Some(document) = document else {
+        let Some((entry, available)) = entry.zip(available.and_then(|a| a.parse().ok())) else {
             let detail = format!("product {i} of {count} is not an entry and an availability");
             let kind = redis::ErrorKind::UnexpectedReturnType;
             return Err(redis::RedisError::from((kind, "a search page", detail)).into());
@@ -231,7 +228,7 @@ fn joined_page(page: &str, count: usize) -> Result<Documents, QueryError> {
         if i > 0 {
             joined.push(',');
         }
-        joined.push_str(&document);
+        push_with_availability(&mut joined, entry, available);
     }
     Ok(Documents { joined })
 }

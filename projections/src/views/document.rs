@@ -144,8 +144,17 @@ impl ProductEntry<'_> {
 /// documents hash therefore stores the two apart, and a stock movement rewrites a number, not
 /// the whole document. Readers join them here.
 pub fn with_availability(entry: &str, available: i64) -> String {
+    let mut document = String::with_capacity(entry.len() + 24);
+    push_with_availability(&mut document, entry, available);
+    document
+}
+
+/// [`with_availability`], written at the end of `out` (a page of documents joins them without
+/// a string each).
+pub fn push_with_availability(out: &mut String, entry: &str, available: i64) {
+    use std::fmt::Write;
     let body = entry.strip_suffix('}').unwrap_or(entry);
-    format!("{body},\"available\":{available}}}")
+    let _ = write!(out, "{body},\"available\":{available}}}");
 }
 
 /// The documents hash field holding a product's availability (its entry is under the SKU).
