@@ -57,6 +57,15 @@ pub trait View: Sized + Clone + PartialEq + Send + Sync + 'static {
     /// Index memberships of this view.
     fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry>;
 
+    /// Whether this view and `other` may have different [`index_entries`](View::index_entries).
+    /// Listing a view's entries can cost more than the rest of its change (a product has one
+    /// per search term, each a formatted key) while most changes (stock moving) leave them as
+    /// they were; a view that can tell cheaply says so here. `true`, the default, lists and
+    /// compares them on every change.
+    fn indexes_may_differ(&self, _other: &Self) -> bool {
+        true
+    }
+
     /// Writes that are only ever added, never diffed away (the search term dictionary).
     fn additive_changes(&self, _old: Option<&Self>, _ns: &Namespace) -> Vec<Change> {
         Vec::new()
@@ -74,8 +83,15 @@ pub fn changes<V: View>(ns: &Namespace, id: &str, old: Option<&V>, new: Option<&
     if old == new {
         return Vec::new();
     }
-    let old_entries = old.map(|v| v.index_entries(ns)).unwrap_or_default();
-    let new_entries = new.map(|v| v.index_entries(ns)).unwrap_or_default();
+    let indexed = match (old, new) {
+        (Some(before), Some(view)) => before.indexes_may_differ(view),
+        _ => true,
+    };
+    let entries = |view: Option<&V>| match view {
+        Some(view) if indexed => view.index_entries(ns),
+        _ => Vec::new(),
+    };
+    let (old_entries, new_entries) = (entries(old), entries(new));
     let mut out = match (old, new) {
         // Only the fields that differ: a stock change does not rewrite the description.
         (Some(before), Some(view)) => {

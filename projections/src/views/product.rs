@@ -251,6 +251,18 @@ impl View for ProductView {
         entries
     }
 
+    /// Stock that moves without emptying or refilling the product, the catalogue's most
+    /// common change, leaves every entry as it was: no need to list a product's terms twice
+    /// to find that out.
+    fn indexes_may_differ(&self, other: &Self) -> bool {
+        self.sku != other.sku
+            || self.listed != other.listed
+            || self.category != other.category
+            || self.price_minor != other.price_minor
+            || (self.available() > 0) != (other.available() > 0)
+            || self.text_changed(other)
+    }
+
     /// The term dictionary (for prefix search) only grows: a term another product still uses
     /// must not vanish, and a stale term merely expands to an empty set.
     fn additive_changes(&self, old: Option<&Self>, ns: &Namespace) -> Vec<Change> {
