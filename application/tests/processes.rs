@@ -7,7 +7,8 @@ mod support;
 use ordo_application::leases::Lease;
 use ordo_application::payments::Simulator;
 use ordo_application::processes::state::{FileState, ProcessState};
-use ordo_application::processes::{ProcessConfig, Processes};
+use ordo_application::processes::{ProcessConfig, Processes, CHECKPOINT};
+use ordo_eventstore::{Direction, EventStore, StreamName};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
@@ -60,4 +61,48 @@ async fn a_declined_payment_cancels_the_order_and_releases_its_stock() {
         (PRODUCT, &["ReservationReleased"]),
     ])
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_checkpoint_lost_in_a_crash_when_the_log_is_handled_again_nothing_is_repeated() {
+    // Given an order the process saw through to confirmed, and every stream as it then was
+    let (shop, order) = checkout_then_follow("tok_visa", "OrderConfirmed").await;
+    let payment = order.replacen("order-", "payment-", 1);
+    let streams = [order.as_str(), payment.as_str(), PRODUCT, CART];
+    let mut before = Vec::new();
+    for stream in streams {
+        before.push(shop.events(stream).await);
+    }
+    // When the process starts over from a state file that lost every save (worse than a crash
+    // between two synced saves can do) and follows the log to its end
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = FileState::open(&dir.path().join("processes.redb")).expect("state");
+    let state = Arc::new(ProcessState::File(file));
+    let processes = Arc::new(Processes::new(
+        shop.shop.clone(),
+        Arc::new(Simulator::default()),
+        state.clone(),
+        ProcessConfig::default(),
+    ));
+    // (the process follows orders, payments and carts; the log ends with the product's event)
+    let mut end = 0;
+    for stream in [order.as_str(), payment.as_str(), CART] {
+        let name = StreamName::new(stream).expect("stream");
+        let last = shop.store.read_stream(&name, u64::MAX, Direction::Backward, 1).await;
+        end = end.max(last.expect("read").first().map_or(0, |e| e.position.0));
+    }
+    let (stop, stopping) = watch::channel(false);
+    let running = tokio::spawn(processes.run(Lease::local("checkout"), stopping));
+    let started = Instant::now();
+    while state.checkpoint(CHECKPOINT).await.expect("checkpoint") < Some(end) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the process never reached {end}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).expect("stop");
+    running.await.expect("joined").expect("stopped cleanly");
+    // Then every reaction found its effect already there: no stream has a new event
+    for (stream, was) in streams.iter().zip(before) {
+        assert_eq!(shop.events(stream).await, was, "{stream} after handling the log again");
+    }
+    assert!(!shop.events(&payment).await.is_empty(), "the order's payment stream is {payment}");
 }
