@@ -164,6 +164,11 @@ async fn stream_reads_agree_across_index_flushes_and_reopens() {
                     ids(store.read_stream(&s, from, Direction::Forward, 6).await.expect("read"));
                 let end = (from as usize + 6).min(want.len());
                 assert_eq!(page, want[from as usize..end], "page of {name} from {from}");
+                let mut page =
+                    ids(store.read_stream(&s, from, Direction::Backward, 4).await.expect("read"));
+                page.reverse();
+                let start = (from as usize + 1).saturating_sub(4);
+                assert_eq!(page, want[start..=from as usize], "page of {name} back from {from}");
             }
             assert_eq!(store.stream_version(&s).await.expect("head"), Some(want.len() as u64 - 1));
         }
@@ -312,4 +317,38 @@ async fn an_exclusive_writer_keeps_read_only_handles_out() {
     let refused =
         EmbeddedStore::open(EmbeddedConfig::new(&path).read_only()).err().expect("refused");
     assert!(refused.to_string().contains("already open"), "{refused}");
+}
+
+#[tokio::test]
+async fn given_a_stream_half_on_disk_and_half_in_memory_when_read_then_both_halves_come_back() {
+    // Given order-a's first four events flushed to the on-disk index (the fifth event of the
+    // log triggers the flush) and two more only in the in-memory index
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = EmbeddedConfig::new(dir.path().join("events.redb"));
+    config.index_flush_events = 5;
+    let store = EmbeddedStore::open(config).expect("open");
+    let (a, b) = (stream("", "order-a"), stream("", "order-b"));
+    let mut want = Vec::new();
+    for _ in 0..4 {
+        let e = event("E", b"x");
+        want.push(e.id);
+        store.append(&a, ExpectedVersion::Any, vec![e]).await.expect("append");
+    }
+    store.append(&b, ExpectedVersion::Any, vec![event("E", b"x")]).await.expect("append");
+    for _ in 0..2 {
+        let e = event("E", b"x");
+        want.push(e.id);
+        store.append(&a, ExpectedVersion::Any, vec![e]).await.expect("append");
+    }
+    let ids = |v: Vec<RecordedEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let read = |from, direction, limit| store.read_stream(&a, from, direction, limit);
+    // When it is read forward and backward, from either half, then every event is there once
+    assert_eq!(ids(read(0, Direction::Forward, 10).await.expect("read")), want);
+    assert_eq!(ids(read(2, Direction::Forward, 3).await.expect("read")), want[2..5]);
+    assert_eq!(ids(read(4, Direction::Forward, 10).await.expect("read")), want[4..]);
+    let back = |v: Vec<RecordedEvent>| ids(v).into_iter().rev().collect::<Vec<_>>();
+    assert_eq!(back(read(u64::MAX, Direction::Backward, 10).await.expect("read")), want);
+    assert_eq!(back(read(5, Direction::Backward, 4).await.expect("read")), want[2..]);
+    assert_eq!(back(read(5, Direction::Backward, 2).await.expect("read")), want[4..]);
+    assert_eq!(back(read(3, Direction::Backward, 2).await.expect("read")), want[2..4]);
 }

@@ -53,6 +53,16 @@ impl EmbeddedStore {
         let db = self.inner.db.clone();
         // Snapshot the in-memory index before opening the read transaction (see `index`).
         let recent = self.recent(stream)?;
+        // Events the in-memory index holds are among the log's last few thousand: their pages
+        // are in redb's cache, and a short read of them takes microseconds on this thread, less
+        // than a hand-off to a blocking thread and back (as with `read_page`). The checkout
+        // process reads each order's stream for every event of it, all of them recent.
+        let in_memory =
+            recent.as_ref().and_then(|r| positions_in_memory(r, from, direction, limit));
+        if let Some(positions) = in_memory.filter(|p| p.len() as u64 <= LIVE_EDGE) {
+            let txn = db.begin_read()?;
+            return events_at(&txn.open_table(EVENTS)?, positions);
+        }
         let stream = stream.clone();
         blocking(move || {
             let txn = db.begin_read()?;
@@ -93,15 +103,7 @@ impl EmbeddedStore {
                     p
                 }
             };
-            let mut out = Vec::with_capacity(positions.len());
-            for position in positions {
-                let record = events.get(position)?.ok_or_else(|| StoreError::Corrupt {
-                    position,
-                    reason: "indexed event missing".into(),
-                })?;
-                out.push(to_recorded(position, record.value())?);
-            }
-            Ok(out)
+            events_at(&events, positions)
         })
         .await
     }
@@ -115,6 +117,50 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Storage("index lock poisoned".into()))?;
         Ok(index.streams.get(stream.as_str()).cloned())
     }
+}
+
+/// The positions of the events a stream read asks for, if the in-memory index holds them all
+/// (`None`: some are only in the on-disk index).
+fn positions_in_memory(
+    recent: &PendingStream,
+    from: u64,
+    direction: Direction,
+    limit: usize,
+) -> Option<Vec<u64>> {
+    let last = recent.last_version()?;
+    let versions: Vec<u64> = match direction {
+        Direction::Forward => {
+            if from < recent.first_version {
+                return None;
+            }
+            (from..=last).take(limit).collect()
+        }
+        Direction::Backward => {
+            let top = from.min(last);
+            let wanted = (top + 1).min(limit as u64);
+            if top + 1 - wanted < recent.first_version && wanted > 0 {
+                return None;
+            }
+            (0..wanted).map(|i| top - i).collect()
+        }
+    };
+    versions.into_iter().map(|v| recent.position(v)).collect()
+}
+
+/// The events at `positions`, in that order.
+fn events_at(
+    events: &redb::ReadOnlyTable<u64, &[u8]>,
+    positions: Vec<u64>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut out = Vec::with_capacity(positions.len());
+    for position in positions {
+        let record = events.get(position)?.ok_or_else(|| StoreError::Corrupt {
+            position,
+            reason: "indexed event missing".into(),
+        })?;
+        out.push(to_recorded(position, record.value())?);
+    }
+    Ok(out)
 }
 
 /// How far behind the head a read still counts as live (see [`EmbeddedStore::read_page`]). It
