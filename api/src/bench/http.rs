@@ -13,7 +13,9 @@
 //! this client, measured in the same run. One in four checkouts is followed until the order
 //! shows `confirmed` (payment authorized by the simulator, stock committed): the
 //! checkout-to-confirmed latency. `--rate N` replaces the closed loop with an open one: queries
-//! at a fixed offered load (`open_loop.rs`).
+//! at a fixed offered load (`open_loop.rs`). With a server of its own, the figures include the
+//! CPU each request of the mix cost the server, its Redis and the bench (`cpu.rs`): the figure
+//! that moves least with the machine's hour.
 
 use super::target::{start_server, wait_until_ready, Target};
 use super::{percentile_ms, print};
@@ -311,6 +313,8 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
         return print(&figures, args.json);
     }
 
+    let cpu = super::cpu::Processes::of(target.server_pid(), target.data_dir().as_deref());
+    let cpu_before = cpu.sample();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -342,6 +346,8 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
         clients.push(client);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let answered = all.query.len() + all.command.len() + all.lag.len();
+    let cpu_per_request = cpu_before.per_request(&cpu.sample(), answered);
 
     // The ceiling: the same clients on the cheapest endpoint.
     let stop = Arc::new(AtomicBool::new(false));
@@ -368,10 +374,10 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
     let ceiling_rps = live as f64 / ceiling_started.elapsed().as_secs_f64();
 
     let (queries, commands) = (all.query.len(), all.command.len());
-    let figures = json!({
+    let mut figures = json!({
         "clients": args.clients,
         "duration_s": (elapsed * 10.0).round() / 10.0,
-        "total_rps": ((queries + commands + all.lag.len()) as f64 / elapsed).round(),
+        "total_rps": (answered as f64 / elapsed).round(),
         "query_rps": (queries as f64 / elapsed).round(),
         "command_rps": (commands as f64 / elapsed).round(),
         "query_p50_ms": round3(percentile_ms(&mut all.query, 50.0)),
@@ -388,6 +394,9 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
         "ceiling_rps": ceiling_rps.round(),
         "products": args.products,
     });
+    if let Some(map) = figures.as_object_mut() {
+        map.extend(cpu_per_request);
+    }
     drop(target);
     print(&figures, args.json)
 }

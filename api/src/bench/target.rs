@@ -28,6 +28,16 @@ impl Drop for Target {
 }
 
 impl Target {
+    /// The process id of the server, if the bench started it.
+    pub(super) fn server_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The started server's data directory (its private Redis listens under it).
+    pub(super) fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|d| d.path().join("data"))
+    }
+
     /// A server someone else runs, driven with their admin token.
     pub(super) fn existing(url: &str, token: &str) -> Self {
         Target {
