@@ -59,7 +59,7 @@ impl EmbeddedStore {
         // process reads each order's stream for every event of it, all of them recent.
         let in_memory =
             recent.as_ref().and_then(|r| positions_in_memory(r, from, direction, limit));
-        if let Some(positions) = in_memory.filter(|p| p.len() as u64 <= LIVE_EDGE) {
+        if let Some(positions) = in_memory {
             let txn = db.begin_read()?;
             return events_at(&txn.open_table(EVENTS)?, positions);
         }
@@ -120,7 +120,8 @@ impl EmbeddedStore {
 }
 
 /// The positions of the events a stream read asks for, if the in-memory index holds them all
-/// (`None`: some are only in the on-disk index).
+/// and they are at most [`LIVE_EDGE`] (`None`: some are only in the on-disk index, or the read
+/// is long enough to belong on a blocking thread).
 fn positions_in_memory(
     recent: &PendingStream,
     from: u64,
@@ -128,20 +129,22 @@ fn positions_in_memory(
     limit: usize,
 ) -> Option<Vec<u64>> {
     let last = recent.last_version()?;
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let versions: Vec<u64> = match direction {
         Direction::Forward => {
-            if from < recent.first_version {
+            let count = (last + 1).saturating_sub(from).min(limit);
+            if from < recent.first_version || count > LIVE_EDGE {
                 return None;
             }
-            (from..=last).take(limit).collect()
+            (from..from + count).collect()
         }
         Direction::Backward => {
             let top = from.min(last);
-            let wanted = (top + 1).min(limit as u64);
-            if top + 1 - wanted < recent.first_version && wanted > 0 {
+            let count = (top + 1).min(limit);
+            if (count > 0 && top + 1 - count < recent.first_version) || count > LIVE_EDGE {
                 return None;
             }
-            (0..wanted).map(|i| top - i).collect()
+            (0..count).map(|i| top - i).collect()
         }
     };
     versions.into_iter().map(|v| recent.position(v)).collect()
