@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The process id of the Redis answering on the data directory's private socket.
 fn private_redis_pid(data: &Path) -> Option<u32> {
-    let socket = data.join("redis").join("redis.sock");
-    let client = redis::Client::open(format!("redis+unix://{}", socket.display())).ok()?;
-    let mut connection = client.get_connection().ok()?;
-    let info: String = redis::cmd("INFO").arg("server").query(&mut connection).ok()?;
-    info.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|p| p.trim().parse().ok())
+    ordo_projections::redis_server::pid_on(&data.join("redis").join("redis.sock"))
 }
 
 fn alive(pid: u32) -> bool {

@@ -159,6 +159,14 @@ pub fn shut_down_orphan(socket: &Path) -> Result<bool, RedisServerError> {
     Ok(true)
 }
 
+/// The process id of the server answering on `socket` (from `INFO server`), if one answers.
+pub fn pid_on(socket: &Path) -> Option<u32> {
+    let client = redis::Client::open(format!("redis+unix://{}", socket.display())).ok()?;
+    let mut connection = client.get_connection().ok()?;
+    let info: String = redis::cmd("INFO").arg("server").query(&mut connection).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|p| p.trim().parse().ok())
+}
+
 /// The path of `program` on `PATH`, if it is there.
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
