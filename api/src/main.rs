@@ -75,19 +75,37 @@ enum BenchTarget {
 
 /// Logs to standard error: readable by default, one JSON object per line with
 /// `ORDO_LOG_FORMAT=json` (for log shippers); the level comes from `RUST_LOG` (default `info`).
+///
+/// `RUST_LOG` of targets and levels (`info`, `info,ordo_api::http=debug`: the usual kind) is a
+/// static filter; only directives on spans or fields (`[request]=debug`) take `EnvFilter`,
+/// which looks up the span on every enter and exit of it. Every request runs in a span entered
+/// at each of its polls, and under load that look-up was a percent of the server's CPU.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::{EnvFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
     // Colours only for a person at a terminal, not in a file or a log collector.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    if std::env::var("ORDO_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let fmt = if std::env::var("ORDO_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        fmt.json().boxed()
     } else {
-        builder.compact().init();
+        fmt.compact().boxed()
+    };
+    let logging = tracing_subscriber::registry().with(fmt);
+    // (`Targets` would take `[span]` for a target's name: those go to `EnvFilter` unparsed.)
+    let targets = match directives.contains(['[', '{']) {
+        true => None,
+        false => directives.parse::<Targets>().ok(),
+    };
+    match targets {
+        Some(targets) => logging.with(targets).init(),
+        None => {
+            let env = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+            logging.with(env).init();
+        }
     }
 }
 
