@@ -81,7 +81,7 @@ enum BenchTarget {
 /// which looks up the span on every enter and exit of it. Every request runs in a span entered
 /// at each of its polls, and under load that look-up was a percent of the server's CPU.
 fn init_logging() {
-    use tracing_subscriber::filter::{EnvFilter, Targets};
+    use tracing_subscriber::filter::EnvFilter;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -95,17 +95,21 @@ fn init_logging() {
         fmt.compact().boxed()
     };
     let logging = tracing_subscriber::registry().with(fmt);
-    // (`Targets` would take `[span]` for a target's name: those go to `EnvFilter` unparsed.)
-    let targets = match directives.contains(['[', '{']) {
-        true => None,
-        false => directives.parse::<Targets>().ok(),
-    };
-    match targets {
+    match static_filter(&directives) {
         Some(targets) => logging.with(targets).init(),
         None => {
             let env = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
             logging.with(env).init();
         }
+    }
+}
+
+/// `RUST_LOG` as a static filter, if it names only targets and levels. (`Targets` would take
+/// `[span]` for a target's name: directives with spans or fields are left to `EnvFilter`.)
+fn static_filter(directives: &str) -> Option<tracing_subscriber::filter::Targets> {
+    match directives.contains(['[', '{']) {
+        true => None,
+        false => directives.parse().ok(),
     }
 }
 
@@ -150,4 +154,20 @@ fn one_line(error: &anyhow::Error) -> String {
         previous = text;
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::static_filter;
+    use tracing::Level;
+
+    #[test]
+    fn targets_and_levels_are_a_static_filter_and_span_directives_are_not() {
+        let access_log = static_filter("info,ordo_api::http=debug").expect("static");
+        assert!(access_log.would_enable("ordo_api::http::middleware", &Level::DEBUG));
+        assert!(!access_log.would_enable("ordo_api::cli", &Level::DEBUG));
+        assert!(static_filter("warn").expect("static").would_enable("redis", &Level::WARN));
+        assert!(static_filter("[request]=debug").is_none(), "a span directive needs EnvFilter");
+        assert!(static_filter("ordo_api[request{path}]=trace").is_none());
+    }
 }
