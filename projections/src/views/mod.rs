@@ -4,6 +4,8 @@
 mod cart;
 mod document;
 mod fields;
+#[cfg(test)]
+mod index_tests;
 mod listing;
 pub(crate) mod order;
 pub(crate) mod product;

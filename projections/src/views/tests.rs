@@ -10,7 +10,7 @@ use ordo_domain::{CartId, Currency, CustomerId, Money, OrderId, ReservationId, S
 use ordo_eventstore::codec::AnyEvent;
 use ordo_eventstore::{EventMetadata, Position, RecordedEvent, StreamName};
 
-fn ns(projection: &'static str) -> Namespace {
+pub(super) fn ns(projection: &'static str) -> Namespace {
     Namespace::new(projection, 1)
 }
 
@@ -18,7 +18,7 @@ fn eur(minor: i64) -> Money {
     Money::new(minor, Currency::EUR)
 }
 
-fn recorded(stream: &str, version: u64) -> RecordedEvent {
+pub(super) fn recorded(stream: &str, version: u64) -> RecordedEvent {
     RecordedEvent {
         id: uuid::Uuid::nil(),
         stream: StreamName::new(stream).expect("valid"),
@@ -33,7 +33,7 @@ fn recorded(stream: &str, version: u64) -> RecordedEvent {
 }
 
 /// Folds `events` (all of one stream) into a view.
-fn fold<V: View>(stream: &str, events: &[AnyEvent]) -> Option<V> {
+pub(super) fn fold<V: View>(stream: &str, events: &[AnyEvent]) -> Option<V> {
     events.iter().enumerate().fold(None, |v, (i, e)| V::apply(v, e, &recorded(stream, i as u64)))
 }
 
@@ -163,16 +163,16 @@ fn listed(name: &str, brand: &str) -> AnyEvent {
     }))
 }
 
-fn product_event(e: ProductEvent) -> AnyEvent {
+pub(super) fn product_event(e: ProductEvent) -> AnyEvent {
     AnyEvent::Product(e)
 }
 
-fn reservation(id: &str) -> ReservationId {
+pub(super) fn reservation(id: &str) -> ReservationId {
     ReservationId::parse(id).expect("valid")
 }
 
 /// A listed mug with 5 received, 2 of them held by `cart-1`.
-fn mug_with_a_hold() -> Vec<AnyEvent> {
+pub(super) fn mug_with_a_hold() -> Vec<AnyEvent> {
     vec![
         listed("Stoneware Mug", "Potter"),
         product_event(ProductEvent::StockReceived(product::StockReceived {
@@ -369,111 +369,4 @@ fn events_of_other_aggregates_leave_a_view_alone() {
         CartView::apply(Some(view.clone()), &other, &recorded("order-ord-1", 0)),
         Some(view)
     );
-}
-
-/// A product with its fields drawn from small sets.
-fn any_product() -> impl proptest::strategy::Strategy<Value = ProductView> {
-    use proptest::prelude::*;
-    let word = prop::sample::select(vec!["oak", "mug", "tea", "Oak"]);
-    let facts = (prop::sample::select(vec!["MUG-1", "MUG-2"]), word.clone(), word.clone(), word);
-    let trade = (prop::sample::select(vec!["kitchen", "garden"]), 1..3i64, 0..3i64);
-    let holds = prop::collection::btree_map(prop::sample::select(vec!["a", "b"]), 1..3u32, 0..3);
-    (facts, trade, holds, any::<bool>()).prop_map(
-        |((sku, name, brand, description), (category, price, on_hand), holds, listed)| {
-            ProductView {
-                sku: sku.into(),
-                name: name.into(),
-                description: description.into(),
-                category: category.into(),
-                brand: brand.into(),
-                price_minor: price,
-                currency: "EUR".into(),
-                image_urls: Vec::new(),
-                on_hand,
-                holds: holds.into_iter().map(|(k, q)| (k.to_owned(), q)).collect(),
-                listed,
-                version: 1,
-                terms: Default::default(),
-            }
-        },
-    )
-}
-
-/// `product` with one or two of its fields taken from `other`: pairs that differ a little,
-/// which two independent products seldom do.
-fn one_or_two_fields_of(
-    product: &ProductView,
-    other: &ProductView,
-    fields: [u8; 2],
-) -> ProductView {
-    let mut changed = product.clone();
-    changed.terms = Default::default();
-    for field in fields {
-        match field {
-            0 => changed.sku = other.sku.clone(),
-            1 => changed.name = other.name.clone(),
-            2 => changed.description = other.description.clone(),
-            3 => changed.category = other.category.clone(),
-            4 => changed.brand = other.brand.clone(),
-            5 => changed.price_minor = other.price_minor,
-            6 => changed.on_hand = other.on_hand,
-            7 => changed.holds = other.holds.clone(),
-            8 => changed.listed = other.listed,
-            _ => {}
-        }
-    }
-    changed
-}
-
-proptest::proptest! {
-    /// The shortcut that skips listing a product's index entries (a stock movement) is only
-    /// taken when the entries are indeed the same.
-    #[test]
-    fn products_said_to_index_alike_have_the_same_index_entries(
-        a in any_product(),
-        other in any_product(),
-        fields in proptest::array::uniform2(0u8..10),
-    ) {
-        let ns = ns("catalogue");
-        let b = one_or_two_fields_of(&a, &other, fields);
-        if !a.indexes_may_differ(&b) {
-            proptest::prop_assert_eq!(a.index_entries(&ns), b.index_entries(&ns));
-        }
-    }
-}
-
-#[test]
-fn given_a_hold_that_empties_a_product_when_projected_then_it_leaves_the_in_stock_set() {
-    // Given a mug with one unit available
-    let ns = ns("catalogue");
-    let before: ProductView = fold("product-MUG-1", &mug_with_a_hold()).expect("listed");
-    let available = before.available();
-    // When a cart holds the rest
-    let hold = |cart: &str, quantity: u32, version: u64, view: &ProductView| {
-        let event = product_event(ProductEvent::StockReserved(product::StockReserved {
-            reservation_id: reservation(cart),
-            quantity,
-            expires_at: Timestamp(100),
-            at: Timestamp(3),
-        }));
-        ProductView::apply(Some(view.clone()), &event, &recorded("product-MUG-1", version))
-            .expect("kept")
-    };
-    let emptied = hold("cart-2", available as u32, 3, &before);
-    let instock = super::product::catalogue_key(&ns, "instock");
-    let removed = changes(&ns, "MUG-1", Some(&before), Some(&emptied));
-    // Then the product leaves the in-stock set, and nothing else of the index moves
-    let index: Vec<_> = removed
-        .iter()
-        .filter(|c| {
-            matches!(
-                c,
-                Change::SRem { .. }
-                    | Change::SAdd { .. }
-                    | Change::ZAdd { .. }
-                    | Change::ZRem { .. }
-            )
-        })
-        .collect();
-    assert_eq!(index, vec![&Change::SRem { key: instock, member: "MUG-1".into() }]);
 }
