@@ -107,9 +107,10 @@ fn init_logging() {
 /// `RUST_LOG` as a static filter, if it names only targets and levels. (`Targets` would take
 /// `[span]` for a target's name: directives with spans or fields are left to `EnvFilter`.)
 fn static_filter(directives: &str) -> Option<tracing_subscriber::filter::Targets> {
-    match directives.contains(['[', '{']) {
-        true => None,
-        false => directives.parse().ok(),
+    if directives.contains(['[', '{']) {
+        None
+    } else {
+        directives.parse().ok()
     }
 }
 

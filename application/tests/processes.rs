@@ -7,12 +7,44 @@ mod support;
 use ordo_application::leases::Lease;
 use ordo_application::payments::Simulator;
 use ordo_application::processes::state::{FileState, ProcessState};
-use ordo_application::processes::{ProcessConfig, Processes, CHECKPOINT};
+use ordo_application::processes::{ProcessConfig, ProcessError, Processes, CHECKPOINT};
 use ordo_eventstore::{Direction, EventStore, StreamName};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
+use tempfile::TempDir;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The processes running in the background over a shop, on a fresh state file.
+struct Running {
+    state: Arc<ProcessState>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ProcessError>>,
+    _dir: TempDir,
+}
+
+impl Running {
+    fn start(shop: &Shopfront) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = FileState::open(&dir.path().join("processes.redb")).expect("state");
+        let state = Arc::new(ProcessState::File(file));
+        let processes = Arc::new(Processes::new(
+            shop.shop.clone(),
+            Arc::new(Simulator::default()),
+            state.clone(),
+            ProcessConfig::default(),
+        ));
+        let (stop, stopping) = watch::channel(false);
+        let task = tokio::spawn(processes.run(Lease::local("checkout"), stopping));
+        Running { state, stop, task, _dir: dir }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        self.task.await.expect("joined").expect("stopped cleanly");
+    }
+}
 
 /// Places an order for two mugs paid with `token`, runs the processes until `stream` has an
 /// event of type `until`, and returns the shop for `then`.
@@ -21,16 +53,7 @@ async fn checkout_then_follow(token: &str, until: &str) -> (Shopfront, String) {
     let placed = shop.shop.check_out("cart-1", address(), token.into(), &shopper(None)).await;
     let order = format!("order-{}", placed.expect("placed").id);
     shop.when_starts(&[PRODUCT, &order]).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = FileState::open(&dir.path().join("processes.redb")).expect("state");
-    let processes = Arc::new(Processes::new(
-        shop.shop.clone(),
-        Arc::new(Simulator::default()),
-        Arc::new(ProcessState::File(file)),
-        ProcessConfig::default(),
-    ));
-    let (stop, stopping) = watch::channel(false);
-    let running = tokio::spawn(processes.run(Lease::local("checkout"), stopping));
+    let running = Running::start(&shop);
     let started = Instant::now();
     while !shop.events(&order).await.iter().any(|t| t == until) {
         assert!(started.elapsed() < Duration::from_secs(10), "{order} never reached {until}");
@@ -38,8 +61,7 @@ async fn checkout_then_follow(token: &str, until: &str) -> (Shopfront, String) {
     }
     // (the product's follow-up comes right after the order's event)
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.send(true).expect("stop");
-    running.await.expect("joined").expect("stopped cleanly");
+    running.stop().await;
     (shop, order)
 }
 
@@ -75,15 +97,6 @@ async fn given_a_checkpoint_lost_in_a_crash_when_the_log_is_handled_again_nothin
     }
     // When the process starts over from a state file that lost every save (worse than a crash
     // between two synced saves can do) and follows the log to its end
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = FileState::open(&dir.path().join("processes.redb")).expect("state");
-    let state = Arc::new(ProcessState::File(file));
-    let processes = Arc::new(Processes::new(
-        shop.shop.clone(),
-        Arc::new(Simulator::default()),
-        state.clone(),
-        ProcessConfig::default(),
-    ));
     // (the process follows orders, payments and carts; the log ends with the product's event)
     let mut end = 0;
     for stream in [order.as_str(), payment.as_str(), CART] {
@@ -91,15 +104,13 @@ async fn given_a_checkpoint_lost_in_a_crash_when_the_log_is_handled_again_nothin
         let last = shop.store.read_stream(&name, u64::MAX, Direction::Backward, 1).await;
         end = end.max(last.expect("read").first().map_or(0, |e| e.position.0));
     }
-    let (stop, stopping) = watch::channel(false);
-    let running = tokio::spawn(processes.run(Lease::local("checkout"), stopping));
+    let running = Running::start(&shop);
     let started = Instant::now();
-    while state.checkpoint(CHECKPOINT).await.expect("checkpoint") < Some(end) {
+    while running.state.checkpoint(CHECKPOINT).await.expect("checkpoint") < Some(end) {
         assert!(started.elapsed() < Duration::from_secs(10), "the process never reached {end}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop.send(true).expect("stop");
-    running.await.expect("joined").expect("stopped cleanly");
+    running.stop().await;
     // Then every reaction found its effect already there: no stream has a new event
     for (stream, was) in streams.iter().zip(before) {
         assert_eq!(shop.events(stream).await, was, "{stream} after handling the log again");
