@@ -13,7 +13,8 @@ pub(super) struct Target {
     pub(super) base: String,
     pub(super) admin: String,
     child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
+    /// The started server's temporary directory, removed with the run.
+    dir: Option<tempfile::TempDir>,
     /// A PostgreSQL cluster started for the run (`--store postgres`), stopped after the server.
     _cluster: Option<ordo_eventstore::postgres::private::PrivatePostgres>,
 }
@@ -35,7 +36,7 @@ impl Target {
 
     /// The started server's data directory (its private Redis listens under it).
     pub(super) fn data_dir(&self) -> Option<std::path::PathBuf> {
-        self._dir.as_ref().map(|d| d.path().join("data"))
+        self.dir.as_ref().map(|d| d.path().join("data"))
     }
 
     /// A server someone else runs, driven with their admin token.
@@ -44,7 +45,7 @@ impl Target {
             base: url.trim_end_matches('/').to_owned(),
             admin: token.to_owned(),
             child: None,
-            _dir: None,
+            dir: None,
             _cluster: None,
         }
     }
@@ -90,7 +91,7 @@ pub(super) fn start_server_on(
         base: format!("http://127.0.0.1:{port}"),
         admin,
         child: Some(child),
-        _dir: Some(dir),
+        dir: Some(dir),
         _cluster: cluster,
     })
 }
