@@ -175,9 +175,10 @@ async fn run_once<S: EventStore, H: Handler>(
         // which says which follower is the bottleneck once lag grows with load.
         let started = std::time::Instant::now();
         handler.handle(&batch).await.map_err(Failure::Handler)?;
-        metrics::histogram!("ordo_follower_batch_seconds", "follower" => handler.name())
+        let follower = handler.name();
+        metrics::histogram!("ordo_follower_batch_seconds", "follower" => follower)
             .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("ordo_follower_batch_events", "follower" => handler.name())
+        metrics::histogram!("ordo_follower_batch_events", "follower" => follower)
             .record(batch.len() as f64);
         *backoff = config.first_backoff;
         // How old the newest handled event was when it was handled: the follower's lag.

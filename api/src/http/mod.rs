@@ -192,20 +192,23 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
+/// Histogram buckets of the metrics that count events (per commit, per follower batch).
+const EVENT_COUNT_BUCKETS: &[f64] =
+    &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 5_000.0];
+
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ])?
-        // A count, not seconds: how well group commit is batching.
+        // Counts, not seconds: how well group commit is batching, and events per follower batch.
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("ordo_store_events_per_commit".into()),
-            &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 5_000.0],
+            EVENT_COUNT_BUCKETS,
         )?
-        // And events per follower batch.
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("ordo_follower_batch_events".into()),
-            &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 5_000.0],
+            EVENT_COUNT_BUCKETS,
         )?
         // A count too: version races lost before a command committed.
         .set_buckets_for_metric(

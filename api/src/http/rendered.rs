@@ -70,9 +70,10 @@ pub fn order_page(page: HistoryPage<String>) -> Body<OrderPageDto> {
 
 /// A search page of rendered products as the `SearchPage` schema.
 pub fn search_page(page: SearchPage<Documents>) -> Body<SearchPageDto> {
+    use std::fmt::Write;
     let (total, exact) = (page.total, page.total_is_exact);
     let mut json = String::with_capacity(page.products.joined.len() + 96);
-    json.push_str(&format!("{{\"total\":{total},\"total_is_exact\":{exact},\"products\":["));
+    let _ = write!(json, "{{\"total\":{total},\"total_is_exact\":{exact},\"products\":[");
     json.push_str(&page.products.joined);
     json.push(']');
     push_cursor(&mut json, page.next_cursor);
