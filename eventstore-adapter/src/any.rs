@@ -223,13 +223,21 @@ impl EventStore for AnyStore {
     ) -> Result<AppendOutcome, StoreError> {
         let started = std::time::Instant::now();
         let result = dispatch_await!(self, s => s.append(stream, expected, events));
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(StoreError::WrongExpectedVersion { .. }) => "conflict",
-            Err(_) => "error",
-        };
-        metrics::histogram!("ordo_store_append_seconds", "store" => self.kind(), "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        observe_append(self.kind(), started, &result);
+        result
+    }
+
+    fn appends_together(&self) -> bool {
+        dispatch!(self, s => s.appends_together())
+    }
+
+    async fn append_together(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let started = std::time::Instant::now();
+        let result = dispatch_await!(self, s => s.append_together(parts));
+        observe_append(self.kind(), started, &result);
         result
     }
 
@@ -286,6 +294,21 @@ impl EventStore for AnyStore {
             }
         })
     }
+}
+
+/// Records an append's duration by store and outcome (`ordo_store_append_seconds`).
+fn observe_append<T>(
+    store: &'static str,
+    started: std::time::Instant,
+    result: &Result<T, StoreError>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(StoreError::WrongExpectedVersion { .. }) => "conflict",
+        Err(_) => "error",
+    };
+    metrics::histogram!("ordo_store_append_seconds", "store" => store, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// The store cannot do this (an append to several streams on a backend without
+    /// transactions across streams).
+    #[error("this event store does not support {0}")]
+    Unsupported(&'static str),
+    /// An append to several streams named one stream twice.
+    #[error("stream {0} appears twice in one append")]
+    StreamTwice(String),
     /// The store file could not be opened.
     #[error("cannot open event store {}: {reason}", path.display())]
     Open {

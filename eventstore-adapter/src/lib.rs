@@ -38,6 +38,7 @@ pub mod kurrent;
 pub mod model;
 pub mod postgres;
 pub mod store;
+pub mod together;
 
 pub use any::{Access, AnyStore, StoreLocation};
 pub use embedded::{Durability, EmbeddedConfig, EmbeddedStore};

@@ -221,6 +221,18 @@ pub struct AppendOutcome {
     pub position: Position,
 }
 
+/// One stream's part of an append to several streams at once
+/// ([`crate::EventStore::append_together`]).
+#[derive(Clone, Debug)]
+pub struct StreamAppend {
+    /// The stream.
+    pub stream: StreamName,
+    /// Where the stream must be, as for a single append.
+    pub expected: ExpectedVersion,
+    /// Its events, at least one.
+    pub events: Vec<NewEvent>,
+}
+
 /// One stream's run of recorded events, ready to append again elsewhere (an import): its stream,
 /// the expectation that puts it at the same versions, the events, and their recording times.
 pub struct ImportRun {

@@ -12,7 +12,8 @@ use std::future::Future;
 /// - versions within a stream start at 0 and have no gaps;
 /// - re-sending an append whose event ids are already stored in that stream returns the first
 ///   outcome and writes nothing;
-/// - positions only grow, and a reader that saw position `p` sees every event before `p`.
+/// - positions only grow, and a reader that saw position `p` sees every event before `p`;
+/// - where [`EventStore::appends_together`] says so, an append to several streams is atomic.
 pub trait EventStore: Send + Sync + 'static {
     /// The live feed type [`EventStore::subscribe_all`] returns.
     type Subscription: Subscription;
@@ -24,6 +25,27 @@ pub trait EventStore: Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// Whether [`EventStore::append_together`] works here: the embedded store and PostgreSQL
+    /// commit several streams in one transaction. KurrentDB's client has no such call (its
+    /// server's multi-stream append is newer than the client), so there it is refused.
+    fn appends_together(&self) -> bool {
+        false
+    }
+
+    /// Appends to several streams in one commit: every part or none. Each part is checked as
+    /// [`EventStore::append`] checks it (its expected version, its event ids); the first part
+    /// refused refuses the whole append with its own error, naming its stream. Parts land in the
+    /// order given, each contiguous, and a stream may appear only once. Re-sending an append
+    /// whose parts are all stored already returns their first outcomes and writes nothing.
+    /// Returns one outcome per part, in order.
+    fn append_together(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> impl Future<Output = Result<Vec<AppendOutcome>, StoreError>> + Send {
+        let _ = parts;
+        async { Err(StoreError::Unsupported("appends to several streams in one commit")) }
+    }
 
     /// Up to `limit` events of `stream` starting at version `from`, in `direction`.
     fn read_stream(

@@ -48,6 +48,9 @@ mod with_frequent_index_flushes {
         reads_forward_and_backward_with_limits,
         global_log_is_ordered_and_appends_contiguous,
         subscription_resumes_after_a_checkpoint,
+        appends_to_several_streams_commit_together,
+        a_refused_part_refuses_the_whole_append,
+        a_resent_append_to_several_streams_is_answered_as_before,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,6 +107,22 @@ async fn subscription_resumes_after_a_checkpoint() {
     let (_dir, store) = fresh();
     common::subscription_resumes_after_a_checkpoint(&store, "").await;
 }
+
+macro_rules! on_a_fresh_store {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (_dir, store) = fresh();
+            common::$name(&store, "").await;
+        }
+    )*};
+}
+
+on_a_fresh_store!(
+    appends_to_several_streams_commit_together,
+    a_refused_part_refuses_the_whole_append,
+    a_resent_append_to_several_streams_is_answered_as_before,
+);
 
 #[tokio::test]
 async fn events_survive_close_and_reopen() {

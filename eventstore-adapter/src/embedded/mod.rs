@@ -9,6 +9,7 @@
 //! (group commit), `read` (log pages and stream reads), `subscription`, `index` (the stream
 //! index's in-memory part), `schema` (tables and the record format).
 
+mod apply;
 mod index;
 mod open;
 mod read;
@@ -23,6 +24,7 @@ use crate::error::StoreError;
 use crate::model::*;
 use crate::store::EventStore;
 
+use crate::together::only;
 use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable};
 use schema::*;
 use std::path::{Path, PathBuf};
@@ -32,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use writer::AppendRequest;
 
 /// Largest payload bytes one append may carry; keeps one caller from stalling a batch.
-pub const MAX_APPEND_BYTES: usize = 16 * 1024 * 1024;
+pub use crate::together::MAX_APPEND_BYTES;
 const REQUEST_QUEUE: usize = 4_096;
 
 /// Settings of the embedded store.
@@ -156,14 +158,14 @@ impl EmbeddedStore {
         for events in runs {
             let ImportRun { stream, expected, events, recorded_at } = ImportRun::new(events)?;
             let (reply, answer) = oneshot::channel();
-            let request =
-                AppendRequest { stream, expected, events, recorded_at: Some(recorded_at), reply };
+            let parts = vec![StreamAppend { stream, expected, events }];
+            let request = AppendRequest { parts, recorded_at: Some(recorded_at), reply };
             sender.send(request).await.map_err(|_| StoreError::Closed)?;
             answers.push(answer);
         }
         let mut outcomes = Vec::with_capacity(answers.len());
         for answer in answers {
-            outcomes.push(answer.await.map_err(|_| StoreError::Closed)??);
+            outcomes.push(only(answer.await.map_err(|_| StoreError::Closed)??)?);
         }
         Ok(outcomes)
     }
@@ -251,6 +253,21 @@ impl EmbeddedStore {
         Ok(VerifyReport { events: expected, head_hash: hex(&previous) })
     }
 
+    /// Queues an append of one or more parts for the writer and waits for its commit.
+    async fn append_parts(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        crate::together::check_shape(&parts)?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest { parts, recorded_at: None, reply };
+        self.sender()?.send(request).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
     fn sender(&self) -> Result<mpsc::Sender<AppendRequest>, StoreError> {
         self.inner.requests.lock().ok().and_then(|r| r.clone()).ok_or(StoreError::Closed)
     }
@@ -274,21 +291,19 @@ impl EventStore for EmbeddedStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        if self.is_read_only() {
-            return Err(StoreError::ReadOnly);
-        }
-        if events.is_empty() {
-            return Err(StoreError::EmptyAppend);
-        }
-        let bytes: usize = events.iter().map(|e| e.payload.len()).sum();
-        if bytes > MAX_APPEND_BYTES {
-            return Err(StoreError::AppendTooLarge { bytes, limit: MAX_APPEND_BYTES });
-        }
-        let (reply, answer) = oneshot::channel();
-        let request =
-            AppendRequest { stream: stream.clone(), expected, events, recorded_at: None, reply };
-        self.sender()?.send(request).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let part = StreamAppend { stream: stream.clone(), expected, events };
+        only(self.append_parts(vec![part]).await?)
+    }
+
+    fn appends_together(&self) -> bool {
+        true
+    }
+
+    async fn append_together(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.append_parts(parts).await
     }
 
     async fn read_stream(

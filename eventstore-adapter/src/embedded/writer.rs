@@ -7,12 +7,12 @@
 //! and writes nothing; the others in the batch still commit. A storage failure aborts the whole
 //! transaction and every caller in it hears about it: nothing is acknowledged that is not durable.
 
+use super::apply::Tables;
 use super::index::{PendingIndex, PendingStream};
 use super::schema::*;
 use crate::error::StoreError;
-use crate::model::{AppendOutcome, ExpectedVersion, NewEvent, Position, StreamName};
-use redb::{Database, Durability as RedbDurability, ReadableTable, Table, WriteTransaction};
-use std::collections::HashSet;
+use crate::model::{AppendOutcome, StreamAppend};
+use redb::{Database, Durability as RedbDurability, WriteTransaction};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -71,14 +71,19 @@ pub struct WriterStats {
     pub commit_micros: AtomicU64,
 }
 
-/// One caller's append.
+/// One caller's append: one part, or several streams in one commit (all or none).
 pub struct AppendRequest {
-    pub stream: StreamName,
-    pub expected: ExpectedVersion,
-    pub events: Vec<NewEvent>,
-    /// Recording times to keep instead of now, one per event: only for imports.
+    pub parts: Vec<StreamAppend>,
+    /// Recording times to keep instead of now, one per event of the first part: only for
+    /// imports, which append one part.
     pub recorded_at: Option<Vec<i64>>,
-    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    pub reply: oneshot::Sender<Result<Vec<AppendOutcome>, StoreError>>,
+}
+
+impl AppendRequest {
+    fn events(&self) -> usize {
+        self.parts.iter().map(|p| p.events.len()).sum()
+    }
 }
 
 /// Where the chain stands: the next position and the hash it must follow.
@@ -228,14 +233,14 @@ fn collect_batch(
     first: AppendRequest,
     requests: &mut mpsc::Receiver<AppendRequest>,
 ) -> Vec<AppendRequest> {
-    let mut events = first.events.len();
+    let mut events = first.events();
     let mut batch = vec![first];
     let started = Instant::now();
     let mut last_arrival = started;
     while events < MAX_BATCH_EVENTS {
         match requests.try_recv() {
             Ok(next) => {
-                events += next.events.len();
+                events += next.events();
                 batch.push(next);
                 last_arrival = Instant::now();
             }
@@ -259,7 +264,7 @@ fn sync_now(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
-type Outcomes = Vec<Result<AppendOutcome, StoreError>>;
+type Outcomes = Vec<Result<Vec<AppendOutcome>, StoreError>>;
 
 fn commit_batch(
     db: &Database,
@@ -286,8 +291,7 @@ fn commit_batch(
             outcomes.push(tables.apply(&mut head, request)?);
         }
         // Table handles must close before the index tables are opened again for the flush.
-        let Tables { events, disk_streams, disk_ids, overlay, .. } = tables;
-        drop((events, disk_streams, disk_ids));
+        let overlay = tables.into_overlay();
         flushed = pending.events + overlay.events >= flush_at;
         if flushed {
             write_index(&txn, &pending, head.next_position)?;
@@ -315,161 +319,4 @@ fn micros(d: Duration) -> u64 {
 
 fn commit(txn: WriteTransaction) -> Result<(), StoreError> {
     txn.commit().map_err(StoreError::from)
-}
-
-struct Tables<'t, 'p> {
-    events: Table<'t, u64, &'static [u8]>,
-    disk_streams: Table<'t, &'static str, u64>,
-    disk_ids: Table<'t, u128, u64>,
-    /// Entries committed earlier but not yet on disk.
-    pending: &'p PendingIndex,
-    /// Entries of this batch, not yet committed.
-    overlay: PendingIndex,
-}
-
-impl<'t, 'p> Tables<'t, 'p> {
-    fn open(txn: &'t WriteTransaction, pending: &'p PendingIndex) -> Result<Self, StoreError> {
-        Ok(Tables {
-            events: txn.open_table(EVENTS)?,
-            disk_streams: txn.open_table(STREAMS)?,
-            disk_ids: txn.open_table(EVENT_IDS)?,
-            pending,
-            overlay: PendingIndex::default(),
-        })
-    }
-
-    /// The stream's last version, newest source first: this batch, pending, disk.
-    fn stream_head(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        for layer in [&self.overlay, self.pending] {
-            if let Some(last) = layer.streams.get(stream).and_then(PendingStream::last_version) {
-                return Ok(Some(last));
-            }
-        }
-        Ok(self.disk_streams.get(stream)?.map(|v| v.value()))
-    }
-
-    /// Where an event id was stored, if anywhere.
-    fn id_position(&self, id: u128) -> Result<Option<u64>, StoreError> {
-        for layer in [&self.overlay, self.pending] {
-            if let Some(position) = layer.ids.get(&id) {
-                return Ok(Some(*position));
-            }
-        }
-        Ok(self.disk_ids.get(id)?.map(|p| p.value()))
-    }
-
-    /// Applies one request. The outer error is a storage failure (abort the batch); the inner
-    /// one is this request's own rejection (nothing written for it).
-    fn apply(
-        &mut self,
-        head: &mut ChainHead,
-        r: &AppendRequest,
-    ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
-        if let Some(earlier) = self.earlier_outcome(r)? {
-            return Ok(earlier);
-        }
-        let actual = self.stream_head(r.stream.as_str())?;
-        if !r.expected.matches(actual) {
-            return Ok(Err(StoreError::WrongExpectedVersion {
-                stream: r.stream.to_string(),
-                expected: r.expected,
-                actual,
-            }));
-        }
-        let first_version = actual.map_or(0, |v| v + 1);
-        for (i, event) in r.events.iter().enumerate() {
-            let version = first_version + i as u64;
-            let position = head.next_position;
-            let body = StoredBody {
-                id: *event.id.as_bytes(),
-                stream: r.stream.to_string(),
-                version,
-                event_type: event.event_type.clone(),
-                schema_version: event.schema_version,
-                recorded_at: r
-                    .recorded_at
-                    .as_ref()
-                    .and_then(|t| t.get(i).copied())
-                    .unwrap_or(head.last_recorded_at),
-                correlation_id: event.metadata.correlation_id.map(|u| *u.as_bytes()),
-                causation_id: event.metadata.causation_id.map(|u| *u.as_bytes()),
-                headers: event
-                    .metadata
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                payload: event.payload.clone(),
-            };
-            let (record, hash) = encode_record(&head.last_hash, position, &body)?;
-            self.events.insert(position, record.as_slice())?;
-            self.overlay.add(r.stream.as_str(), version, position, event.id.as_u128());
-            head.next_position += 1;
-            head.last_hash = hash;
-        }
-        let version = first_version + r.events.len() as u64 - 1;
-        Ok(Ok(AppendOutcome { first_version, version, position: Position(head.next_position - 1) }))
-    }
-
-    /// If these event ids were stored before (a retry), the first append's outcome; an error if
-    /// they were stored with other content or only some of them were.
-    fn earlier_outcome(
-        &self,
-        r: &AppendRequest,
-    ) -> Result<Option<Result<AppendOutcome, StoreError>>, StoreError> {
-        let mut unique = HashSet::with_capacity(r.events.len());
-        let mut found = Vec::with_capacity(r.events.len());
-        for event in &r.events {
-            if !unique.insert(event.id) {
-                return Ok(Some(Err(conflict(event.id, "the id appears twice in one append"))));
-            }
-            found.push(self.id_position(event.id.as_u128())?);
-        }
-        match found.iter().filter(|p| p.is_some()).count() {
-            0 => return Ok(None),
-            n if n < found.len() => {
-                let id = r.events[found.iter().position(Option::is_some).unwrap_or(0)].id;
-                return Ok(Some(Err(conflict(id, "a retry must resend exactly the same events"))));
-            }
-            _ => {}
-        }
-        let mut first_version = 0;
-        let mut version = 0;
-        let mut position = 0;
-        for (i, (event, stored_at)) in r.events.iter().zip(&found).enumerate() {
-            let position_i = stored_at.unwrap_or_default();
-            let Some(record) = self.events.get(position_i)? else {
-                return Err(StoreError::Corrupt {
-                    position: position_i,
-                    reason: "indexed event missing".into(),
-                });
-            };
-            let (_, body) = split_record(position_i, record.value())?;
-            let stored = decode_body(position_i, body)?;
-            if stored.stream != r.stream.as_str() {
-                return Ok(Some(Err(conflict(
-                    event.id,
-                    &format!("it belongs to stream {}", stored.stream),
-                ))));
-            }
-            if stored.event_type != event.event_type || stored.payload != event.payload {
-                return Ok(Some(Err(conflict(event.id, "the type or payload differs"))));
-            }
-            if i == 0 {
-                first_version = stored.version;
-            } else if stored.version != version + 1 {
-                return Ok(Some(Err(conflict(
-                    event.id,
-                    "the events were stored in another order",
-                ))));
-            }
-            version = stored.version;
-            position = position_i;
-        }
-        Ok(Some(Ok(AppendOutcome { first_version, version, position: Position(position) })))
-    }
-}
-
-fn conflict(id: uuid::Uuid, reason: &str) -> StoreError {
-    StoreError::EventIdConflict { id, reason: reason.to_owned() }
 }

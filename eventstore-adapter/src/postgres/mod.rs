@@ -28,6 +28,7 @@ use crate::embedded::schema::{chain_hash, StoredBody, GENESIS};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::store::EventStore;
+use crate::together::only;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -187,16 +188,17 @@ impl PostgresStore {
     /// order and recording times. Meant for an empty store.
     pub async fn import(&self, events: Vec<RecordedEvent>) -> Result<AppendOutcome, StoreError> {
         let ImportRun { stream, expected, events, recorded_at } = ImportRun::new(events)?;
-        self.submit(stream, expected, events, Some(recorded_at)).await
+        let parts = vec![StreamAppend { stream, expected, events }];
+        only(self.submit(parts, Some(recorded_at)).await?)
     }
 
+    /// Queues an append of one or more parts for the writer and waits for its commit.
     async fn submit(
         &self,
-        stream: StreamName,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        parts: Vec<StreamAppend>,
         recorded_at: Option<Vec<i64>>,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        crate::together::check_shape(&parts)?;
         let sender = self
             .inner
             .requests
@@ -205,7 +207,7 @@ impl PostgresStore {
             .clone()
             .ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        let request = writer::AppendRequest { stream, expected, events, recorded_at, reply };
+        let request = writer::AppendRequest { parts, recorded_at, reply };
         sender.send(request).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -331,15 +333,19 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::EmptyAppend);
-        }
-        let bytes: usize = events.iter().map(|e| e.payload.len()).sum();
-        let limit = crate::embedded::MAX_APPEND_BYTES;
-        if bytes > limit {
-            return Err(StoreError::AppendTooLarge { bytes, limit });
-        }
-        self.submit(stream.clone(), expected, events, None).await
+        let part = StreamAppend { stream: stream.clone(), expected, events };
+        only(self.submit(vec![part], None).await?)
+    }
+
+    fn appends_together(&self) -> bool {
+        true
+    }
+
+    async fn append_together(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.submit(parts, None).await
     }
 
     async fn read_stream(

@@ -83,10 +83,16 @@ CREATE INDEX requests_created ON {schema}.requests (created_ms);
 "#,
 ];
 
-/// A schema name Ordo accepts: a plain lower-case identifier, so it needs no quoting.
+/// Longest schema name: PostgreSQL's names stop at 63 bytes, and the schema's notification
+/// channel (`ordo_events_<schema>`) is such a name too. A longer schema opened, then failed
+/// every append at its `NOTIFY` ("channel name too long").
+pub const MAX_SCHEMA_LEN: usize = 63 - super::CHANNEL_PREFIX.len();
+
+/// A schema name Ordo accepts: a plain lower-case identifier, so it needs no quoting, short
+/// enough for its notification channel.
 pub fn check_name(schema: &str) -> Result<(), StoreError> {
     let ok = !schema.is_empty()
-        && schema.len() <= 63
+        && schema.len() <= MAX_SCHEMA_LEN
         && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
@@ -94,7 +100,9 @@ pub fn check_name(schema: &str) -> Result<(), StoreError> {
     } else {
         Err(StoreError::Open {
             path: schema.into(),
-            reason: "a schema name is 1 to 63 of a-z, 0-9 and _, not starting with a digit".into(),
+            reason: format!(
+                "a schema name is 1 to {MAX_SCHEMA_LEN} of a-z, 0-9 and _, not starting with a digit"
+            ),
         })
     }
 }
@@ -127,4 +135,18 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<(), StoreError
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_schema_name_too_long_for_its_channel_then_it_is_refused() {
+        let longest = "s".repeat(MAX_SCHEMA_LEN);
+        assert!(check_name(&longest).is_ok());
+        assert_eq!(format!("{}{longest}", super::super::CHANNEL_PREFIX).len(), 63);
+        let error = check_name(&format!("{longest}s")).expect_err("one byte too long");
+        assert!(error.to_string().contains("1 to 51"), "{error}");
+    }
 }

@@ -15,7 +15,8 @@ use super::{PostgresInner, CHANNEL_PREFIX};
 use crate::clock::now_millis;
 use crate::embedded::schema::{chain_hash, StoredBody, HASH_LEN};
 use crate::error::StoreError;
-use crate::model::{AppendOutcome, ExpectedVersion, NewEvent, Position, StreamName};
+use crate::model::{AppendOutcome, NewEvent, Position, StreamAppend, StreamName};
+use crate::together::{verdict, Check, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -25,34 +26,36 @@ use uuid::Uuid;
 /// Most events one transaction carries.
 const MAX_BATCH_EVENTS: usize = 4_096;
 
-/// One append waiting for the writer.
+/// One append waiting for the writer: one part, or several streams in one commit.
 pub(crate) struct AppendRequest {
-    pub stream: StreamName,
-    pub expected: ExpectedVersion,
-    pub events: Vec<NewEvent>,
-    /// Recording times to keep (an import); `None`: now.
+    pub parts: Vec<StreamAppend>,
+    /// Recording times to keep (an import, one part); `None`: now.
     pub recorded_at: Option<Vec<i64>>,
-    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    pub reply: oneshot::Sender<Result<Vec<AppendOutcome>, StoreError>>,
+}
+
+impl AppendRequest {
+    fn events(&self) -> usize {
+        self.parts.iter().map(|p| p.events.len()).sum()
+    }
 }
 
 /// Runs until every sender is gone.
 pub(crate) async fn run(inner: Arc<PostgresInner>, mut requests: mpsc::Receiver<AppendRequest>) {
     while let Some(first) = requests.recv().await {
-        let mut events = first.events.len();
+        let mut events = first.events();
         let mut batch = vec![first];
         while events < MAX_BATCH_EVENTS {
             match requests.try_recv() {
                 Ok(next) => {
-                    events += next.events.len();
+                    events += next.events();
                     batch.push(next);
                 }
                 Err(_) => break,
             }
         }
-        let (requests_only, replies): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|r| ((r.stream, r.expected, r.events, r.recorded_at), r.reply))
-            .unzip();
+        let (requests_only, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|r| ((r.parts, r.recorded_at), r.reply)).unzip();
         let started = std::time::Instant::now();
         match commit(&inner, &requests_only).await {
             Ok((outcomes, head)) => {
@@ -82,8 +85,8 @@ pub(crate) async fn run(inner: Arc<PostgresInner>, mut requests: mpsc::Receiver<
     }
 }
 
-type Request = (StreamName, ExpectedVersion, Vec<NewEvent>, Option<Vec<i64>>);
-type Outcomes = Vec<Result<AppendOutcome, StoreError>>;
+type Request = (Vec<StreamAppend>, Option<Vec<i64>>);
+type Outcomes = Vec<Result<Vec<AppendOutcome>, StoreError>>;
 
 /// An event already in the log, as far as a retry needs to know.
 struct Stored {
@@ -187,8 +190,9 @@ async fn run_transaction(
     batch: &[Request],
 ) -> Result<(Outcomes, Option<u64>), StoreError> {
     let st = statements(client, schema).await?;
-    let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.2.iter().map(|e| e.id)).collect();
-    let names: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
+    let parts = || batch.iter().flat_map(|r| &r.0);
+    let ids: Vec<Uuid> = parts().flat_map(|p| p.events.iter().map(|e| e.id)).collect();
+    let names: Vec<&str> = parts().map(|p| p.stream.as_str()).collect();
     let (id_params, stream_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
         ([&ids], [&names]);
     let (_, head, found, known_streams) = tokio::try_join!(
@@ -227,78 +231,99 @@ async fn run_transaction(
 
     let mut rows = Rows::default();
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (stream, expected, events, recorded_at) in batch {
-        if let Some(earlier) = earlier_outcome(stream, events, &stored) {
-            outcomes.push(earlier);
-            continue;
+    for (request_parts, recorded_at) in batch {
+        let checks = request_parts
+            .iter()
+            .map(|part| match earlier_outcome(&part.stream, &part.events, &stored) {
+                Some(earlier) => earlier.map(Check::Stored),
+                None => {
+                    let actual = versions.get(part.stream.as_str()).copied();
+                    match part.expected.matches(actual) {
+                        true => Ok(Check::New),
+                        false => Err(StoreError::WrongExpectedVersion {
+                            stream: part.stream.to_string(),
+                            expected: part.expected,
+                            actual,
+                        }),
+                    }
+                }
+            })
+            .collect();
+        match verdict(request_parts, checks) {
+            Err(refused) => {
+                outcomes.push(Err(refused));
+                continue;
+            }
+            Ok(Verdict::Stored(earlier)) => {
+                outcomes.push(Ok(earlier));
+                continue;
+            }
+            Ok(Verdict::Write) => {}
         }
-        let actual = versions.get(stream.as_str()).copied();
-        if !expected.matches(actual) {
-            outcomes.push(Err(StoreError::WrongExpectedVersion {
-                stream: stream.to_string(),
-                expected: *expected,
-                actual,
-            }));
-            continue;
-        }
-        let first_version = actual.map_or(0, |v| v + 1);
-        for (i, event) in events.iter().enumerate() {
-            let version = first_version + i as u64;
-            let position = next as u64;
-            let at =
-                recorded_at.as_ref().and_then(|t| t.get(i).copied()).unwrap_or(last_recorded_at);
-            let headers: Vec<(String, String)> =
-                event.metadata.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let body = StoredBody {
-                id: *event.id.as_bytes(),
-                stream: stream.to_string(),
-                version,
-                event_type: event.event_type.clone(),
-                schema_version: event.schema_version,
-                recorded_at: at,
-                correlation_id: event.metadata.correlation_id.map(|u| *u.as_bytes()),
-                causation_id: event.metadata.causation_id.map(|u| *u.as_bytes()),
-                headers,
-                payload: event.payload.clone(),
-            };
-            let encoded = postcard::to_stdvec(&body)
-                .map_err(|e| StoreError::Storage(format!("encode: {e}")))?;
-            last_hash = chain_hash(&last_hash, position, &encoded);
-            rows.position.push(next);
-            rows.id.push(event.id);
-            rows.stream.push(body.stream);
-            rows.version.push(version as i64);
-            rows.event_type.push(body.event_type);
-            rows.schema_version.push(i32::from(body.schema_version));
-            rows.recorded_at.push(at);
-            rows.correlation_id.push(event.metadata.correlation_id);
-            rows.causation_id.push(event.metadata.causation_id);
-            rows.headers.push(
-                postcard::to_stdvec(&body.headers)
-                    .map_err(|e| StoreError::Storage(format!("encode: {e}")))?,
-            );
-            rows.payload.push(body.payload);
-            rows.hash.push(last_hash.to_vec());
-            stored.insert(
-                event.id,
-                Stored {
-                    position,
+        let mut written = Vec::with_capacity(request_parts.len());
+        for (i, part) in request_parts.iter().enumerate() {
+            let (stream, events) = (&part.stream, &part.events);
+            let recorded_at = if i == 0 { recorded_at.as_ref() } else { None };
+            let actual = versions.get(stream.as_str()).copied();
+            let first_version = actual.map_or(0, |v| v + 1);
+            for (i, event) in events.iter().enumerate() {
+                let version = first_version + i as u64;
+                let position = next as u64;
+                let at = recorded_at.and_then(|t| t.get(i).copied()).unwrap_or(last_recorded_at);
+                let headers: Vec<(String, String)> =
+                    event.metadata.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let body = StoredBody {
+                    id: *event.id.as_bytes(),
                     stream: stream.to_string(),
                     version,
                     event_type: event.event_type.clone(),
+                    schema_version: event.schema_version,
+                    recorded_at: at,
+                    correlation_id: event.metadata.correlation_id.map(|u| *u.as_bytes()),
+                    causation_id: event.metadata.causation_id.map(|u| *u.as_bytes()),
+                    headers,
                     payload: event.payload.clone(),
-                },
-            );
-            next += 1;
+                };
+                let encoded = postcard::to_stdvec(&body)
+                    .map_err(|e| StoreError::Storage(format!("encode: {e}")))?;
+                last_hash = chain_hash(&last_hash, position, &encoded);
+                rows.position.push(next);
+                rows.id.push(event.id);
+                rows.stream.push(body.stream);
+                rows.version.push(version as i64);
+                rows.event_type.push(body.event_type);
+                rows.schema_version.push(i32::from(body.schema_version));
+                rows.recorded_at.push(at);
+                rows.correlation_id.push(event.metadata.correlation_id);
+                rows.causation_id.push(event.metadata.causation_id);
+                rows.headers.push(
+                    postcard::to_stdvec(&body.headers)
+                        .map_err(|e| StoreError::Storage(format!("encode: {e}")))?,
+                );
+                rows.payload.push(body.payload);
+                rows.hash.push(last_hash.to_vec());
+                stored.insert(
+                    event.id,
+                    Stored {
+                        position,
+                        stream: stream.to_string(),
+                        version,
+                        event_type: event.event_type.clone(),
+                        payload: event.payload.clone(),
+                    },
+                );
+                next += 1;
+            }
+            let version = first_version + events.len() as u64 - 1;
+            versions.insert(stream.to_string(), version);
+            appended_to.insert(stream.as_str());
+            written.push(AppendOutcome {
+                first_version,
+                version,
+                position: Position(next as u64 - 1),
+            });
         }
-        let version = first_version + events.len() as u64 - 1;
-        versions.insert(stream.to_string(), version);
-        appended_to.insert(stream.as_str());
-        outcomes.push(Ok(AppendOutcome {
-            first_version,
-            version,
-            position: Position(next as u64 - 1),
-        }));
+        outcomes.push(Ok(written));
     }
     if rows.position.is_empty() {
         client.batch_execute("ROLLBACK").await?;

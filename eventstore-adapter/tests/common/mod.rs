@@ -242,3 +242,103 @@ pub async fn subscription_resumes_after_a_checkpoint<S: EventStore>(store: &S, p
     assert_eq!((next.stream.clone(), next.version), (s.clone(), 3));
     assert_eq!(sub.next().await.expect("event").version, 4);
 }
+
+/// Given a product at version 0 and a new cart, when a hold on the product and the cart's line
+/// are appended together, both land, each contiguous, the product's part first, and a reader
+/// of the log sees them one after the other.
+pub async fn appends_to_several_streams_commit_together<S: EventStore>(store: &S, prefix: &str) {
+    let (product, cart) = (stream(prefix, "product-T"), stream(prefix, "cart-T"));
+    store.append(&product, ExpectedVersion::NoStream, events(1)).await.expect("listed");
+    let before = store.last_position().await.expect("head").expect("one event");
+    let outcomes = store
+        .append_together(vec![
+            StreamAppend {
+                stream: product.clone(),
+                expected: ExpectedVersion::Exact(0),
+                events: events(2),
+            },
+            StreamAppend {
+                stream: cart.clone(),
+                expected: ExpectedVersion::NoStream,
+                events: events(1),
+            },
+        ])
+        .await
+        .expect("append together");
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!((outcomes[0].first_version, outcomes[0].version), (1, 2));
+    assert_eq!((outcomes[1].first_version, outcomes[1].version), (0, 0));
+    assert!(outcomes[0].position < outcomes[1].position, "parts land in the order given");
+    let log = store.read_all(SubscribeFrom::After(before), 10).await.expect("read log");
+    let order: Vec<(&str, u64)> = log.iter().map(|e| (e.stream.as_str(), e.version)).collect();
+    let (p, c) = (product.as_str(), cart.as_str());
+    assert_eq!(order, [(p, 1), (p, 2), (c, 0)]);
+    assert_eq!(log[2].position, outcomes[1].position);
+}
+
+/// Given a cart that moved on, when a hold and a line expecting the old cart are appended
+/// together, the whole append is refused with the cart's conflict and the product gets
+/// nothing either; an append naming a stream twice is refused before it is queued.
+pub async fn a_refused_part_refuses_the_whole_append<S: EventStore>(store: &S, prefix: &str) {
+    let (product, cart) = (stream(prefix, "product-R"), stream(prefix, "cart-R"));
+    store.append(&product, ExpectedVersion::NoStream, events(1)).await.expect("listed");
+    store.append(&cart, ExpectedVersion::NoStream, events(2)).await.expect("cart moved on");
+    let head = store.last_position().await.expect("head");
+    let stale = vec![
+        StreamAppend {
+            stream: product.clone(),
+            expected: ExpectedVersion::Exact(0),
+            events: events(1),
+        },
+        StreamAppend {
+            stream: cart.clone(),
+            expected: ExpectedVersion::Exact(0),
+            events: events(1),
+        },
+    ];
+    match store.append_together(stale).await {
+        Err(StoreError::WrongExpectedVersion { stream, actual, .. }) => {
+            assert_eq!((stream.as_str(), actual), (cart.as_str(), Some(1)));
+        }
+        other => panic!("expected the cart's WrongExpectedVersion, got {other:?}"),
+    }
+    assert_eq!(store.stream_version(&product).await.expect("version"), Some(0), "no hold");
+    assert_eq!(store.last_position().await.expect("head"), head, "nothing written");
+    let twice = vec![
+        StreamAppend { stream: cart.clone(), expected: ExpectedVersion::Any, events: events(1) },
+        StreamAppend { stream: cart.clone(), expected: ExpectedVersion::Any, events: events(1) },
+    ];
+    assert!(matches!(store.append_together(twice).await, Err(StoreError::StreamTwice(_))));
+}
+
+/// Given an append to two streams that committed, when it is sent again (its answer was
+/// lost), the first outcomes come back and nothing is written; a resend of which only one
+/// part is stored is no retry, and is refused.
+pub async fn a_resent_append_to_several_streams_is_answered_as_before<S: EventStore>(
+    store: &S,
+    prefix: &str,
+) {
+    let (product, cart) = (stream(prefix, "product-S"), stream(prefix, "cart-S"));
+    let parts = vec![
+        StreamAppend {
+            stream: product.clone(),
+            expected: ExpectedVersion::NoStream,
+            events: events(1),
+        },
+        StreamAppend {
+            stream: cart.clone(),
+            expected: ExpectedVersion::NoStream,
+            events: events(1),
+        },
+    ];
+    let first = store.append_together(parts.clone()).await.expect("first");
+    let head = store.last_position().await.expect("head");
+    let again = store.append_together(parts.clone()).await.expect("resent");
+    assert_eq!(again, first);
+    assert_eq!(store.last_position().await.expect("head"), head, "the resend wrote nothing");
+    let mut half = parts;
+    half[1].events = events(1);
+    half[1].expected = ExpectedVersion::Exact(0);
+    assert!(matches!(store.append_together(half).await, Err(StoreError::EventIdConflict { .. })));
+    assert_eq!(store.last_position().await.expect("head"), head, "nothing written");
+}
