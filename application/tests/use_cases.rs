@@ -22,19 +22,70 @@ fn checked_out_elsewhere() -> Vec<AnyEvent> {
 }
 
 #[tokio::test]
-async fn adding_to_a_cart_holds_the_stock_then_records_the_line() {
+async fn adding_to_a_cart_holds_the_stock_and_records_the_line_in_one_commit() {
     let mut shop =
         Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    let done = shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await.expect("added");
+    shop.then(&[(PRODUCT, &["StockReserved"]), (CART, &["ItemQuantitySet"])]).await;
+    // The hold, then the line, next to each other in the log; the answer waits for both.
+    let hold = shop.last(PRODUCT).await.position;
+    let line = shop.last(CART).await.position;
+    assert_eq!(line.0, hold.0 + 1);
+    assert_eq!(done.position, line.0);
+}
+
+#[tokio::test]
+async fn a_line_for_a_cart_that_moved_is_planned_again_on_the_cart_as_it_is() {
+    // Given a cart this instance has cached as empty, given a mug by another writer meanwhile
+    let mut shop =
+        Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
+    shop.append(CART, open_cart(1).split_off(1)).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    // When the shopper sets two mugs
+    shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await.expect("set");
+    // Then the line is decided again on the cart as it is, and committed once with its hold
+    shop.then(&[(PRODUCT, &["StockReserved"]), (CART, &["ItemQuantitySet"])]).await;
+    let quantity = shop.shop.carts().inspect("cart-1", |_, c| c.0.clone()).await.expect("cart");
+    assert_eq!(quantity.expect("open").lines[&mug()].quantity, 2);
+}
+
+#[tokio::test]
+async fn a_line_the_cart_refuses_takes_no_hold() {
+    // Given a cart this instance has cached as open, checked out meanwhile by another writer
+    let mut shop =
+        Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
+    shop.append(CART, checked_out_elsewhere()).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    // When the shopper adds a mug
+    let refused = shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await;
+    // Then the cart refuses, and no hold was ever written
+    assert!(matches!(refused, Err(AppError::Cart(CartError::CheckedOut(_)))), "{refused:?}");
+    shop.then(&[(PRODUCT, &[]), (CART, &[])]).await;
+}
+
+#[tokio::test]
+async fn on_a_store_of_one_stream_per_commit_the_hold_comes_first_then_the_line() {
+    let mut shop = Shopfront::one_stream_per_commit()
+        .given(PRODUCT, stocked_mug(10))
+        .await
+        .given(CART, open_cart(0))
+        .await;
     shop.when_starts(&[PRODUCT, CART]).await;
     shop.shop.set_item("cart-1", "MUG-1", 2, &shopper(None)).await.expect("added");
     shop.then(&[(PRODUCT, &["StockReserved"]), (CART, &["ItemQuantitySet"])]).await;
 }
 
 #[tokio::test]
-async fn a_line_the_cart_refuses_after_the_hold_gives_the_hold_back() {
+async fn on_a_store_of_one_stream_per_commit_a_line_the_cart_refuses_gives_the_hold_back() {
     // Given a cart this instance has cached as open, checked out meanwhile by another writer
-    let mut shop =
-        Shopfront::new().given(PRODUCT, stocked_mug(10)).await.given(CART, open_cart(0)).await;
+    let mut shop = Shopfront::one_stream_per_commit()
+        .given(PRODUCT, stocked_mug(10))
+        .await
+        .given(CART, open_cart(0))
+        .await;
     shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
     shop.append(CART, checked_out_elsewhere()).await;
     shop.when_starts(&[PRODUCT, CART]).await;
@@ -46,8 +97,8 @@ async fn a_line_the_cart_refuses_after_the_hold_gives_the_hold_back() {
 }
 
 #[tokio::test]
-async fn a_changed_line_the_cart_refuses_restores_the_earlier_hold() {
-    let mut shop = two_mugs_in_the_cart().await;
+async fn on_a_store_of_one_stream_per_commit_a_changed_line_the_cart_refuses_restores_the_hold() {
+    let mut shop = with_two_mugs_in_the_cart(Shopfront::one_stream_per_commit()).await;
     shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
     shop.append(CART, checked_out_elsewhere()).await;
     shop.when_starts(&[PRODUCT, CART]).await;

@@ -1,17 +1,21 @@
-//! Carts: open one, set and remove lines. A line's units are held on the product before the
-//! cart records it (the plan in [`ordo_domain::plan::plan_set_item`]).
+//! Carts: open one, set and remove lines. A line's units are held on the product as the cart
+//! records it (the plan in [`ordo_domain::plan::plan_set_item`]): in one commit where the store
+//! appends to several streams at once, else the hold first.
 
 use super::{Done, Shop};
 use crate::caller::Caller;
 use crate::error::{AppError, Missing};
 use crate::request::Request;
-use ordo_domain::cart::{self, CartCommand, CartState};
+use ordo_domain::cart::{self, CartCommand, CartEvent, CartState};
 use ordo_domain::plan::{plan_set_item, LinePlan, SetItemRefused};
 use ordo_domain::product::{ProductCommand, ProductError, ReleaseReservation};
 use ordo_domain::{CartId, CustomerId, ReservationId, Sku};
 use ordo_eventstore::clock::{millis, now};
-use ordo_eventstore::command::CommandError;
-use ordo_eventstore::EventStore;
+use ordo_eventstore::command::{CommandError, Prepared};
+use ordo_eventstore::{EventStore, StoreError};
+
+/// How often a line is planned again when its cart changed between the plan and the commit.
+const REPLANS: usize = 3;
 
 impl<S: EventStore> Shop<S> {
     /// Opens a cart for the calling customer.
@@ -52,48 +56,114 @@ impl<S: EventStore> Shop<S> {
     ) -> Result<Done, AppError> {
         let cart_id = CartId::parse(cart_id)?;
         let sku = Sku::parse(sku)?;
-        let cart = self.own_cart(&cart_id, &request.caller).await?;
+        for _ in 0..REPLANS {
+            if let Some(done) = self.set_item_once(&cart_id, &sku, quantity, request).await? {
+                return Ok(done);
+            }
+        }
+        Err(AppError::Contention { stream: self.carts.stream(cart_id.as_str())?.to_string() })
+    }
+
+    /// One plan for the line, carried out; `None` if the cart moved before its commit.
+    async fn set_item_once(
+        &self,
+        cart_id: &CartId,
+        sku: &Sku,
+        quantity: u32,
+        request: &Request,
+    ) -> Result<Option<Done>, AppError> {
+        let cart = self.own_cart(cart_id, &request.caller).await?;
         // Planned on the product's state where it lies, not on a copy: a product in a flash
         // sale holds one reservation per cart, and copying them all for every add-to-cart
         // made each request's cost grow with the crowd.
         let planned = self
             .products
-            .inspect(sku.as_str(), |_, product| {
-                plan_set_item(&cart, product, &sku, quantity, now())
-            })
+            .inspect(sku.as_str(), |_, product| plan_set_item(&cart, product, sku, quantity, now()))
             .await?;
         let plan = planned.map_err(|e| match e {
             SetItemRefused::Product(ProductError::NotListed) => {
-                AppError::not_found(Missing::Product, &sku)
+                AppError::not_found(Missing::Product, sku)
             }
             other => other.into(),
         })?;
-        match plan {
+        let done = match plan {
             LinePlan::Nothing => {
                 let unchanged = self.carts.unchanged(cart_id.as_str()).await?;
                 self.done(cart_id.as_str(), &unchanged, &[]).await
             }
             LinePlan::Drop { set, release } => {
                 let command = CartCommand::SetItemQuantity(set);
-                self.drop_line(&cart_id, &sku, command, release, request).await
+                self.drop_line(cart_id, sku, command, release, request).await
             }
             LinePlan::Hold { reserve, set, undo } => {
                 let reserve = ProductCommand::Reserve(reserve);
-                let held =
-                    self.products.execute(sku.as_str(), &reserve, &request.context(0)).await?;
                 let set = CartCommand::SetItemQuantity(set);
-                match self.carts.execute(cart_id.as_str(), &set, &request.context(1)).await {
-                    Ok(receipt) => self.done(cart_id.as_str(), &receipt, &[held.position]).await,
-                    Err(refused) => {
-                        // The cart changed since the plan was made: put the hold back.
-                        let undone =
-                            self.products.execute(sku.as_str(), &undo, &request.context(2)).await;
-                        if let Err(e) = undone {
-                            tracing::warn!(error = %e, %cart_id, %sku, "could not undo a stock hold; it lapses at its expiry");
-                        }
-                        Err(refused.into())
+                if self.store.appends_together() {
+                    let context = request.context(1);
+                    let line = self.carts.prepare(cart_id.as_str(), &set, &context).await?;
+                    if !line.events.is_empty() {
+                        return self.hold_with_line(cart_id, sku, &reserve, line, request).await;
                     }
                 }
+                self.hold_then_line(cart_id, sku, &reserve, &set, undo, request).await
+            }
+        };
+        done.map(Some)
+    }
+
+    /// The hold on the product and the cart's line in one commit: both or neither (ADR 0021).
+    /// `None`: the cart changed since the line was decided (the same shopper in another tab,
+    /// its expiry), nothing was written, and the line is planned again.
+    async fn hold_with_line(
+        &self,
+        cart_id: &CartId,
+        sku: &Sku,
+        reserve: &ProductCommand,
+        line: Prepared<CartEvent>,
+        request: &Request,
+    ) -> Result<Option<Done>, AppError> {
+        let (context, companion) = (request.context(0), line.append.clone());
+        let joined = self.products.execute_joined(sku.as_str(), reserve, &context, companion);
+        let held = match joined.await {
+            Ok(held) => held,
+            Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. }))
+                if stream == line.append.stream.as_str() =>
+            {
+                self.carts.catch_up(cart_id.as_str()).await?;
+                return Ok(None);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let receipt = match held.joined {
+            Some(outcome) => self.carts.adopt(cart_id.as_str(), line, &outcome).await?,
+            // An earlier attempt of this keyed request committed both.
+            None => self.carts.unchanged(cart_id.as_str()).await?,
+        };
+        self.done(cart_id.as_str(), &receipt, &[held.position]).await.map(Some)
+    }
+
+    /// The hold, then the line, in two commits, on stores that cannot commit both at once
+    /// (KurrentDB): a line never exists without its hold; a hold whose line was refused is
+    /// put back, or lapses at its expiry if that fails too.
+    async fn hold_then_line(
+        &self,
+        cart_id: &CartId,
+        sku: &Sku,
+        reserve: &ProductCommand,
+        set: &CartCommand,
+        undo: ProductCommand,
+        request: &Request,
+    ) -> Result<Done, AppError> {
+        let held = self.products.execute(sku.as_str(), reserve, &request.context(0)).await?;
+        match self.carts.execute(cart_id.as_str(), set, &request.context(1)).await {
+            Ok(receipt) => self.done(cart_id.as_str(), &receipt, &[held.position]).await,
+            Err(refused) => {
+                // The cart changed since the plan was made: put the hold back.
+                let undone = self.products.execute(sku.as_str(), &undo, &request.context(2)).await;
+                if let Err(e) = undone {
+                    tracing::warn!(error = %e, %cart_id, %sku, "could not undo a stock hold; it lapses at its expiry");
+                }
+                Err(refused.into())
             }
         }
     }

@@ -12,34 +12,52 @@ use ordo_domain::product::{ProductEvent, ProductListed, StockReceived, StockRese
 use ordo_domain::{CartId, Currency, CustomerId, Money, ReservationId, Sku};
 use ordo_eventstore::clock::now;
 use ordo_eventstore::codec::AnyEvent;
+use ordo_eventstore::embedded::EmbeddedSubscription;
 use ordo_eventstore::{
-    Direction, EmbeddedConfig, EmbeddedStore, EventMetadata, EventStore, ExpectedVersion,
-    StreamName,
+    AppendOutcome, Direction, EmbeddedConfig, EmbeddedStore, EventFilter, EventMetadata,
+    EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamName,
+    SubscribeFrom,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A shop over a fresh embedded store.
-pub struct Shopfront {
+/// A shop over a fresh embedded store (`S`: the store as the shop sees it).
+pub struct Shopfront<S = EmbeddedStore> {
     _dir: tempfile::TempDir,
     /// The store, for `given` and `then`.
     pub store: Arc<EmbeddedStore>,
     /// The application layer under test.
-    pub shop: Arc<Shop<EmbeddedStore>>,
+    pub shop: Arc<Shop<S>>,
     /// Each stream's length when the `when` began.
     before: HashMap<String, usize>,
+}
+
+fn fresh_store() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = EmbeddedConfig::new(dir.path().join("events.redb"));
+    (dir, Arc::new(EmbeddedStore::open(config).expect("store")))
 }
 
 impl Shopfront {
     /// An empty shop.
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = EmbeddedConfig::new(dir.path().join("events.redb"));
-        let store = Arc::new(EmbeddedStore::open(config).expect("store"));
+        let (dir, store) = fresh_store();
         let shop = Arc::new(Shop::new(store.clone(), ShopConfig::default()));
         Self { _dir: dir, store, shop, before: HashMap::new() }
     }
+}
 
+impl Shopfront<OneStreamPerCommit> {
+    /// An empty shop on a store that commits one stream at a time, as KurrentDB does.
+    pub fn one_stream_per_commit() -> Self {
+        let (dir, store) = fresh_store();
+        let seen = Arc::new(OneStreamPerCommit(store.clone()));
+        let shop = Arc::new(Shop::new(seen, ShopConfig::default()));
+        Self { _dir: dir, store, shop, before: HashMap::new() }
+    }
+}
+
+impl<S: EventStore> Shopfront<S> {
     /// Appends `events` to `stream` as earlier commands would have.
     pub async fn given(self, stream: &str, events: Vec<AnyEvent>) -> Self {
         self.append(stream, events).await;
@@ -75,6 +93,14 @@ impl Shopfront {
         recorded.iter().map(|e| e.event_type.clone()).collect()
     }
 
+    /// The last event of `stream`.
+    pub async fn last(&self, stream: &str) -> RecordedEvent {
+        let name = StreamName::new(stream).expect("stream");
+        let mut last =
+            self.store.read_stream(&name, u64::MAX, Direction::Backward, 1).await.expect("read");
+        last.pop().expect("the stream has events")
+    }
+
     /// Asserts, per stream, the types of the events appended since `when_starts`.
     pub async fn then(&self, expected: &[(&str, &[&str])]) {
         for (stream, types) in expected {
@@ -93,7 +119,12 @@ pub const CART: &str = "cart-cart-1";
 
 /// Ten mugs on the shelf, two of them in the shopper's cart (held for it).
 pub async fn two_mugs_in_the_cart() -> Shopfront {
-    Shopfront::new()
+    with_two_mugs_in_the_cart(Shopfront::new()).await
+}
+
+/// `front` with ten mugs on the shelf, two of them in the shopper's cart.
+pub async fn with_two_mugs_in_the_cart<S: EventStore>(front: Shopfront<S>) -> Shopfront<S> {
+    front
         .given(PRODUCT, stocked_mug(10))
         .await
         .given(PRODUCT, vec![held_for_cart(2)])
@@ -195,4 +226,55 @@ pub fn open_cart(mugs: u32) -> Vec<AnyEvent> {
         })));
     }
     events
+}
+
+/// The embedded store, seen as a backend that cannot append to several streams in one commit
+/// (KurrentDB through its client): what the use cases do there is run here too.
+pub struct OneStreamPerCommit(pub Arc<EmbeddedStore>);
+
+impl EventStore for OneStreamPerCommit {
+    type Subscription = EmbeddedSubscription;
+
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.0.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_stream(stream, from, direction, limit).await
+    }
+
+    async fn read_all(
+        &self,
+        from: SubscribeFrom,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_all(from, limit).await
+    }
+
+    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
+        self.0.last_position().await
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        self.0.stream_version(stream).await
+    }
+
+    async fn subscribe_all(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> Result<EmbeddedSubscription, StoreError> {
+        self.0.subscribe_all(from, filter).await
+    }
 }

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::codec::DomainEvent;
 use crate::error::StoreError;
-use crate::model::{ExpectedVersion, Position, StreamName};
+use crate::model::{ExpectedVersion, Position, StreamAppend, StreamName};
 use crate::store::EventStore;
 use ordo_domain::Decider;
 use std::sync::atomic::Ordering;
@@ -111,7 +111,9 @@ where
         }
         let mut answers = Vec::with_capacity(batch.len());
         for pending in batch {
-            answers.push(self.execute_one(stream, slot, &pending.command, &pending.context).await);
+            let (command, context) = (&pending.command, &pending.context);
+            let companion = pending.companion.as_ref();
+            answers.push(self.execute_one(stream, slot, command, context, companion).await);
         }
         answers
     }
@@ -166,12 +168,45 @@ where
                     continue;
                 }
             }
+            // The companions of the commands not refused ride in the same commit.
+            let companions: Vec<(usize, StreamAppend)> = batch
+                .iter()
+                .zip(&decided)
+                .enumerate()
+                .filter(|(_, (_, d))| !matches!(d, Decided::Refused(_)))
+                .filter_map(|(i, (p, _))| Some((i, p.companion.clone()?)))
+                .collect();
             if new_events.is_empty() {
+                if !companions.is_empty() {
+                    // Rare (commands that change nothing, carrying other streams' events):
+                    // each on its own.
+                    return Outcome::OneByOne;
+                }
                 return Outcome::Answered(answers(stream, decided, version, None, false));
             }
             let expected = ExpectedVersion::from_loaded(version);
-            match self.store.append(stream, expected, new_events).await {
-                Ok(outcome) if outcome.first_version == version.map_or(0, |v| v + 1) => {
+            let appended = if companions.is_empty() {
+                self.store.append(stream, expected, new_events).await.map(|o| (o, vec![]))
+            } else {
+                let own = StreamAppend { stream: stream.clone(), expected, events: new_events };
+                let parts = std::iter::once(own).chain(companions.iter().map(|(_, c)| c.clone()));
+                match self.store.append_together(parts.collect()).await {
+                    Ok(mut outcomes) => {
+                        let own = outcomes.remove(0);
+                        let joined = companions.iter().map(|(i, _)| *i).zip(outcomes).collect();
+                        Ok((own, joined))
+                    }
+                    // A companion's stream moved: only its command is refused, on its own.
+                    Err(StoreError::WrongExpectedVersion { stream: moved, .. })
+                        if moved != stream.as_str() =>
+                    {
+                        return Outcome::OneByOne;
+                    }
+                    Err(other) => Err(other),
+                }
+            };
+            match appended {
+                Ok((outcome, joined)) if outcome.first_version == version.map_or(0, |v| v + 1) => {
                     recent.remember(ids);
                     let recent = recent.recent;
                     slot.loaded =
@@ -182,7 +217,13 @@ where
                     }
                     let counted = self.store.positions_count_events();
                     let end = Some((outcome.version, outcome.position));
-                    return Outcome::Answered(answers(stream, decided, version, end, counted));
+                    let mut answered = answers(stream, decided, version, end, counted);
+                    for (i, outcome) in joined {
+                        if let Ok(receipt) = &mut answered[i] {
+                            receipt.joined = Some(outcome);
+                        }
+                    }
+                    return Outcome::Answered(answered);
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) => {
                     if self.reload(stream, slot).await.is_err() {
@@ -190,9 +231,14 @@ where
                         return Outcome::OneByOne;
                     }
                 }
-                // Replayed, a reused id, too large: one command's business, settled on its own.
+                // Replayed, a reused id, too large, two companions for one stream: one
+                // command's business, settled on its own.
                 Ok(_)
-                | Err(StoreError::EventIdConflict { .. } | StoreError::AppendTooLarge { .. }) => {
+                | Err(
+                    StoreError::EventIdConflict { .. }
+                    | StoreError::AppendTooLarge { .. }
+                    | StoreError::StreamTwice(_),
+                ) => {
                     slot.loaded = None;
                     return Outcome::OneByOne;
                 }
@@ -240,6 +286,7 @@ where
                 events: vec![],
                 version: start.map(|v| v + before).or_else(|| before.checked_sub(1)),
                 position: None,
+                joined: None,
             }),
             Decided::Appends(events) => {
                 before += events.len() as u64;
@@ -254,6 +301,7 @@ where
                     events,
                     version: Some(last_version - after),
                     position: Some(position),
+                    joined: None,
                 })
             }
         })

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::codec::DomainEvent;
 use crate::error::StoreError;
-use crate::model::{Direction, ExpectedVersion, StreamName};
+use crate::model::{AppendOutcome, Direction, ExpectedVersion, StreamAppend, StreamName};
 use crate::store::EventStore;
 use ordo_domain::Decider;
 use uuid::Uuid;
@@ -21,13 +21,15 @@ where
     D::Error: std::error::Error + 'static,
     S: EventStore,
 {
-    /// Runs `command` against the loaded state in `slot`.
+    /// Runs `command` against the loaded state in `slot`, committing `companion` (another
+    /// stream's events) with its events if it has any, or alone if it changes nothing.
     pub(super) async fn execute_one(
         &self,
         stream: &StreamName,
         slot: &mut Slot<D::State>,
         command: &D::Command,
         context: &CommandContext,
+        companion: Option<&StreamAppend>,
     ) -> Answer<D> {
         let stream = stream.clone();
         // On a shared store an answer that appends nothing (a refusal, "already so") must not
@@ -52,18 +54,13 @@ where
                 Ok(events) => events,
                 // A keyed request whose first attempt took this step (its answer lost with its
                 // server) finds the state moved on by its own events: not a refusal.
-                Err(_) if loaded.took(context) => {
-                    return Ok(Receipt {
-                        stream,
-                        events: vec![],
-                        version: loaded.version,
-                        position: None,
-                    });
-                }
+                Err(_) if loaded.took(context) => vec![],
                 Err(refusal) => return Err(CommandError::Domain(refusal)),
             };
             if events.is_empty() {
-                return Ok(Receipt { stream, events, version: loaded.version, position: None });
+                let version = loaded.version;
+                let joined = self.append_alone(companion).await?;
+                return Ok(Receipt { stream, events, version, position: None, joined });
             }
             let new_events = encode_all(&events, context)?;
             let ids: Vec<Uuid> = new_events.iter().map(|e| e.id).collect();
@@ -73,8 +70,33 @@ where
                 return self.already_taken(slot, stream).await;
             }
             let expected = ExpectedVersion::from_loaded(loaded.version);
-            match self.store.append(&stream, expected, new_events).await {
-                Ok(outcome) if outcome.first_version != loaded.version.map_or(0, |v| v + 1) => {
+            let appended = match companion {
+                None => self.store.append(&stream, expected, new_events).await.map(|o| (o, None)),
+                Some(companion) => {
+                    let own = StreamAppend { stream: stream.clone(), expected, events: new_events };
+                    match self.store.append_together(vec![own, companion.clone()]).await {
+                        Ok(outcomes) => Ok((outcomes[0], outcomes.get(1).copied())),
+                        // The companion's stream moved: nothing was written; its owner decides.
+                        Err(StoreError::WrongExpectedVersion {
+                            stream: moved,
+                            expected,
+                            actual,
+                        }) if moved != stream.as_str() => {
+                            let moved = StoreError::WrongExpectedVersion {
+                                stream: moved,
+                                expected,
+                                actual,
+                            };
+                            return Err(moved.into());
+                        }
+                        Err(other) => Err(other),
+                    }
+                }
+            };
+            match appended {
+                Ok((outcome, joined))
+                    if outcome.first_version != loaded.version.map_or(0, |v| v + 1) =>
+                {
                     // The store recognised the event ids and replayed an earlier append's outcome:
                     // those events are already in the stream, so read forward instead of folding
                     // them a second time.
@@ -84,9 +106,10 @@ where
                         events,
                         version: Some(outcome.version),
                         position: Some(outcome.position),
+                        joined,
                     });
                 }
-                Ok(outcome) => {
+                Ok((outcome, joined)) => {
                     metrics::histogram!(super::CONFLICTS_METRIC).record(attempt as f64);
                     let state = std::mem::replace(&mut loaded.state, D::initial_state());
                     loaded.state = events.iter().fold(state, D::evolve);
@@ -97,6 +120,7 @@ where
                         events,
                         version: loaded.version,
                         position: Some(outcome.position),
+                        joined,
                     });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) => self.reload(&stream, slot).await?,
@@ -127,7 +151,16 @@ where
     async fn already_taken(&self, slot: &mut Slot<D::State>, stream: StreamName) -> Answer<D> {
         self.reload(&stream, slot).await?;
         let version = slot.loaded.as_ref().and_then(|l| l.version);
-        Ok(Receipt { stream, events: vec![], version, position: None })
+        Ok(Receipt { stream, events: vec![], version, position: None, joined: None })
+    }
+
+    /// A companion of a command that changed nothing, appended on its own; `None` without one.
+    pub(super) async fn append_alone(
+        &self,
+        companion: Option<&StreamAppend>,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        let Some(c) = companion else { return Ok(None) };
+        Ok(Some(self.store.append(&c.stream, c.expected, c.events.clone()).await?))
     }
 
     /// On stores that do not refuse a reused event id themselves: whether the recent tail of
