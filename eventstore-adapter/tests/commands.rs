@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::counting::CountingStore;
 use common::list;
 use ordo_domain::product::*;
 use ordo_domain::{ReservationId, Timestamp};
@@ -172,78 +173,6 @@ async fn a_tiny_cache_still_gives_correct_answers() {
             .await
             .expect("evicted, reloaded");
         assert_eq!(on_hand(&repo, sku).await, (Some(2), 3));
-    }
-}
-
-/// The embedded store, counting the appends it is asked for; each append passes `gate` first
-/// (one permit per append: a commit is held in flight while there are none).
-struct CountingStore {
-    inner: EmbeddedStore,
-    appends: std::sync::atomic::AtomicUsize,
-    gate: tokio::sync::Semaphore,
-}
-
-impl CountingStore {
-    fn new(inner: Arc<EmbeddedStore>, gate_open: bool) -> Self {
-        let permits = if gate_open { tokio::sync::Semaphore::MAX_PERMITS } else { 0 };
-        Self {
-            inner: Arc::try_unwrap(inner).ok().expect("sole owner"),
-            appends: 0.into(),
-            gate: tokio::sync::Semaphore::new(permits),
-        }
-    }
-
-    fn appends(&self) -> usize {
-        self.appends.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl EventStore for CountingStore {
-    type Subscription = ordo_eventstore::embedded::EmbeddedSubscription;
-
-    async fn append(
-        &self,
-        stream: &StreamName,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
-        self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.gate.acquire().await.expect("the gate stays").forget();
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &StreamName,
-        from: u64,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
-    async fn read_all(
-        &self,
-        from: SubscribeFrom,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<Option<Position>, StoreError> {
-        self.inner.last_position().await
-    }
-
-    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
-        self.inner.stream_version(stream).await
-    }
-
-    async fn subscribe_all(
-        &self,
-        from: SubscribeFrom,
-        filter: EventFilter,
-    ) -> Result<ordo_eventstore::embedded::EmbeddedSubscription, StoreError> {
-        self.inner.subscribe_all(from, filter).await
     }
 }
 

@@ -5,6 +5,8 @@
 
 #![allow(dead_code, reason = "each test binary uses the part of the suite it needs")]
 
+pub mod counting;
+
 use ordo_eventstore::*;
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;

@@ -1,0 +1,193 @@
+//! Commands that carry another stream's events into their commit (`execute_joined`): a hold on
+//! a product and the cart line it is for land together or not at all, also when many such
+//! commands on one hot product are decided and committed as one batch.
+
+mod common;
+
+use common::counting::CountingStore;
+use common::{event, list};
+use ordo_domain::product::*;
+use ordo_domain::{ReservationId, Timestamp};
+use ordo_eventstore::command::{CommandContext, CommandError, Repository};
+use ordo_eventstore::*;
+use std::sync::Arc;
+
+fn store() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open");
+    (dir, Arc::new(store))
+}
+
+fn receive(quantity: u32) -> ProductCommand {
+    ProductCommand::ReceiveStock(ReceiveStock { quantity, now: Timestamp(1) })
+}
+
+fn reserve(id: &str, quantity: u32) -> ProductCommand {
+    ProductCommand::Reserve(ReserveStock {
+        reservation_id: ReservationId::parse(id).expect("valid"),
+        quantity,
+        expires_at: Timestamp(1_000_000),
+        now: Timestamp(2),
+    })
+}
+
+/// A cart's line for `cart`, as its first event.
+fn new_line(cart: &str) -> StreamAppend {
+    StreamAppend {
+        stream: StreamName::new(format!("cart-{cart}")).expect("name"),
+        expected: ExpectedVersion::NoStream,
+        events: vec![event("ItemQuantitySet", cart.as_bytes())],
+    }
+}
+
+async fn events_of(store: &impl EventStore, stream: &str) -> usize {
+    let name = StreamName::new(stream).expect("name");
+    store.read_stream(&name, 0, Direction::Forward, 1_000).await.expect("read").len()
+}
+
+async fn stocked(repo: &Repository<Product, CountingStore>, units: u32) {
+    let context = CommandContext::default();
+    repo.execute("HOT-1", &list("HOT-1"), &context).await.expect("listed");
+    repo.execute("HOT-1", &receive(units), &context).await.expect("stocked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_holds_with_their_lines_commits_each_line_with_its_own_hold_only() {
+    // Given 40 units of a hot product
+    let (_dir, embedded) = store();
+    let counting = Arc::new(CountingStore::new(embedded, true));
+    let repo = Arc::new(Repository::<Product, _>::new(counting.clone(), 100));
+    stocked(&repo, 40).await;
+    let before = counting.appends();
+    // When 64 shoppers hold one unit each, each with their cart's line riding along
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let cart = format!("c{i}");
+                let (command, line) = (reserve(&cart, 1), new_line(&cart));
+                let context = CommandContext::default();
+                let held = repo.execute_joined("HOT-1", &command, &context, line).await;
+                (cart, held)
+            })
+        })
+        .collect();
+    let (mut held, mut refused) = (vec![], vec![]);
+    for task in tasks {
+        match task.await.expect("task") {
+            (cart, Ok(receipt)) => held.push((cart, receipt)),
+            (cart, Err(CommandError::Domain(ProductError::InsufficientStock { .. }))) => {
+                refused.push(cart)
+            }
+            (_, Err(other)) => panic!("unexpected failure {other:?}"),
+        }
+    }
+    // Then 40 hold a unit and their lines are written, each just after its hold's batch;
+    assert_eq!((held.len(), refused.len()), (40, 24));
+    for (cart, receipt) in &held {
+        let line = receipt.joined.expect("the line's outcome");
+        assert_eq!((line.first_version, line.version), (0, 0), "{cart}");
+        assert!(line.position > receipt.position.expect("held"), "{cart}");
+        assert_eq!(events_of(&*counting, &format!("cart-{cart}")).await, 1, "{cart}");
+    }
+    // the 24 refused wrote no line,
+    for cart in &refused {
+        assert_eq!(events_of(&*counting, &format!("cart-{cart}")).await, 0, "{cart}");
+    }
+    // and the crowd still shared commits.
+    let appends = counting.appends() - before;
+    assert!(appends < 16, "{appends} appends for 64 commands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_batch_a_line_for_a_cart_that_moved_refuses_only_its_own_hold() {
+    // Given a product whose next commit is held in flight, and a cart that already has a line
+    let (_dir, embedded) = store();
+    let gated = Arc::new(CountingStore::new(embedded, false));
+    let repo = Arc::new(Repository::<Product, _>::new(gated.clone(), 100));
+    gated.gate.add_permits(2);
+    stocked(&repo, 10).await;
+    gated.gate.add_permits(1);
+    let moved = new_line("b");
+    gated.append(&moved.stream, moved.expected, moved.events.clone()).await.expect("moved");
+    let first = {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            repo.execute("HOT-1", &reserve("first", 1), &Default::default()).await
+        })
+    };
+    while gated.appends() < 4 {
+        tokio::task::yield_now().await;
+    }
+    // When three holds with lines queue behind it, the middle one's line expecting a new cart
+    let joined: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|cart| {
+            let repo = repo.clone();
+            let (command, line) = (reserve(cart, 1), new_line(cart));
+            let task = tokio::spawn(async move {
+                repo.execute_joined("HOT-1", &command, &Default::default(), line).await
+            });
+            (cart, task)
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    gated.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS - 10);
+    first.await.expect("task").expect("first held");
+    // Then a and c hold with their lines, and b is refused with its cart's conflict
+    let mut answers = std::collections::BTreeMap::new();
+    for (cart, task) in joined {
+        answers.insert(cart, task.await.expect("task"));
+    }
+    assert!(answers["a"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["a"]);
+    assert!(answers["c"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["c"]);
+    assert!(
+        matches!(&answers["b"], Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. })) if stream == "cart-b"),
+        "{:?}",
+        answers["b"]
+    );
+    let holds = repo
+        .inspect("HOT-1", |_, p| {
+            let mut held: Vec<String> =
+                p.reservations.keys().map(|r| r.as_str().to_owned()).collect();
+            held.sort();
+            held
+        })
+        .await
+        .expect("product");
+    assert_eq!(holds, ["a", "c", "first"]);
+    assert_eq!(events_of(&*gated, "cart-a").await, 1);
+    assert_eq!(events_of(&*gated, "cart-b").await, 1, "only the line it had");
+    assert_eq!(events_of(&*gated, "cart-c").await, 1);
+    // (decided as one batch: its append refused for b's sake, then each on its own)
+    assert_eq!(gated.appends(), 4 + 1 + 3);
+}
+
+#[tokio::test]
+async fn prepared_events_committed_elsewhere_are_adopted_into_the_cache() {
+    // Given two products, one to hold on, one whose stock movement rides along
+    let (_dir, embedded) = store();
+    let counting = Arc::new(CountingStore::new(embedded, true));
+    let repo = Repository::<Product, _>::new(counting.clone(), 100);
+    let context = CommandContext::default();
+    stocked(&repo, 5).await;
+    repo.execute("CUP-1", &list("CUP-1"), &context).await.expect("listed");
+    // When the second's receipt of stock is prepared, committed with a hold on the first,
+    // and adopted
+    let prepared = repo.prepare("CUP-1", &receive(3), &context).await.expect("prepared");
+    let companion = prepared.append.clone();
+    let held =
+        repo.execute_joined("HOT-1", &reserve("c1", 2), &context, companion).await.expect("held");
+    let outcome = held.joined.expect("committed together");
+    let adopted = repo.adopt("CUP-1", prepared, &outcome).await.expect("adopted");
+    // Then its receipt is the commit's, and the cached state has the stock without reading
+    // the stream again: the next command on it appends at once, with no lost race
+    assert_eq!((adopted.version, adopted.position), (Some(1), Some(outcome.position)));
+    let (version, on_hand) = repo.inspect("CUP-1", |v, p| (v, p.on_hand)).await.expect("cup");
+    assert_eq!((version, on_hand), (Some(1), 3));
+    let before = counting.appends();
+    repo.execute("CUP-1", &receive(1), &context).await.expect("received");
+    assert_eq!(counting.appends() - before, 1);
+    assert_eq!(repo.inspect("CUP-1", |v, p| (v, p.on_hand)).await.expect("cup"), (Some(2), 4));
+}
