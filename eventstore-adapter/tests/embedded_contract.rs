@@ -150,6 +150,27 @@ async fn events_survive_close_and_reopen() {
 }
 
 #[tokio::test]
+async fn the_index_goes_to_disk_when_the_writer_pauses_not_in_a_commit_after_it() {
+    // Given a store with index entries pending in memory, appended back to back
+    let (_dir, store) = fresh();
+    let flushes = || store.stats().index_flushes.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..20 {
+        store.append(&stream("", "cart-1"), ExpectedVersion::Any, events(1)).await.expect("append");
+    }
+    // Then nothing is flushed while appends keep coming,
+    assert_eq!(flushes(), 0);
+    // and once the writer has had nothing to do for a while, the entries go to disk
+    let waited = std::time::Instant::now();
+    while flushes() == 0 && waited.elapsed() < std::time::Duration::from_secs(5) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(flushes(), 1);
+    assert!(waited.elapsed() >= std::time::Duration::from_millis(200), "{:?}", waited.elapsed());
+    let all = store.read_stream(&stream("", "cart-1"), 0, Direction::Forward, 100).await;
+    assert_eq!(all.expect("read").len(), 20);
+}
+
+#[tokio::test]
 async fn stream_reads_agree_across_index_flushes_and_reopens() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("events.redb");

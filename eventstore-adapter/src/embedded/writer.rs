@@ -49,8 +49,9 @@ const LINGER_QUIET: Duration = Duration::from_micros(30);
 /// ... but never longer than this in total.
 const LINGER_MAX: Duration = Duration::from_micros(250);
 
-/// An idle writer flushes the in-memory index after this long, keeping open-time rebuilds short.
-const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
+/// A writer that has had no request for this long is idle: it moves the in-memory index to
+/// disk then, keeping open-time rebuilds short without making any caller wait for it.
+const IDLE_AFTER: Duration = Duration::from_millis(250);
 
 /// The in-memory index shared by the writer (sole mutator) and readers.
 pub type SharedIndex = Arc<RwLock<PendingIndex>>;
@@ -69,6 +70,8 @@ pub struct WriterStats {
     pub apply_micros: AtomicU64,
     /// Microseconds spent in `commit` (page writes and fsync).
     pub commit_micros: AtomicU64,
+    /// Times the in-memory index went to disk: with a commit that filled it, or when idle.
+    pub index_flushes: AtomicU64,
 }
 
 /// One caller's append: one part, or several streams in one commit (all or none).
@@ -105,25 +108,63 @@ pub fn run(
     index: SharedIndex,
 ) {
     let mut last_sync = Instant::now();
-    let mut last_flush = Instant::now();
     let mut unsynced = false;
     let super::Db::Writable(db) = &*db else { return };
     let durability = config.durability;
     let flush_at = config.index_flush_events.max(1);
-    while let Some(first) = requests.blocking_recv() {
+    // Only to wait for a request with a timeout; the writer's work stays on this thread.
+    let timer = tokio::runtime::Builder::new_current_thread().enable_time().build().ok();
+    loop {
+        let first = match requests.try_recv() {
+            Ok(request) => request,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                let waited = match (&timer, pending_events(&index) > 0) {
+                    (Some(timer), true) => {
+                        // (The timeout must be made inside the runtime it waits on.)
+                        let next =
+                            async { tokio::time::timeout(IDLE_AFTER, requests.recv()).await };
+                        timer.block_on(next).ok()
+                    }
+                    _ => None,
+                };
+                match waited {
+                    Some(Some(request)) => request,
+                    Some(None) => break,
+                    None => {
+                        // Idle (or nothing to flush): the index goes to disk now, when no
+                        // caller waits behind it, rather than in the first commit after a
+                        // pause, which a crowd arriving at once would all wait for.
+                        if pending_events(&index) > 0 {
+                            match flush_now(db, head, &index) {
+                                Ok(()) => {
+                                    stats.index_flushes.fetch_add(1, Relaxed);
+                                    last_sync = Instant::now();
+                                    unsynced = false;
+                                }
+                                Err(error) => {
+                                    tracing::error!(%error, "event store index flush failed")
+                                }
+                            }
+                        }
+                        match requests.blocking_recv() {
+                            Some(request) => request,
+                            None => break,
+                        }
+                    }
+                }
+            }
+        };
         let batch = collect_batch(first, &mut requests);
         let sync = durability == Durability::Fsync || last_sync.elapsed() >= RELAXED_SYNC_INTERVAL;
         let started = Instant::now();
         match commit_batch(db, head, &batch, sync, &stats, &index, flush_at) {
-            Ok((new_head, outcomes, flushed)) => {
+            Ok((new_head, outcomes)) => {
                 let events = new_head.next_position - head.next_position;
                 metrics::histogram!("ordo_store_commit_seconds", "store" => "embedded")
                     .record(started.elapsed().as_secs_f64());
                 metrics::histogram!("ordo_store_events_per_commit", "store" => "embedded")
                     .record(events as f64);
-                if flushed {
-                    last_flush = Instant::now();
-                }
                 stats.commits.fetch_add(1, Relaxed);
                 stats.requests.fetch_add(batch.len() as u64, Relaxed);
                 stats.events.fetch_add(new_head.next_position - head.next_position, Relaxed);
@@ -150,18 +191,7 @@ pub fn run(
                 }
             }
         }
-        let idle = requests.is_empty();
-        if idle && last_flush.elapsed() >= IDLE_FLUSH_AFTER && pending_events(&index) > 0 {
-            match flush_now(db, head, &index) {
-                Ok(()) => {
-                    last_flush = Instant::now();
-                    last_sync = last_flush;
-                    unsynced = false;
-                }
-                Err(error) => tracing::error!(%error, "event store index flush failed"),
-            }
-        }
-        if unsynced && idle {
+        if unsynced && requests.is_empty() {
             if let Err(error) = sync_now(db) {
                 tracing::error!(%error, "event store fsync failed");
             } else {
@@ -274,7 +304,7 @@ fn commit_batch(
     stats: &WriterStats,
     index: &SharedIndex,
     flush_at: usize,
-) -> Result<(ChainHead, Outcomes, bool), StoreError> {
+) -> Result<(ChainHead, Outcomes), StoreError> {
     let poisoned = || StoreError::Storage("index lock poisoned".into());
     let started = Instant::now();
     let mut txn = db.begin_write()?;
@@ -294,6 +324,7 @@ fn commit_batch(
         let overlay = tables.into_overlay();
         flushed = pending.events + overlay.events >= flush_at;
         if flushed {
+            stats.index_flushes.fetch_add(1, Relaxed);
             write_index(&txn, &pending, head.next_position)?;
             write_index(&txn, &overlay, head.next_position)?;
         }
@@ -310,7 +341,7 @@ fn commit_batch(
     } else {
         pending.absorb(overlay);
     }
-    Ok((head, outcomes, flushed))
+    Ok((head, outcomes))
 }
 
 fn micros(d: Duration) -> u64 {
