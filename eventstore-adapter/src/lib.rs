@@ -11,6 +11,8 @@
 //! - [`postgres`]: the same contract on PostgreSQL, shared by many servers: group commit,
 //!   appends serialized on one row so the global order never skips, the same hash chain.
 //! - [`kurrent`]: the same contract on a KurrentDB cluster, through the official client.
+//! - [`together`]: the rules of an append, to one stream or to several in one commit, that the
+//!   embedded store and PostgreSQL share.
 //! - [`any`]: whichever backend a `--store` URL names, behind the same contract.
 //! - [`audit`]: is the log intact (hash chain) and readable by today's code (every event decodes)?
 //! - [`codec`]: domain events to and from postcard payloads, with type names and schema versions

@@ -4,7 +4,7 @@
 //!
 //! Why appends to several streams exist: a cart line holds stock on the product first, and
 //! both facts must land or neither. Two commits one after the other cost two waits for the
-//! disk and leave a window where a crash keeps the hold without the line (ADR 0021).
+//! disk and leave a window where a crash keeps the hold without the line (ADR 0022).
 
 use crate::error::StoreError;
 use crate::model::{AppendOutcome, StreamAppend};

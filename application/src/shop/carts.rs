@@ -111,7 +111,7 @@ impl<S: EventStore> Shop<S> {
         done.map(Some)
     }
 
-    /// The hold on the product and the cart's line in one commit: both or neither (ADR 0021).
+    /// The hold on the product and the cart's line in one commit: both or neither (ADR 0022).
     /// `None`: the cart changed since the line was decided (the same shopper in another tab,
     /// its expiry), nothing was written, and the line is planned again.
     async fn hold_with_line(

@@ -8,6 +8,10 @@
 //! group commit already shares one fsync between streams; this shares it between the commands
 //! of one stream, which is what a flash sale on one product needs.
 //!
+//! Commands carrying another stream's events (a cart line with its hold) bring them into the
+//! same commit, except those of refused commands; if one of those streams moved, the batch
+//! goes one by one and only that command is refused.
+//!
 //! A lost version race (another server wrote) reloads and decides the whole batch again. An
 //! append refused for one command's sake (a reused event id, too large) is not guessed at:
 //! the commands then go one by one through [`super::single`], which knows those cases.

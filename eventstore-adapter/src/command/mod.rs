@@ -17,6 +17,11 @@
 //! reserving it do not queue behind its fsyncs.
 //! See `docs/adr/0005-aggregate-cache-instead-of-snapshots.md`.
 //!
+//! A command may carry another stream's events into its commit ([`Repository::execute_joined`],
+//! events decided by [`Repository::prepare`]): both land or neither, on stores that append to
+//! several streams at once. That is how a cart line and its hold on the product commit together
+//! (ADR 0022).
+//!
 //! - this file: the types, the cache, and how a command joins its stream's queue;
 //! - `batch`: the task that decides a stream's queue, many commands per commit;
 //! - `single`: one command on its own, with the recognition of a retried keyed request.
