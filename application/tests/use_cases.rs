@@ -158,6 +158,48 @@ async fn checkout_renews_the_holds_places_the_order_and_closes_the_cart() {
 }
 
 #[tokio::test]
+async fn checkout_places_the_order_and_closes_the_cart_in_one_commit() {
+    let mut shop = two_mugs_in_the_cart().await;
+    let order = order_stream();
+    shop.when_starts(&[PRODUCT, CART, &order]).await;
+    shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(None)).await.expect("done");
+    // The cart's close and the order next to each other in the log (one commit, the close
+    // first: the order rides on the cart's command)
+    let placed = shop.last(&order).await.position;
+    let closed = shop.last(CART).await.position;
+    assert_eq!(placed.0, closed.0 + 1);
+}
+
+#[tokio::test]
+async fn a_checkout_the_cart_refuses_places_no_order() {
+    // Given a cart this instance has cached as open, checked out meanwhile by another writer
+    let mut shop = two_mugs_in_the_cart().await;
+    shop.shop.carts().inspect("cart-1", |_, _| ()).await.expect("cached");
+    shop.append(CART, checked_out_elsewhere()).await;
+    let order = order_stream();
+    shop.when_starts(&[CART, &order]).await;
+    // When the shopper checks out on the stale view
+    let refused = shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(None)).await;
+    // Then the cart refuses, and no order exists without its closed cart
+    assert!(matches!(refused, Err(AppError::Cart(CartError::CheckedOut(_)))), "{refused:?}");
+    shop.then(&[(&order, &[]), (CART, &[])]).await;
+}
+
+#[tokio::test]
+async fn on_a_store_of_one_stream_per_commit_checkout_places_then_closes() {
+    let mut shop = with_two_mugs_in_the_cart(Shopfront::one_stream_per_commit()).await;
+    let order = order_stream();
+    shop.when_starts(&[PRODUCT, CART, &order]).await;
+    shop.shop.check_out("cart-1", address(), "tok".into(), &shopper(None)).await.expect("done");
+    shop.then(&[
+        (PRODUCT, &["StockReserved"]),
+        (&order, &["OrderPlaced"]),
+        (CART, &["CartCheckedOut"]),
+    ])
+    .await;
+}
+
+#[tokio::test]
 async fn a_keyed_checkout_retried_after_a_crash_finishes_without_doing_anything_twice() {
     // Given a keyed checkout whose first attempt renewed the hold and placed the order, then
     // crashed before closing the cart

@@ -1,19 +1,19 @@
-//! Checkout: the cart's holds renewed for the payment, the order placed, the cart closed (the
-//! plan in [`ordo_domain::plan::plan_checkout`]). The order's id is derived from the cart's,
+//! Checkout: the cart's holds renewed for the payment, the order placed and the cart closed
+//! (in one commit where the store can) (the plan in [`ordo_domain::plan::plan_checkout`]). The order's id is derived from the cart's,
 //! so a checkout cut short by a crash is finished by the retry, never doubled.
 
 use super::{Done, Shop};
 use crate::error::AppError;
 use crate::ids::order_id_for;
 use crate::request::Request;
-use ordo_domain::cart::CartCommand;
-use ordo_domain::order::{Address, OrderCommand, OrderError};
+use ordo_domain::cart::{CartCommand, CartEvent};
+use ordo_domain::order::{Address, OrderCommand, OrderError, OrderEvent};
 use ordo_domain::plan::plan_checkout;
 use ordo_domain::product::ProductCommand;
-use ordo_domain::CartId;
+use ordo_domain::{CartId, OrderId};
 use ordo_eventstore::clock::{millis, now};
-use ordo_eventstore::command::CommandError;
-use ordo_eventstore::EventStore;
+use ordo_eventstore::command::{CommandError, Receipt};
+use ordo_eventstore::{EventStore, StoreError};
 use std::collections::BTreeMap;
 
 /// The step of placing the order: each step of a keyed request derives its own key from the
@@ -80,6 +80,13 @@ impl<S: EventStore> Shop<S> {
             positions.push(held?.position);
         }
         let place = OrderCommand::Place(plan.place);
+        let close = CartCommand::CheckOut(plan.close);
+        if let Some((placed, closed)) =
+            self.place_with_close(&order_id, &cart_id, &place, &close, request).await?
+        {
+            positions.push(closed.position);
+            return self.done(order_id.as_str(), &placed, &positions).await;
+        }
         let placed =
             match self.orders.execute(order_id.as_str(), &place, &request.context(PLACE)).await {
                 Ok(receipt) => receipt,
@@ -89,9 +96,49 @@ impl<S: EventStore> Shop<S> {
                 }
                 Err(e) => return Err(e.into()),
             };
-        let close = CartCommand::CheckOut(plan.close);
         let closed = self.carts.execute(cart_id.as_str(), &close, &request.context(CLOSE)).await?;
         positions.push(closed.position);
         self.done(order_id.as_str(), &placed, &positions).await
+    }
+
+    /// The order placed and the cart closed in one commit, both or neither (ADR 0022), on
+    /// stores that append to several streams at once. `None`: take the steps one by one (a
+    /// store of one stream per commit, or an order already placed by an attempt that crashed
+    /// before closing the cart).
+    async fn place_with_close(
+        &self,
+        order_id: &OrderId,
+        cart_id: &CartId,
+        place: &OrderCommand,
+        close: &CartCommand,
+        request: &Request,
+    ) -> Result<Option<(Receipt<OrderEvent>, Receipt<CartEvent>)>, AppError> {
+        if !self.store.appends_together() {
+            return Ok(None);
+        }
+        let context = request.context(PLACE);
+        let order = match self.orders.prepare(order_id.as_str(), place, &context).await {
+            Ok(order) if !order.events.is_empty() => order,
+            Ok(_) | Err(CommandError::Domain(OrderError::AlreadyPlaced)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let (context, companion) = (request.context(CLOSE), order.append.clone());
+        let closed = self.carts.execute_joined(cart_id.as_str(), close, &context, companion).await;
+        let closed = match closed {
+            Ok(closed) => closed,
+            // Placed meanwhile by a concurrent attempt: finish step by step.
+            Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. }))
+                if stream == order.append.stream.as_str() =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let placed = match closed.joined {
+            Some(outcome) => self.orders.adopt(order_id.as_str(), order, &outcome).await?,
+            // An earlier attempt of this keyed request committed both.
+            None => self.orders.unchanged(order_id.as_str()).await?,
+        };
+        Ok(Some((placed, closed)))
     }
 }
