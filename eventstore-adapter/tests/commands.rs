@@ -3,7 +3,7 @@
 mod common;
 
 use common::counting::CountingStore;
-use common::list;
+use common::{list, receive, reserve, store};
 use ordo_domain::product::*;
 use ordo_domain::{ReservationId, Timestamp};
 use ordo_eventstore::command::{CommandContext, CommandError, Repository};
@@ -12,26 +12,6 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 type Products = Repository<Product, EmbeddedStore>;
-
-fn store() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store =
-        EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open");
-    (dir, Arc::new(store))
-}
-
-fn receive(quantity: u32) -> ProductCommand {
-    ProductCommand::ReceiveStock(ReceiveStock { quantity, now: Timestamp(1) })
-}
-
-fn reserve(id: &str, quantity: u32) -> ProductCommand {
-    ProductCommand::Reserve(ReserveStock {
-        reservation_id: ReservationId::parse(id).expect("valid"),
-        quantity,
-        expires_at: Timestamp(1_000_000),
-        now: Timestamp(2),
-    })
-}
 
 async fn on_hand(repo: &Products, sku: &str) -> (Option<u64>, i64) {
     repo.inspect(sku, |v, s| (v, s.on_hand)).await.expect("inspect")

@@ -5,32 +5,11 @@
 mod common;
 
 use common::counting::CountingStore;
-use common::{event, list};
+use common::{event, list, receive, reserve, store};
 use ordo_domain::product::*;
-use ordo_domain::{ReservationId, Timestamp};
 use ordo_eventstore::command::{CommandContext, CommandError, Repository};
 use ordo_eventstore::*;
 use std::sync::Arc;
-
-fn store() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store =
-        EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open");
-    (dir, Arc::new(store))
-}
-
-fn receive(quantity: u32) -> ProductCommand {
-    ProductCommand::ReceiveStock(ReceiveStock { quantity, now: Timestamp(1) })
-}
-
-fn reserve(id: &str, quantity: u32) -> ProductCommand {
-    ProductCommand::Reserve(ReserveStock {
-        reservation_id: ReservationId::parse(id).expect("valid"),
-        quantity,
-        expires_at: Timestamp(1_000_000),
-        now: Timestamp(2),
-    })
-}
 
 /// A cart's line for `cart`, as its first event.
 fn new_line(cart: &str) -> StreamAppend {

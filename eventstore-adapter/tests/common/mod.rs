@@ -28,6 +28,32 @@ pub fn list(sku: &str) -> ordo_domain::product::ProductCommand {
     })
 }
 
+/// A fresh embedded store in a temporary directory (kept while the directory lives).
+pub fn store() -> (tempfile::TempDir, std::sync::Arc<EmbeddedStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("events.redb"))).expect("open");
+    (dir, std::sync::Arc::new(store))
+}
+
+/// `quantity` units received.
+pub fn receive(quantity: u32) -> ordo_domain::product::ProductCommand {
+    use ordo_domain::product::{ProductCommand, ReceiveStock};
+    ProductCommand::ReceiveStock(ReceiveStock { quantity, now: ordo_domain::Timestamp(1) })
+}
+
+/// `quantity` units held for reservation `id`.
+pub fn reserve(id: &str, quantity: u32) -> ordo_domain::product::ProductCommand {
+    use ordo_domain::product::{ProductCommand, ReserveStock};
+    use ordo_domain::{ReservationId, Timestamp};
+    ProductCommand::Reserve(ReserveStock {
+        reservation_id: ReservationId::parse(id).expect("valid"),
+        quantity,
+        expires_at: Timestamp(1_000_000),
+        now: Timestamp(2),
+    })
+}
+
 pub fn stream(prefix: &str, name: &str) -> StreamName {
     StreamName::new(format!("{prefix}{name}")).expect("valid test stream name")
 }
