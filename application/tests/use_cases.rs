@@ -116,6 +116,38 @@ async fn on_a_store_of_one_stream_per_commit_a_changed_line_the_cart_refuses_res
 }
 
 #[tokio::test]
+async fn removing_a_line_releases_its_hold_in_the_same_commit() {
+    let mut shop = two_mugs_in_the_cart().await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    shop.shop.remove_item("cart-1", "MUG-1", &shopper(None)).await.expect("removed");
+    shop.then(&[(PRODUCT, &["ReservationReleased"]), (CART, &["ItemRemoved"])]).await;
+    let released = shop.last(PRODUCT).await.position;
+    assert_eq!(shop.last(CART).await.position.0, released.0 + 1);
+}
+
+#[tokio::test]
+async fn removing_a_line_whose_hold_lapsed_removes_the_line_alone() {
+    // Given a line whose hold was already released (it lapsed and was cleaned up)
+    let mut shop = two_mugs_in_the_cart().await;
+    shop.append(PRODUCT, vec![hold_released()]).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    // When the shopper removes the line
+    shop.shop.remove_item("cart-1", "MUG-1", &shopper(None)).await.expect("removed");
+    // Then the line goes, and there is nothing to release
+    shop.then(&[(PRODUCT, &[]), (CART, &["ItemRemoved"])]).await;
+}
+
+#[tokio::test]
+async fn on_a_store_of_one_stream_per_commit_the_line_goes_first_then_the_hold() {
+    let mut shop = with_two_mugs_in_the_cart(Shopfront::one_stream_per_commit()).await;
+    shop.when_starts(&[PRODUCT, CART]).await;
+    shop.shop.remove_item("cart-1", "MUG-1", &shopper(None)).await.expect("removed");
+    shop.then(&[(PRODUCT, &["ReservationReleased"]), (CART, &["ItemRemoved"])]).await;
+    let released = shop.last(PRODUCT).await.position;
+    assert!(shop.last(CART).await.position < released);
+}
+
+#[tokio::test]
 async fn not_enough_stock_is_refused_before_anything_is_written() {
     let mut shop =
         Shopfront::new().given(PRODUCT, stocked_mug(1)).await.given(CART, open_cart(0)).await;

@@ -8,7 +8,9 @@
 
 use ordo_application::{Caller, Request, Role, Shop, ShopConfig};
 use ordo_domain::cart::{CartEvent, CartOpened, ItemQuantitySet};
-use ordo_domain::product::{ProductEvent, ProductListed, StockReceived, StockReserved};
+use ordo_domain::product::{
+    ProductEvent, ProductListed, ReservationReleased, StockReceived, StockReserved,
+};
 use ordo_domain::{CartId, Currency, CustomerId, Money, ReservationId, Sku};
 use ordo_eventstore::clock::now;
 use ordo_eventstore::codec::AnyEvent;
@@ -202,6 +204,15 @@ pub fn held_for_cart(quantity: u32) -> AnyEvent {
         reservation_id: ReservationId::from(&cart_id()),
         quantity,
         expires_at: now().plus_millis(900_000),
+        at: now(),
+    }))
+}
+
+/// The cart's hold of two mugs released (it lapsed and was cleaned up).
+pub fn hold_released() -> AnyEvent {
+    AnyEvent::Product(ProductEvent::ReservationReleased(ReservationReleased {
+        reservation_id: ReservationId::from(&cart_id()),
+        quantity: 2,
         at: now(),
     }))
 }
