@@ -27,6 +27,7 @@ async fn leases_fence_process_state_and_claim_requests_on_postgresql() {
     a_key_is_run_once_and_then_replayed(&cluster).await;
     a_claim_whose_request_died_lapses(&cluster).await;
     a_refusal_is_never_decided_on_another_servers_old_state(&cluster).await;
+    a_companion_another_server_moved_is_refused_with_its_command(&cluster).await;
 }
 
 async fn a_live_lease_is_not_taken_and_a_lapsed_one_is_taken_with_a_higher_epoch(
@@ -182,4 +183,38 @@ async fn a_refusal_is_never_decided_on_another_servers_old_state(cluster: &Priva
     // Then it holds it: its cached "no stock" was checked against the store before refusing
     let held = first.execute("MUG-1", &hold, &none).await;
     assert!(held.is_ok_and(|r| r.events.len() == 1), "refused on an old state");
+}
+
+async fn a_companion_another_server_moved_is_refused_with_its_command(cluster: &PrivatePostgres) {
+    use ordo_domain::product::*;
+    use ordo_eventstore::command::{CommandContext, CommandError, Repository};
+    // Given two servers on one store: the first prepares a stock movement on CUP-1 to ride
+    // on a hold on MUG-1, and the second moves CUP-1 in between
+    let store = std::sync::Arc::new(open(cluster, "joined").await);
+    let first = Repository::<Product, _>::new(store.clone(), 100);
+    let second = Repository::<Product, _>::new(store.clone(), 100);
+    let none = CommandContext::default();
+    for sku in ["MUG-1", "CUP-1"] {
+        first.execute(sku, &common::list(sku), &none).await.expect("listed");
+    }
+    first.execute("MUG-1", &common::receive(5), &none).await.expect("stocked");
+    let prepared = first.prepare("CUP-1", &common::receive(3), &none).await.expect("prepared");
+    second.execute("CUP-1", &common::receive(1), &none).await.expect("moved elsewhere");
+    // When the first server commits the hold with it
+    let hold = common::reserve("cart-1", 1);
+    let joined = first.execute_joined("MUG-1", &hold, &none, prepared.append).await;
+    // Then the whole commit is refused for CUP-1's sake, and MUG-1 holds nothing
+    assert!(
+        matches!(&joined, Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. })) if stream == "product-CUP-1"),
+        "{joined:?}"
+    );
+    let held = first.inspect("MUG-1", |_, p| p.reservations.len()).await.expect("mug");
+    assert_eq!(held, 0);
+    // and once prepared again on CUP-1 as it is, both land
+    first.catch_up("CUP-1").await.expect("caught up");
+    let prepared = first.prepare("CUP-1", &common::receive(3), &none).await.expect("prepared");
+    let held = first.execute_joined("MUG-1", &hold, &none, prepared.append.clone()).await;
+    let outcome = held.expect("held").joined.expect("joined");
+    first.adopt("CUP-1", prepared, &outcome).await.expect("adopted");
+    assert_eq!(first.inspect("CUP-1", |_, p| p.on_hand).await.expect("cup"), 4);
 }
