@@ -17,7 +17,8 @@
 //! the commands then go one by one through [`super::single`], which knows those cases.
 
 use super::{
-    backoff, encode_all, Answer, Cell, CommandError, Inner, Pending, Receipt, Slot, MAX_ATTEMPTS,
+    backoff, companion_moved, encode_all, Answer, Cell, CommandError, Inner, Pending, Receipt,
+    Slot, MAX_ATTEMPTS,
 };
 use crate::codec::DomainEvent;
 use crate::error::StoreError;
@@ -173,13 +174,13 @@ where
                 }
             }
             // The companions of the commands not refused ride in the same commit.
-            let companions: Vec<(usize, StreamAppend)> = batch
+            let (riders, companions): (Vec<usize>, Vec<StreamAppend>) = batch
                 .iter()
                 .zip(&decided)
                 .enumerate()
                 .filter(|(_, (_, d))| !matches!(d, Decided::Refused(_)))
                 .filter_map(|(i, (p, _))| Some((i, p.companion.clone()?)))
-                .collect();
+                .unzip();
             if new_events.is_empty() {
                 if !companions.is_empty() {
                     // Rare (commands that change nothing, carrying other streams' events):
@@ -189,25 +190,12 @@ where
                 return Outcome::Answered(answers(stream, decided, version, None, false));
             }
             let expected = ExpectedVersion::from_loaded(version);
-            let appended = if companions.is_empty() {
-                self.store.append(stream, expected, new_events).await.map(|o| (o, vec![]))
-            } else {
-                let own = StreamAppend { stream: stream.clone(), expected, events: new_events };
-                let parts = std::iter::once(own).chain(companions.iter().map(|(_, c)| c.clone()));
-                match self.store.append_together(parts.collect()).await {
-                    Ok(mut outcomes) => {
-                        let own = outcomes.remove(0);
-                        let joined = companions.iter().map(|(i, _)| *i).zip(outcomes).collect();
-                        Ok((own, joined))
-                    }
-                    // A companion's stream moved: only its command is refused, on its own.
-                    Err(StoreError::WrongExpectedVersion { stream: moved, .. })
-                        if moved != stream.as_str() =>
-                    {
-                        return Outcome::OneByOne;
-                    }
-                    Err(other) => Err(other),
-                }
+            let own = StreamAppend { stream: stream.clone(), expected, events: new_events };
+            let appended = match self.append_with(own, companions).await {
+                // A companion's stream moved: only its command is refused, on its own.
+                Err(moved) if companion_moved(&moved, stream) => return Outcome::OneByOne,
+                Ok((outcome, joined)) => Ok((outcome, riders.into_iter().zip(joined))),
+                Err(other) => Err(other),
             };
             match appended {
                 Ok((outcome, joined)) if outcome.first_version == version.map_or(0, |v| v + 1) => {

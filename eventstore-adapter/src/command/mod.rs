@@ -24,15 +24,19 @@
 //!
 //! - this file: the types, the cache, and how a command joins its stream's queue;
 //! - `batch`: the task that decides a stream's queue, many commands per commit;
-//! - `single`: one command on its own, with the recognition of a retried keyed request.
+//! - `single`: one command on its own, with the recognition of a retried keyed request;
+//! - `joined`: a command carrying another stream's prepared events into its commit.
 
 mod batch;
+mod joined;
 mod single;
+
+use joined::companion_moved;
+pub use joined::Prepared;
 
 use crate::codec::{CodecError, DomainEvent};
 use crate::error::StoreError;
-use crate::model::{AppendOutcome, Direction, EventMetadata, ExpectedVersion, Position};
-use crate::model::{StreamAppend, StreamName};
+use crate::model::{AppendOutcome, Direction, EventMetadata, Position, StreamAppend, StreamName};
 use crate::store::EventStore;
 use lru::LruCache;
 use ordo_domain::Decider;
@@ -139,16 +143,6 @@ impl<S> Loaded<S> {
     }
 }
 
-/// A command's events decided and encoded, not yet appended ([`Repository::prepare`]).
-#[derive(Clone, Debug)]
-pub struct Prepared<E> {
-    /// The events, for the aggregate's cache and the receipt.
-    pub events: Vec<E>,
-    /// The same events encoded, expecting the stream where they were decided.
-    pub append: StreamAppend,
-    decided_on: Option<u64>,
-}
-
 /// A stream's state as of its last commit, as readers see it while the next one is in flight.
 struct Committed<S> {
     version: Option<u64>,
@@ -236,26 +230,6 @@ where
         self.submit(id, command, context, None).await
     }
 
-    /// Runs `command` as [`Repository::execute`] does, committing `companion` (another
-    /// stream's events, from [`Repository::prepare`]) in the same commit as the command's own
-    /// events: both or neither. A refused command appends neither; a command that changes
-    /// nothing appends the companion alone. If the companion's stream moved since it was
-    /// prepared, the answer is that stream's [`StoreError::WrongExpectedVersion`] and nothing
-    /// is appended. Only on stores that [append together](EventStore::appends_together).
-    pub async fn execute_joined(
-        &self,
-        id: &str,
-        command: &D::Command,
-        context: &CommandContext,
-        companion: StreamAppend,
-    ) -> Answer<D> {
-        if !self.inner.store.appends_together() {
-            let refused = StoreError::Unsupported("appends to several streams in one commit");
-            return Err(CommandError::Store(refused));
-        }
-        self.submit(id, command, context, Some(companion)).await
-    }
-
     /// Joins the stream's queue and waits for the answer.
     async fn submit(
         &self,
@@ -275,66 +249,6 @@ where
         }
         // The deciding task answers every command it takes; it only drops one by panicking.
         answer.await.unwrap_or(Err(CommandError::Store(StoreError::Closed)))
-    }
-
-    /// Decides `command` on the aggregate `id` without appending: its events, encoded for
-    /// another stream's command to carry ([`Repository::execute_joined`]) at the version they
-    /// were decided on. Hand the outcome back with [`Repository::adopt`]. No events: nothing
-    /// to change (or a keyed retry whose step was taken).
-    pub async fn prepare(
-        &self,
-        id: &str,
-        command: &D::Command,
-        context: &CommandContext,
-    ) -> Result<Prepared<D::Event>, CommandError<D::Error>> {
-        let stream = self.stream(id)?;
-        let cell = self.inner.cell(&stream);
-        let mut slot = cell.slot.lock().await;
-        let loaded = self.inner.current(&stream, &mut slot).await?;
-        let events = match D::decide(command, &loaded.state) {
-            Ok(events) => events,
-            Err(_) if loaded.took(context) => vec![],
-            Err(refusal) => return Err(CommandError::Domain(refusal)),
-        };
-        let encoded = encode_all(&events, context)?;
-        let expected = ExpectedVersion::from_loaded(loaded.version);
-        let append = StreamAppend { stream, expected, events: encoded };
-        Ok(Prepared { events, append, decided_on: loaded.version })
-    }
-
-    /// Takes prepared events that another stream's command committed (`outcome`, from its
-    /// receipt's `joined`) into the cached aggregate, and returns their receipt. If the
-    /// stream moved in between, the cache is dropped and read again when next needed.
-    pub async fn adopt(
-        &self,
-        id: &str,
-        prepared: Prepared<D::Event>,
-        outcome: &AppendOutcome,
-    ) -> Answer<D> {
-        let stream = self.stream(id)?;
-        let cell = self.inner.cell(&stream);
-        let mut slot = cell.slot.lock().await;
-        let Prepared { events, append, decided_on } = prepared;
-        let next = decided_on.map_or(0, |v| v + 1);
-        match slot.loaded.as_mut() {
-            Some(loaded) if loaded.version == decided_on && outcome.first_version == next => {
-                let state = std::mem::replace(&mut loaded.state, D::initial_state());
-                loaded.state = events.iter().fold(state, D::evolve);
-                loaded.version = Some(outcome.version);
-                loaded.remember(append.events.iter().map(|e| e.id));
-            }
-            _ => slot.loaded = None,
-        }
-        if !self.inner.store.is_shared() {
-            cell.refresh(&slot);
-        }
-        Ok(Receipt {
-            stream,
-            events,
-            version: Some(outcome.version),
-            position: Some(outcome.position),
-            joined: None,
-        })
     }
 
     /// The receipt of a use case that appended nothing to `id`'s stream: its current version.
@@ -368,22 +282,6 @@ where
         }
         let loaded = slot.loaded.as_ref().ok_or(StoreError::Closed)?;
         Ok(f(loaded.version, &loaded.state))
-    }
-
-    /// Reads the events appended to `id`'s stream after its cached state into the cache: for
-    /// a stream found to have moved behind this repository's back (a prepared append refused
-    /// for its version), so the next decision is not made on the same stale state.
-    pub async fn catch_up(&self, id: &str) -> Result<(), CommandError<D::Error>> {
-        let stream = self.stream(id)?;
-        let cell = self.inner.cell(&stream);
-        let mut slot = cell.slot.lock().await;
-        if slot.loaded.is_some() {
-            self.inner.reload(&stream, &mut slot).await?;
-        }
-        if !self.inner.store.is_shared() {
-            cell.refresh(&slot);
-        }
-        Ok(())
     }
 
     /// Whether the keyed step `context` names is among the last events of `id`'s stream: an

@@ -4,8 +4,8 @@
 //! commands is refused for one of them.
 
 use super::{
-    backoff, derived_id, encode_all, Answer, CommandContext, CommandError, Inner, Receipt, Slot,
-    LOAD_PAGE, MAX_ATTEMPTS, RETRY_WINDOW,
+    backoff, companion_moved, derived_id, encode_all, Answer, CommandContext, CommandError, Inner,
+    Receipt, Slot, LOAD_PAGE, MAX_ATTEMPTS, RETRY_WINDOW,
 };
 use crate::codec::DomainEvent;
 use crate::error::StoreError;
@@ -70,28 +70,13 @@ where
                 return self.already_taken(slot, stream).await;
             }
             let expected = ExpectedVersion::from_loaded(loaded.version);
-            let appended = match companion {
-                None => self.store.append(&stream, expected, new_events).await.map(|o| (o, None)),
-                Some(companion) => {
-                    let own = StreamAppend { stream: stream.clone(), expected, events: new_events };
-                    match self.store.append_together(vec![own, companion.clone()]).await {
-                        Ok(outcomes) => Ok((outcomes[0], outcomes.get(1).copied())),
-                        // The companion's stream moved: nothing was written; its owner decides.
-                        Err(StoreError::WrongExpectedVersion {
-                            stream: moved,
-                            expected,
-                            actual,
-                        }) if moved != stream.as_str() => {
-                            let moved = StoreError::WrongExpectedVersion {
-                                stream: moved,
-                                expected,
-                                actual,
-                            };
-                            return Err(moved.into());
-                        }
-                        Err(other) => Err(other),
-                    }
-                }
+            let own = StreamAppend { stream: stream.clone(), expected, events: new_events };
+            let companions = companion.into_iter().cloned().collect();
+            let appended = match self.append_with(own, companions).await {
+                // The companion's stream moved: nothing was written; its owner decides.
+                Err(moved) if companion_moved(&moved, &stream) => return Err(moved.into()),
+                Ok((outcome, joined)) => Ok((outcome, joined.first().copied())),
+                Err(other) => Err(other),
             };
             match appended {
                 Ok((outcome, joined))
