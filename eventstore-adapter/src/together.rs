@@ -49,18 +49,43 @@ pub(crate) fn only(mut outcomes: Vec<AppendOutcome>) -> Result<AppendOutcome, St
 }
 
 /// What the store found for one part, before writing anything.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Check {
     /// Every event id of the part is stored already, as this part: a retry of it.
     Stored(AppendOutcome),
-    /// New events, and the stream is where the part expects it.
-    New,
+    /// New events, and the stream is where the part expects it: they go at this version.
+    New {
+        /// The version of the part's first event.
+        first_version: u64,
+    },
+}
+
+/// Checks one part: `earlier` is what the backend's id lookup found (a stored retry, or a
+/// reused id refused), `actual` the stream's last version (looked up only when `earlier` is
+/// `None`).
+pub fn check(
+    part: &StreamAppend,
+    earlier: Option<Result<AppendOutcome, StoreError>>,
+    actual: Option<u64>,
+) -> Result<Check, StoreError> {
+    if let Some(earlier) = earlier {
+        return earlier.map(Check::Stored);
+    }
+    if !part.expected.matches(actual) {
+        return Err(StoreError::WrongExpectedVersion {
+            stream: part.stream.to_string(),
+            expected: part.expected,
+            actual,
+        });
+    }
+    Ok(Check::New { first_version: actual.map_or(0, |v| v + 1) })
 }
 
 /// What to do with a whole append.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Write every part.
-    Write,
+    /// Write every part, each from this first version.
+    Write(Vec<u64>),
     /// A retry of an append that is stored whole: answer with its first outcomes.
     Stored(Vec<AppendOutcome>),
 }
@@ -72,17 +97,20 @@ pub fn verdict(
     parts: &[StreamAppend],
     checks: Vec<Result<Check, StoreError>>,
 ) -> Result<Verdict, StoreError> {
-    let mut stored = Vec::with_capacity(checks.len());
-    let mut new = None;
+    let (mut stored, mut new) = (Vec::new(), Vec::new());
+    let mut first_new = None;
     for (part, check) in parts.iter().zip(checks) {
         match check? {
             Check::Stored(outcome) => stored.push(outcome),
-            Check::New => new = new.or(Some(part)),
+            Check::New { first_version } => {
+                first_new = first_new.or(Some(part));
+                new.push(first_version);
+            }
         }
     }
-    match new {
+    match first_new {
         None => Ok(Verdict::Stored(stored)),
-        Some(_) if stored.is_empty() => Ok(Verdict::Write),
+        Some(_) if stored.is_empty() => Ok(Verdict::Write(new)),
         Some(part) => Err(StoreError::EventIdConflict {
             id: part.events[0].id,
             reason: "a retry must resend exactly the same events".to_owned(),
@@ -139,10 +167,8 @@ mod tests {
     #[test]
     fn given_parts_all_new_or_all_stored_then_they_are_written_or_answered_as_before() {
         let parts = [part("product-A", &[1]), part("cart-B", &[2])];
-        assert_eq!(
-            verdict(&parts, vec![Ok(Check::New), Ok(Check::New)]).ok(),
-            Some(Verdict::Write)
-        );
+        let new = |first_version| Ok(Check::New { first_version });
+        assert_eq!(verdict(&parts, vec![new(3), new(0)]).ok(), Some(Verdict::Write(vec![3, 0])));
         let stored = vec![Ok(Check::Stored(outcome(3))), Ok(Check::Stored(outcome(7)))];
         assert_eq!(
             verdict(&parts, stored).ok(),
@@ -153,11 +179,24 @@ mod tests {
     #[test]
     fn given_one_part_stored_and_one_new_then_it_is_no_retry_and_is_refused() {
         let parts = [part("product-A", &[1]), part("cart-B", &[2])];
-        let checks = vec![Ok(Check::Stored(outcome(3))), Ok(Check::New)];
+        let checks = vec![Ok(Check::Stored(outcome(3))), Ok(Check::New { first_version: 0 })];
         assert!(matches!(
             verdict(&parts, checks),
             Err(StoreError::EventIdConflict { id, .. }) if id == Uuid::from_u128(2)
         ));
+    }
+
+    #[test]
+    fn given_a_part_where_its_stream_is_expected_then_it_is_new_from_the_next_version() {
+        let mut part = part("cart-B", &[2]);
+        part.expected = ExpectedVersion::Exact(4);
+        assert_eq!(check(&part, None, Some(4)).ok(), Some(Check::New { first_version: 5 }));
+        assert!(matches!(
+            check(&part, None, Some(5)),
+            Err(StoreError::WrongExpectedVersion { actual: Some(5), .. })
+        ));
+        let stored = check(&part, Some(Ok(outcome(2))), None);
+        assert_eq!(stored.ok(), Some(Check::Stored(outcome(2))), "a retry, whatever the version");
     }
 
     #[test]
@@ -168,7 +207,7 @@ mod tests {
             expected: ExpectedVersion::Exact(0),
             actual: Some(1),
         };
-        let checks = vec![Ok(Check::New), Err(wrong)];
+        let checks = vec![Ok(Check::New { first_version: 1 }), Err(wrong)];
         assert!(matches!(
             verdict(&parts, checks),
             Err(StoreError::WrongExpectedVersion { stream, .. }) if stream == "cart-B"

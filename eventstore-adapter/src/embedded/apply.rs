@@ -8,7 +8,7 @@ use super::schema::*;
 use super::writer::{AppendRequest, ChainHead};
 use crate::error::StoreError;
 use crate::model::{AppendOutcome, Position, StreamAppend};
-use crate::together::{verdict, Check, Verdict};
+use crate::together::{check, verdict, Check, Verdict};
 use redb::{ReadableTable, Table, WriteTransaction};
 use std::collections::HashSet;
 
@@ -75,11 +75,11 @@ impl<'t, 'p> Tables<'t, 'p> {
         match verdict(&r.parts, checks) {
             Err(refused) => Ok(Err(refused)),
             Ok(Verdict::Stored(outcomes)) => Ok(Ok(outcomes)),
-            Ok(Verdict::Write) => {
+            Ok(Verdict::Write(first_versions)) => {
                 let mut outcomes = Vec::with_capacity(r.parts.len());
-                for (i, part) in r.parts.iter().enumerate() {
+                for (i, (part, first)) in r.parts.iter().zip(first_versions).enumerate() {
                     let recorded_at = if i == 0 { r.recorded_at.as_deref() } else { None };
-                    outcomes.push(self.write(head, part, recorded_at)?);
+                    outcomes.push(self.write(head, part, first, recorded_at)?);
                 }
                 Ok(Ok(outcomes))
             }
@@ -89,18 +89,12 @@ impl<'t, 'p> Tables<'t, 'p> {
     /// Whether `part` is a retry of a stored append, new and expected where its stream is, or
     /// refused. The outer error is a storage failure.
     fn check(&self, part: &StreamAppend) -> Result<Result<Check, StoreError>, StoreError> {
-        if let Some(earlier) = self.earlier_outcome(part)? {
-            return Ok(earlier.map(Check::Stored));
-        }
-        let actual = self.stream_head(part.stream.as_str())?;
-        if !part.expected.matches(actual) {
-            return Ok(Err(StoreError::WrongExpectedVersion {
-                stream: part.stream.to_string(),
-                expected: part.expected,
-                actual,
-            }));
-        }
-        Ok(Ok(Check::New))
+        let earlier = self.earlier_outcome(part)?;
+        let actual = match earlier {
+            None => self.stream_head(part.stream.as_str())?,
+            Some(_) => None,
+        };
+        Ok(check(part, earlier, actual))
     }
 
     /// Inserts a checked part's events after the chain's head.
@@ -108,10 +102,9 @@ impl<'t, 'p> Tables<'t, 'p> {
         &mut self,
         head: &mut ChainHead,
         r: &StreamAppend,
+        first_version: u64,
         recorded_at: Option<&[i64]>,
     ) -> Result<AppendOutcome, StoreError> {
-        let actual = self.stream_head(r.stream.as_str())?;
-        let first_version = actual.map_or(0, |v| v + 1);
         for (i, event) in r.events.iter().enumerate() {
             let version = first_version + i as u64;
             let position = head.next_position;

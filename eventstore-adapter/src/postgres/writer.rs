@@ -16,7 +16,7 @@ use crate::clock::now_millis;
 use crate::embedded::schema::{chain_hash, StoredBody, HASH_LEN};
 use crate::error::StoreError;
 use crate::model::{AppendOutcome, NewEvent, Position, StreamAppend, StreamName};
-use crate::together::{verdict, Check, Verdict};
+use crate::together::{check, verdict, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -234,22 +234,12 @@ async fn run_transaction(
     for (request_parts, recorded_at) in batch {
         let checks = request_parts
             .iter()
-            .map(|part| match earlier_outcome(&part.stream, &part.events, &stored) {
-                Some(earlier) => earlier.map(Check::Stored),
-                None => {
-                    let actual = versions.get(part.stream.as_str()).copied();
-                    match part.expected.matches(actual) {
-                        true => Ok(Check::New),
-                        false => Err(StoreError::WrongExpectedVersion {
-                            stream: part.stream.to_string(),
-                            expected: part.expected,
-                            actual,
-                        }),
-                    }
-                }
+            .map(|part| {
+                let earlier = earlier_outcome(&part.stream, &part.events, &stored);
+                check(part, earlier, versions.get(part.stream.as_str()).copied())
             })
             .collect();
-        match verdict(request_parts, checks) {
+        let first_versions = match verdict(request_parts, checks) {
             Err(refused) => {
                 outcomes.push(Err(refused));
                 continue;
@@ -258,14 +248,12 @@ async fn run_transaction(
                 outcomes.push(Ok(earlier));
                 continue;
             }
-            Ok(Verdict::Write) => {}
-        }
+            Ok(Verdict::Write(first_versions)) => first_versions,
+        };
         let mut written = Vec::with_capacity(request_parts.len());
-        for (i, part) in request_parts.iter().enumerate() {
+        for (i, (part, first_version)) in request_parts.iter().zip(first_versions).enumerate() {
             let (stream, events) = (&part.stream, &part.events);
             let recorded_at = if i == 0 { recorded_at.as_ref() } else { None };
-            let actual = versions.get(stream.as_str()).copied();
-            let first_version = actual.map_or(0, |v| v + 1);
             for (i, event) in events.iter().enumerate() {
                 let version = first_version + i as u64;
                 let position = next as u64;
