@@ -115,46 +115,22 @@ pub fn run(
     // Only to wait for a request with a timeout; the writer's work stays on this thread.
     let timer = tokio::runtime::Builder::new_current_thread().enable_time().build().ok();
     loop {
-        let first = match requests.try_recv() {
-            Ok(request) => request,
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                let waited = match (&timer, pending_events(&index) > 0) {
-                    (Some(timer), true) => {
-                        // (The timeout must be made inside the runtime it waits on.)
-                        let next =
-                            async { tokio::time::timeout(IDLE_AFTER, requests.recv()).await };
-                        timer.block_on(next).ok()
-                    }
-                    _ => None,
-                };
-                match waited {
-                    Some(Some(request)) => request,
-                    Some(None) => break,
-                    None => {
-                        // Idle (or nothing to flush): the index goes to disk now, when no
-                        // caller waits behind it, rather than in the first commit after a
-                        // pause, which a crowd arriving at once would all wait for.
-                        if pending_events(&index) > 0 {
-                            match flush_now(db, head, &index) {
-                                Ok(()) => {
-                                    stats.index_flushes.fetch_add(1, Relaxed);
-                                    last_sync = Instant::now();
-                                    unsynced = false;
-                                }
-                                Err(error) => {
-                                    tracing::error!(%error, "event store index flush failed")
-                                }
-                            }
-                        }
-                        match requests.blocking_recv() {
-                            Some(request) => request,
-                            None => break,
-                        }
-                    }
-                }
+        let idle = || match flush_now(db, head, &index) {
+            Ok(()) => {
+                stats.index_flushes.fetch_add(1, Relaxed);
+                Some(Instant::now())
+            }
+            Err(error) => {
+                tracing::error!(%error, "event store index flush failed");
+                None
             }
         };
+        let (next, flushed) = next_request(&mut requests, timer.as_ref(), &index, idle);
+        if let Some(synced) = flushed {
+            last_sync = synced;
+            unsynced = false;
+        }
+        let Some(first) = next else { break };
         let batch = collect_batch(first, &mut requests);
         let sync = durability == Durability::Fsync || last_sync.elapsed() >= RELAXED_SYNC_INTERVAL;
         let started = Instant::now();
@@ -203,6 +179,34 @@ pub fn run(
     if unsynced {
         let _ = sync_now(db);
     }
+}
+
+/// The next request (`None` once every sender is gone), and when the index was flushed while
+/// waiting for it. While the in-memory index holds entries, the writer waits at most
+/// [`IDLE_AFTER`] for a request; if none comes it is idle, and `flush` runs then, when no
+/// caller waits behind it, rather than in the first commit after a pause, which a crowd
+/// arriving at once would all wait for.
+fn next_request(
+    requests: &mut mpsc::Receiver<AppendRequest>,
+    timer: Option<&tokio::runtime::Runtime>,
+    index: &SharedIndex,
+    flush: impl FnOnce() -> Option<Instant>,
+) -> (Option<AppendRequest>, Option<Instant>) {
+    match requests.try_recv() {
+        Ok(request) => return (Some(request), None),
+        Err(mpsc::error::TryRecvError::Disconnected) => return (None, None),
+        Err(mpsc::error::TryRecvError::Empty) => {}
+    }
+    let mut flushed = None;
+    if let (Some(timer), true) = (timer, pending_events(index) > 0) {
+        // (The timeout must be made inside the runtime it waits on.)
+        let next = async { tokio::time::timeout(IDLE_AFTER, requests.recv()).await };
+        if let Ok(next) = timer.block_on(next) {
+            return (next, None);
+        }
+        flushed = flush();
+    }
+    (requests.blocking_recv(), flushed)
 }
 
 fn pending_events(index: &SharedIndex) -> usize {
