@@ -2,6 +2,7 @@
 //! records it (the plan in [`ordo_domain::plan::plan_set_item`]): in one commit where the store
 //! appends to several streams at once, else the hold first.
 
+use super::joined::Side;
 use super::{Done, Shop};
 use crate::caller::Caller;
 use crate::error::{AppError, Missing};
@@ -12,7 +13,7 @@ use ordo_domain::product::{ProductCommand, ProductError, ReleaseReservation};
 use ordo_domain::{CartId, CustomerId, ReservationId, Sku};
 use ordo_eventstore::clock::{millis, now};
 use ordo_eventstore::command::{CommandError, Prepared};
-use ordo_eventstore::{EventStore, StoreError};
+use ordo_eventstore::EventStore;
 
 /// How often a line is planned again when its cart changed between the plan and the commit.
 const REPLANS: usize = 3;
@@ -122,23 +123,10 @@ impl<S: EventStore> Shop<S> {
         line: Prepared<CartEvent>,
         request: &Request,
     ) -> Result<Option<Done>, AppError> {
-        let (context, companion) = (request.context(0), line.append.clone());
-        let joined = self.products.execute_joined(sku.as_str(), reserve, &context, companion);
-        let held = match joined.await {
-            Ok(held) => held,
-            Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. }))
-                if stream == line.append.stream.as_str() =>
-            {
-                self.carts.catch_up(cart_id.as_str()).await?;
-                return Ok(None);
-            }
-            Err(other) => return Err(other.into()),
-        };
-        let receipt = match held.joined {
-            Some(outcome) => self.carts.adopt(cart_id.as_str(), line, &outcome).await?,
-            // An earlier attempt of this keyed request committed both.
-            None => self.carts.unchanged(cart_id.as_str()).await?,
-        };
+        let product = Side { repository: &self.products, id: sku.as_str() };
+        let cart = Side { repository: &self.carts, id: cart_id.as_str() };
+        let joined = self.joined(product, reserve, &request.context(0), cart, line).await?;
+        let Some((held, receipt)) = joined else { return Ok(None) };
         self.done(cart_id.as_str(), &receipt, &[held.position]).await.map(Some)
     }
 
@@ -211,30 +199,20 @@ impl<S: EventStore> Shop<S> {
             return self.done(cart_id.as_str(), &unchanged, &[]).await.map(Some);
         }
         let release = ProductCommand::Release(release);
-        let (context, companion) = (request.context(1), line.append.clone());
-        let released = self.products.execute_joined(sku.as_str(), &release, &context, companion);
-        match released.await {
-            Ok(released) => {
-                let removed = match released.joined {
-                    Some(outcome) => self.carts.adopt(cart_id.as_str(), line, &outcome).await?,
-                    // An earlier attempt of this keyed request committed both.
-                    None => self.carts.unchanged(cart_id.as_str()).await?,
-                };
+        let product = Side { repository: &self.products, id: sku.as_str() };
+        let cart = Side { repository: &self.carts, id: cart_id.as_str() };
+        match self.joined(product, &release, &request.context(1), cart, line).await {
+            Ok(Some((released, removed))) => {
                 self.done(cart_id.as_str(), &removed, &[released.position]).await.map(Some)
             }
+            Ok(None) => Ok(None),
             // The hold already lapsed and was cleaned up: the line goes on its own.
-            Err(CommandError::Domain(ProductError::UnknownReservation(_))) => {
+            Err(AppError::Product(ProductError::UnknownReservation(_))) => {
                 let context = request.context(0);
                 let removed = self.carts.execute(cart_id.as_str(), &command, &context).await?;
                 self.done(cart_id.as_str(), &removed, &[]).await.map(Some)
             }
-            Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. }))
-                if stream == line.append.stream.as_str() =>
-            {
-                self.carts.catch_up(cart_id.as_str()).await?;
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 

@@ -2,6 +2,7 @@
 //! (in one commit where the store can) (the plan in [`ordo_domain::plan::plan_checkout`]). The order's id is derived from the cart's,
 //! so a checkout cut short by a crash is finished by the retry, never doubled.
 
+use super::joined::Side;
 use super::{Done, Shop};
 use crate::error::AppError;
 use crate::ids::order_id_for;
@@ -13,7 +14,7 @@ use ordo_domain::product::ProductCommand;
 use ordo_domain::{CartId, OrderId};
 use ordo_eventstore::clock::{millis, now};
 use ordo_eventstore::command::{CommandError, Receipt};
-use ordo_eventstore::{EventStore, StoreError};
+use ordo_eventstore::EventStore;
 use std::collections::BTreeMap;
 
 /// The step of placing the order: each step of a keyed request derives its own key from the
@@ -122,23 +123,11 @@ impl<S: EventStore> Shop<S> {
             Ok(_) | Err(CommandError::Domain(OrderError::AlreadyPlaced)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let (context, companion) = (request.context(CLOSE), order.append.clone());
-        let closed = self.carts.execute_joined(cart_id.as_str(), close, &context, companion).await;
-        let closed = match closed {
-            Ok(closed) => closed,
-            // Placed meanwhile by a concurrent attempt: finish step by step.
-            Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. }))
-                if stream == order.append.stream.as_str() =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let placed = match closed.joined {
-            Some(outcome) => self.orders.adopt(order_id.as_str(), order, &outcome).await?,
-            // An earlier attempt of this keyed request committed both.
-            None => self.orders.unchanged(order_id.as_str()).await?,
-        };
-        Ok(Some((placed, closed)))
+        let cart = Side { repository: &self.carts, id: cart_id.as_str() };
+        let orders = Side { repository: &self.orders, id: order_id.as_str() };
+        // `None` when the order's stream moved: placed meanwhile by a concurrent attempt,
+        // which the step-by-step path finishes.
+        let joined = self.joined(cart, close, &request.context(CLOSE), orders, order).await?;
+        Ok(joined.map(|(closed, placed)| (placed, closed)))
     }
 }

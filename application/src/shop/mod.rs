@@ -7,13 +7,16 @@
 //! model, not Redis, so commands keep working while Redis is down.
 //!
 //! - [`catalogue`]: list, reprice, restock, delist (staff).
-//! - [`carts`]: open a cart, set and remove lines (stock held first, undone if refused).
-//! - [`checkout`]: holds renewed, order placed, cart closed; a retry finishes a cut-short one.
+//! - [`carts`]: open a cart, set and remove lines (a line and its hold in one commit).
+//! - [`checkout`]: holds renewed, order placed with the cart closed; a retry finishes a
+//!   cut-short one.
+//! - `joined`: how one commit carries a second aggregate's events (ADR 0022).
 //! - [`orders`]: cancel (owner or staff), ship, deliver, refund (staff).
 
 pub mod carts;
 pub mod catalogue;
 pub mod checkout;
+mod joined;
 pub mod orders;
 
 use crate::error::AppError;
