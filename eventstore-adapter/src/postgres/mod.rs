@@ -5,6 +5,8 @@
 //! - [`shared`]: leases, process state and request records several servers share.
 //! - [`private`]: a throwaway PostgreSQL cluster for tests, benches and trying Ordo out.
 //! - `writer`: group commit; appends commit one batch at a time, in position order.
+//! - `apply`: inside that transaction, each request's checks (all of its parts or none) and
+//!   the rows its events become.
 //! - `subscription`: catch-up then live, woken by `LISTEN/NOTIFY`.
 //!
 //! Why appends are serialized on the `head` row rather than numbered by a sequence: with a
@@ -16,6 +18,7 @@
 //! hash chain has one tip, and group commit (many appends per transaction) recovers the
 //! throughput that serializing would cost. ADR 0011 has the comparison.
 
+mod apply;
 pub mod private;
 pub mod schema;
 pub mod shared;

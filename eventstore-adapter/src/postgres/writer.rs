@@ -6,18 +6,18 @@
 //!    position before an earlier one commits (ADR 0011), and the hash chain has one tip;
 //! 2. looks up every event id of the batch (a retry returns its first outcome) and every
 //!    stream's version (the optimistic concurrency check), in two queries;
-//! 3. decides each append on its own (a refused append refuses only itself), inserts all
-//!    accepted events with one `INSERT ... SELECT FROM unnest(...)`, moves `streams` and `head`,
+//! 3. decides each append on its own, all of its streams or none (a refused append refuses
+//!    only itself; `apply`), inserts all accepted events with one `INSERT ... SELECT FROM unnest(...)`, moves `streams` and `head`,
 //!    and `NOTIFY`s the new head;
 //! 4. commits (`synchronous_commit` on: durable before anyone is answered), then answers.
 
+use super::apply::{Log, Rows, Stored};
 use super::{PostgresInner, CHANNEL_PREFIX};
 use crate::clock::now_millis;
-use crate::embedded::schema::{chain_hash, StoredBody, HASH_LEN};
+use crate::embedded::schema::HASH_LEN;
 use crate::error::StoreError;
-use crate::model::{AppendOutcome, NewEvent, Position, StreamAppend, StreamName};
-use crate::together::{check, verdict, Verdict};
-use std::collections::HashMap;
+use crate::model::{AppendOutcome, StreamAppend};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
@@ -87,32 +87,6 @@ pub(crate) async fn run(inner: Arc<PostgresInner>, mut requests: mpsc::Receiver<
 
 type Request = (Vec<StreamAppend>, Option<Vec<i64>>);
 type Outcomes = Vec<Result<Vec<AppendOutcome>, StoreError>>;
-
-/// An event already in the log, as far as a retry needs to know.
-struct Stored {
-    position: u64,
-    stream: String,
-    version: u64,
-    event_type: String,
-    payload: Vec<u8>,
-}
-
-/// Rows to insert, column by column (for `unnest`).
-#[derive(Default)]
-struct Rows {
-    position: Vec<i64>,
-    id: Vec<Uuid>,
-    stream: Vec<String>,
-    version: Vec<i64>,
-    event_type: Vec<String>,
-    schema_version: Vec<i32>,
-    recorded_at: Vec<i64>,
-    correlation_id: Vec<Option<Uuid>>,
-    causation_id: Vec<Option<Uuid>>,
-    headers: Vec<Vec<u8>>,
-    payload: Vec<Vec<u8>>,
-    hash: Vec<Vec<u8>>,
-}
 
 /// One transaction for the whole batch. The outer error fails the batch; the inner ones are
 /// each request's own refusal. Also returns the new head (next position) if it moved.
@@ -205,12 +179,19 @@ async fn run_transaction(
         client.query(&st.ids, &id_params),
         client.query(&st.streams, &stream_params),
     )?;
-    let mut next: i64 = head.get(0);
-    let mut last_hash: [u8; HASH_LEN] = head.get::<_, Vec<u8>>(1).try_into().map_err(|_| {
+    let next: i64 = head.get(0);
+    let last_hash: [u8; HASH_LEN] = head.get::<_, Vec<u8>>(1).try_into().map_err(|_| {
         StoreError::Corrupt { position: next as u64, reason: "bad head hash".into() }
     })?;
-    let last_recorded_at = head.get::<_, i64>(2).max(now_millis());
-    let mut stored: HashMap<Uuid, Stored> = HashMap::new();
+    let mut log = Log {
+        next,
+        last_hash,
+        last_recorded_at: head.get::<_, i64>(2).max(now_millis()),
+        stored: HashMap::new(),
+        versions: HashMap::new(),
+        appended_to: BTreeSet::new(),
+        rows: Rows::default(),
+    };
     for row in found {
         let (position, version): (i64, i64) = (row.get(1), row.get(3));
         let event = Stored {
@@ -220,99 +201,16 @@ async fn run_transaction(
             event_type: row.get(4),
             payload: row.get(5),
         };
-        stored.insert(row.get(0), event);
+        log.stored.insert(row.get(0), event);
     }
-    let mut versions: HashMap<String, u64> = HashMap::new();
-    // Only the streams this batch appended to get their version written back.
-    let mut appended_to: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for row in known_streams {
-        versions.insert(row.get(0), row.get::<_, i64>(1) as u64);
+        log.versions.insert(row.get(0), row.get::<_, i64>(1) as u64);
     }
-
-    let mut rows = Rows::default();
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (request_parts, recorded_at) in batch {
-        let checks = request_parts
-            .iter()
-            .map(|part| {
-                let earlier = earlier_outcome(&part.stream, &part.events, &stored);
-                check(part, earlier, versions.get(part.stream.as_str()).copied())
-            })
-            .collect();
-        let first_versions = match verdict(request_parts, checks) {
-            Err(refused) => {
-                outcomes.push(Err(refused));
-                continue;
-            }
-            Ok(Verdict::Stored(earlier)) => {
-                outcomes.push(Ok(earlier));
-                continue;
-            }
-            Ok(Verdict::Write(first_versions)) => first_versions,
-        };
-        let mut written = Vec::with_capacity(request_parts.len());
-        for (i, (part, first_version)) in request_parts.iter().zip(first_versions).enumerate() {
-            let (stream, events) = (&part.stream, &part.events);
-            let recorded_at = if i == 0 { recorded_at.as_ref() } else { None };
-            for (i, event) in events.iter().enumerate() {
-                let version = first_version + i as u64;
-                let position = next as u64;
-                let at = recorded_at.and_then(|t| t.get(i).copied()).unwrap_or(last_recorded_at);
-                let headers: Vec<(String, String)> =
-                    event.metadata.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                let body = StoredBody {
-                    id: *event.id.as_bytes(),
-                    stream: stream.to_string(),
-                    version,
-                    event_type: event.event_type.clone(),
-                    schema_version: event.schema_version,
-                    recorded_at: at,
-                    correlation_id: event.metadata.correlation_id.map(|u| *u.as_bytes()),
-                    causation_id: event.metadata.causation_id.map(|u| *u.as_bytes()),
-                    headers,
-                    payload: event.payload.clone(),
-                };
-                let encoded = postcard::to_stdvec(&body)
-                    .map_err(|e| StoreError::Storage(format!("encode: {e}")))?;
-                last_hash = chain_hash(&last_hash, position, &encoded);
-                rows.position.push(next);
-                rows.id.push(event.id);
-                rows.stream.push(body.stream);
-                rows.version.push(version as i64);
-                rows.event_type.push(body.event_type);
-                rows.schema_version.push(i32::from(body.schema_version));
-                rows.recorded_at.push(at);
-                rows.correlation_id.push(event.metadata.correlation_id);
-                rows.causation_id.push(event.metadata.causation_id);
-                rows.headers.push(
-                    postcard::to_stdvec(&body.headers)
-                        .map_err(|e| StoreError::Storage(format!("encode: {e}")))?,
-                );
-                rows.payload.push(body.payload);
-                rows.hash.push(last_hash.to_vec());
-                stored.insert(
-                    event.id,
-                    Stored {
-                        position,
-                        stream: stream.to_string(),
-                        version,
-                        event_type: event.event_type.clone(),
-                        payload: event.payload.clone(),
-                    },
-                );
-                next += 1;
-            }
-            let version = first_version + events.len() as u64 - 1;
-            versions.insert(stream.to_string(), version);
-            appended_to.insert(stream.as_str());
-            written.push(AppendOutcome {
-                first_version,
-                version,
-                position: Position(next as u64 - 1),
-            });
-        }
-        outcomes.push(Ok(written));
+    for (parts, recorded_at) in batch {
+        outcomes.push(log.request(parts, recorded_at.as_deref())?);
     }
+    let Log { next, last_hash, last_recorded_at, versions, appended_to, rows, .. } = log;
     if rows.position.is_empty() {
         client.batch_execute("ROLLBACK").await?;
         return Ok((outcomes, None));
@@ -348,40 +246,4 @@ async fn run_transaction(
         client.batch_execute("COMMIT"),
     )?;
     Ok((outcomes, Some(next as u64)))
-}
-
-/// If these event ids are stored already (a retry), the first append's outcome; a refusal if
-/// they were stored with other content, elsewhere, or only some of them were.
-fn earlier_outcome(
-    stream: &StreamName,
-    events: &[NewEvent],
-    stored: &HashMap<Uuid, Stored>,
-) -> Option<Result<AppendOutcome, StoreError>> {
-    let found: Vec<Option<&Stored>> = events.iter().map(|e| stored.get(&e.id)).collect();
-    let known = found.iter().filter(|f| f.is_some()).count();
-    if known == 0 {
-        return None;
-    }
-    let conflict = |id: Uuid, reason: &str| {
-        Some(Err(StoreError::EventIdConflict { id, reason: reason.to_owned() }))
-    };
-    if known < events.len() {
-        return conflict(events[0].id, "a retry must resend exactly the same events");
-    }
-    for (event, s) in events.iter().zip(&found) {
-        let s = s.expect("all found");
-        if s.stream != stream.as_str() {
-            return conflict(event.id, &format!("it belongs to stream {}", s.stream));
-        }
-        if s.event_type != event.event_type || s.payload != event.payload {
-            return conflict(event.id, "the type or payload differs");
-        }
-    }
-    let first = found[0].expect("all found");
-    let last = found[found.len() - 1].expect("all found");
-    Some(Ok(AppendOutcome {
-        first_version: first.version,
-        version: last.version,
-        position: Position(last.position),
-    }))
 }
