@@ -57,8 +57,22 @@ impl<S: EventStore> Shop<S> {
     ) -> Result<Done, AppError> {
         let cart_id = CartId::parse(cart_id)?;
         let sku = Sku::parse(sku)?;
+        let (id, sku) = (&cart_id, &sku);
+        self.replanned(id, || self.set_item_once(id, sku, quantity, request)).await
+    }
+
+    /// Runs `attempt` (one plan for a line, carried out) until it is not refused for its
+    /// cart moving between the plan and the commit, at most [`REPLANS`] times.
+    async fn replanned<F>(
+        &self,
+        cart_id: &CartId,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<Done, AppError>
+    where
+        F: std::future::Future<Output = Result<Option<Done>, AppError>>,
+    {
         for _ in 0..REPLANS {
-            if let Some(done) = self.set_item_once(&cart_id, &sku, quantity, request).await? {
+            if let Some(done) = attempt().await? {
                 return Ok(done);
             }
         }
@@ -166,16 +180,14 @@ impl<S: EventStore> Shop<S> {
         let cart_id = CartId::parse(cart_id)?;
         let sku = Sku::parse(sku)?;
         self.own_cart(&cart_id, &request.caller).await?;
-        for _ in 0..REPLANS {
+        let (id, sku) = (&cart_id, &sku);
+        self.replanned(id, || {
             let at = now();
             let command = CartCommand::RemoveItem(cart::RemoveItem { sku: sku.clone(), now: at });
-            let release =
-                ReleaseReservation { reservation_id: ReservationId::from(&cart_id), now: at };
-            if let Some(done) = self.drop_line(&cart_id, &sku, command, release, request).await? {
-                return Ok(done);
-            }
-        }
-        Err(AppError::Contention { stream: self.carts.stream(cart_id.as_str())?.to_string() })
+            let release = ReleaseReservation { reservation_id: ReservationId::from(id), now: at };
+            self.drop_line(id, sku, command, release, request)
+        })
+        .await
     }
 
     /// Drops a line from the cart and releases its hold on the product, in one commit where
