@@ -190,6 +190,122 @@ async fn history_documents_are_the_views_rendered_even_for_orders_written_before
     }
 }
 
+/// How many times Redis ran `command` since it started.
+async fn calls(shop: &Shop, command: &str) -> u64 {
+    command_stat(shop, command, "calls").await
+}
+
+/// How many times Redis refused `command` before running it (ACL, unknown arguments).
+async fn refusals(shop: &Shop, command: &str) -> u64 {
+    command_stat(shop, command, "rejected_calls").await
+}
+
+/// One counter of `INFO commandstats` for `command`.
+async fn command_stat(shop: &Shop, command: &str, stat: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut shop.connection().await)
+        .await
+        .expect("info");
+    let prefix = format!("cmdstat_{command}:");
+    let line = info.lines().find_map(|line| line.strip_prefix(&prefix)).unwrap_or_default();
+    line.split(',')
+        .find_map(|pair| pair.strip_prefix(stat)?.strip_prefix('='))
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_history_page_is_one_command_and_pages_on_as_the_long_way_does() {
+    // Given a customer with orders placed at the same millisecond, and one placed earlier
+    let shop = scripted_shop().await;
+    for order_id in ["ord-t2", "ord-t10", "ord-t1", "ord-t3"] {
+        shop.place_order("cus-t", order_id, 9 * HOUR).await;
+    }
+    shop.place_order("cus-t", "ord-t0", 8 * HOUR).await;
+    shop.project_all(RunnerConfig::default()).await;
+    let reads = ReadModels::new(shop.connection().await);
+
+    for (customer, status) in [("cus-t", None), ("cus-a", None), ("cus-a", Some("placed"))] {
+        for limit in 1..=6 {
+            let query = |cursor: Option<String>| HistoryQuery {
+                status: status.map(str::to_owned),
+                limit,
+                cursor,
+                ..HistoryQuery::default()
+            };
+            // When its newest page is read as documents, then paged on with its cursor
+            let sorts = calls(&shop, "sort_ro").await;
+            let ranges = calls(&shop, "zrevrangebyscore").await;
+            let first = reads.order_history_documents(customer, &query(None)).await.expect("page");
+            let sorted = calls(&shop, "sort_ro").await - sorts;
+            let ranged = calls(&shop, "zrevrangebyscore").await - ranges;
+            let mut documents = first.orders.clone();
+            let mut cursor = first.next_cursor.clone();
+            while cursor.is_some() {
+                let next = reads.order_history_documents(customer, &query(cursor)).await;
+                let next = next.expect("page");
+                documents.extend(next.orders);
+                cursor = next.next_cursor;
+            }
+
+            // Then the newest page took one SORT_RO and no range read
+            let case = format!("{customer} {status:?} limit {limit}");
+            assert_eq!((sorted, ranged), (1, 0), "{case}");
+            // and holds, with its cursor, what the typed history (the long way) holds
+            let typed = reads.order_history(customer, &query(None)).await.expect("page");
+            let rendered: Vec<String> = typed.orders.iter().map(OrderView::document).collect();
+            assert_eq!(
+                (&first.orders, &first.next_cursor),
+                (&rendered, &typed.next_cursor),
+                "{case}"
+            );
+            // and the pages after it hold every order once, newest first, equal times by
+            // descending id.
+            let all = HistoryQuery {
+                status: status.map(str::to_owned),
+                limit: 50,
+                ..HistoryQuery::default()
+            };
+            let every = reads.order_history(customer, &all).await.expect("page");
+            let every: Vec<String> = every.orders.iter().map(OrderView::document).collect();
+            assert_eq!(documents, every, "{case}");
+        }
+    }
+    let five = HistoryQuery { limit: 5, ..HistoryQuery::default() };
+    let newest = reads.order_history("cus-t", &five).await.expect("page");
+    let ids: Vec<String> = newest.orders.into_iter().map(|o| o.order_id).collect();
+    assert_eq!(ids, ["ord-t3", "ord-t2", "ord-t10", "ord-t1", "ord-t0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_refuses_sort_ro_still_answers_history_pages() {
+    // Given a projected shop on a Redis whose user may not run SORT_RO (an ACL without
+    // `@dangerous`)
+    let shop = scripted_shop().await;
+    shop.project_all(RunnerConfig::default()).await;
+    let reads = ReadModels::new(shop.connection().await);
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("-sort_ro")
+        .query_async(&mut shop.connection().await)
+        .await
+        .expect("acl");
+
+    // When the newest history page is read twice
+    let query = HistoryQuery { limit: 2, ..HistoryQuery::default() };
+    let first = reads.order_history_documents("cus-a", &query).await.expect("page");
+    let again = reads.order_history_documents("cus-a", &query).await.expect("page");
+
+    // Then both are the page the typed history reads, and SORT_RO was tried once only.
+    let typed = reads.order_history("cus-a", &query).await.expect("page");
+    let rendered: Vec<String> = typed.orders.iter().map(OrderView::document).collect();
+    for page in [first, again] {
+        assert_eq!((page.orders, page.next_cursor), (rendered.clone(), typed.next_cursor.clone()));
+    }
+    assert_eq!(refusals(&shop, "sort_ro").await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_documents_are_the_listings_rendered_even_for_products_written_before_documents() {
     // Given a projected shop, one of whose products lost its rendered document (as if an older

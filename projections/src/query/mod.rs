@@ -23,6 +23,7 @@ use crate::views::{CartView, OrderView, ProductListing};
 use redis::aio::ConnectionManager;
 use replicas::{Pool, Replicas};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -178,6 +179,9 @@ pub struct ReadModels {
     replicas: Arc<Replicas>,
     active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
     search: redis::Script,
+    /// Set once Redis refused `SORT_RO` (an ACL without `@dangerous` or full key reads): history's
+    /// newest pages are then read the two-trip way.
+    sort_refused: Arc<AtomicBool>,
     /// Applied positions (`position + 1`) of this process's own runners, by projection: what
     /// wakes a `min_position` wait the moment a batch lands, instead of a polling interval.
     applied: Arc<HashMap<&'static str, watch::Receiver<u64>>>,
@@ -199,6 +203,7 @@ impl ReadModels {
             replicas: Arc::new(Replicas::default()),
             active: Arc::new(Mutex::new(HashMap::new())),
             search: redis::Script::new(include_str!("../search.lua")),
+            sort_refused: Arc::new(AtomicBool::new(false)),
             applied: Arc::new(HashMap::new()),
         }
     }
@@ -230,6 +235,7 @@ impl ReadModels {
             redis,
             active: self.active.clone(),
             search: self.search.clone(),
+            sort_refused: self.sort_refused.clone(),
             applied: self.applied.clone(),
         }
     }

@@ -7,6 +7,7 @@ use crate::views::order::history_key;
 use crate::views::{CartView, Fields, OrderView, View, DOCUMENT_FIELD};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -17,6 +18,7 @@ pub struct Reader {
     pub(super) redis: ConnectionManager,
     pub(super) active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
     pub(super) search: redis::Script,
+    pub(super) sort_refused: Arc<AtomicBool>,
     pub(super) applied: Arc<HashMap<&'static str, watch::Receiver<u64>>>,
 }
 
@@ -133,6 +135,12 @@ impl Reader {
         customer_id: &str,
         q: &HistoryQuery,
     ) -> Result<HistoryPage<String>, QueryError> {
+        let newest = q.cursor.is_none() && q.from.is_none() && q.to.is_none();
+        if newest && !self.sort_refused.load(Ordering::Relaxed) {
+            if let Some(page) = self.first_history_page(customer_id, q).await? {
+                return Ok(page);
+            }
+        }
         let (ns, ids, next_cursor) = self.history_ids(customer_id, q).await?;
         let mut fetch = redis::pipe();
         for order_id in &ids {
@@ -163,6 +171,58 @@ impl Reader {
             .filter_map(|(order_id, document)| document.or_else(|| rendered.remove(order_id)))
             .collect();
         Ok(HistoryPage { orders, next_cursor })
+    }
+
+    /// The newest page of a history (no cursor, no date range) in one round trip: `SORT_RO`
+    /// walks the history's sorted set from its newest end (`BY nosort DESC` keeps the set's
+    /// order, equal times by descending id, as `ZREVRANGEBYSCORE` does) and reads each order's
+    /// placement time and document from its hash (`GET` patterns). Read-only, so it runs on
+    /// replicas. `None` when an order of the page has no stored document or no hash (written by
+    /// an older Ordo, or deleted): the two-trip path reads and renders those.
+    async fn first_history_page(
+        &self,
+        customer_id: &str,
+        q: &HistoryQuery,
+    ) -> Result<Option<HistoryPage<String>>, QueryError> {
+        let ns = self.namespace(OrderView::PROJECTION).await?;
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let order = OrderView::key(&ns, "*");
+        let rows: Result<Vec<Option<String>>, _> = redis::cmd("SORT_RO")
+            .arg(history_key(&ns, customer_id, q.status.as_deref()))
+            .arg("BY")
+            .arg("nosort")
+            .arg("DESC")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit + 1)
+            .arg("GET")
+            .arg("#")
+            .arg("GET")
+            .arg(format!("{order}->placed_at"))
+            .arg("GET")
+            .arg(format!("{order}->{DOCUMENT_FIELD}"))
+            .query_async(&mut self.redis.clone())
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) if refused(&e) => {
+                tracing::warn!(error = %e, "Redis refused SORT_RO; history pages take two round trips");
+                self.sort_refused.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut rows = rows.chunks(3);
+        let mut orders = Vec::with_capacity(limit);
+        let mut last = None;
+        for row in rows.by_ref().take(limit) {
+            let [Some(order_id), Some(placed_at), Some(document)] = row else { return Ok(None) };
+            orders.push(document.clone());
+            last = Some((placed_at, order_id));
+        }
+        // One more row means one more page; its cursor is the last order shown.
+        let next_cursor = rows.next().and(last).map(|(at, id)| format!("{at}:{id}"));
+        Ok(Some(HistoryPage { orders, next_cursor }))
     }
 
     /// The ids of a history page, newest first, and the cursor for the next page.
@@ -226,4 +286,14 @@ impl Reader {
         let docs: Vec<HashMap<String, String>> = pipe.query_async(&mut self.redis.clone()).await?;
         Ok(docs.into_iter().filter_map(|f| OrderView::from_fields(&Fields(f))).collect())
     }
+}
+
+/// Whether Redis refused a command itself (unknown, or not allowed by the user's ACL), rather
+/// than failed to run it.
+fn refused(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::Server(ServerErrorKind::NoPerm | ServerErrorKind::ResponseError)
+    )
 }

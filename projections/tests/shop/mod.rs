@@ -35,6 +35,27 @@ impl Shop {
             .expect("hdel");
     }
 
+    /// Places an order of one mug for `customer` at `at` (Unix ms), straight on the order's
+    /// stream (no cart): for tests that need orders placed at the same time.
+    pub async fn place_order(&self, customer: &str, order_id: &str, at: i64) {
+        let orders = Repository::<Order, _>::new(self.store.clone(), 10);
+        let place = OrderCommand::Place(order::PlaceOrder {
+            order_id: OrderId::parse(order_id).expect("valid"),
+            customer_id: CustomerId::parse(customer).expect("valid"),
+            reservation_id: ReservationId::parse(format!("res-{order_id}")).expect("valid"),
+            lines: vec![NewOrderLine {
+                sku: Sku::parse("MUG-1").expect("valid"),
+                name: "Stoneware Mug".into(),
+                quantity: 1,
+                unit_price: eur(1_250),
+            }],
+            shipping_address: address(),
+            payment_token: "tok_approve".into(),
+            placed_at: Timestamp(at),
+        });
+        orders.execute(order_id, &place, &ctx()).await.expect("placed");
+    }
+
     /// Projects `V` into version `version` until position `until` (the head if `None`).
     pub async fn project<V: ordo_projections::views::View>(
         &self,
@@ -95,6 +116,18 @@ pub fn ctx() -> CommandContext {
 }
 
 pub const HOUR: i64 = 3_600_000;
+
+/// Where every scripted order goes.
+pub fn address() -> Address {
+    Address {
+        name: "Ada".into(),
+        line1: "1 Main St".into(),
+        line2: String::new(),
+        city: "Paris".into(),
+        postal_code: "75001".into(),
+        country: "FR".into(),
+    }
+}
 
 /// Lists a product in the store currency, EUR.
 pub fn list(
@@ -208,14 +241,7 @@ pub async fn scripted_shop() -> Shop {
                 quantity,
                 unit_price: price,
             }],
-            shipping_address: Address {
-                name: "Ada".into(),
-                line1: "1 Main St".into(),
-                line2: String::new(),
-                city: "Paris".into(),
-                postal_code: "75001".into(),
-                country: "FR".into(),
-            },
+            shipping_address: address(),
             payment_token: "tok_approve".into(),
             placed_at: now,
         });
