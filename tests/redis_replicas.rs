@@ -2,7 +2,7 @@
 //! a replica that dies or stops replicating is skipped without a failed query.
 
 use ordo_projections::redis_server::{PrivateRedis, RedisOptions};
-use ordo_tests::{free_port, Options, Server};
+use ordo_tests::{address, free_port, Options, Server};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,28 @@ async fn queries_read_from_the_replica_and_still_read_their_own_writes() {
     }
     assert!(calls(&replica.url(), "hmget") >= before + 10, "reads went elsewhere");
     assert!(calls(&replica.url(), "evalsha") >= 10, "searches went elsewhere");
+
+    // When a shopper checks out and reads their history, first with the order's position
+    let (guest, _) = server.guest().await;
+    let cart = server.open_cart(&guest).await;
+    let item = format!("/v1/carts/{cart}/items/MUG-1");
+    let (status, line) =
+        server.call("PUT", &item, Some(&guest), Some(json!({ "quantity": 1 }))).await;
+    assert_eq!(status, 200, "{line}");
+    let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
+    let path = format!("/v1/carts/{cart}/checkout");
+    let (status, placed) = server.call("POST", &path, Some(&guest), Some(checkout)).await;
+    assert_eq!(status, 201, "{placed}");
+    let path = format!("/v1/me/orders?min_position={}", placed["position"]);
+    let (status, history) = server.call("GET", &path, Some(&guest), None).await;
+    assert_eq!((status, &history["orders"][0]["order_id"]), (200, &placed["id"]), "{history}");
+    // Then its newest pages are read on the replica too (one SORT_RO each).
+    let sorts = calls(&replica.url(), "sort_ro");
+    for _ in 0..10 {
+        let (status, history) = server.call("GET", "/v1/me/orders", Some(&guest), None).await;
+        assert_eq!((status, &history["orders"][0]["order_id"]), (200, &placed["id"]), "{history}");
+    }
+    assert!(calls(&replica.url(), "sort_ro") >= sorts + 10, "history pages went elsewhere");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
