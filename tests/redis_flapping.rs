@@ -7,7 +7,7 @@
 //! view must match, and the outbox must publish each order's events at least once.
 
 use ordo_projections::redis_server::PrivateRedis;
-use ordo_tests::{address, Options, Server};
+use ordo_tests::{Options, Server};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -21,16 +21,7 @@ const SHOPPERS: usize = 24;
 /// never need Redis, so each step must succeed whatever Redis is doing.
 async fn shop(server: Arc<Server>, n: usize) -> String {
     let (token, _) = server.guest().await;
-    let cart = server.open_cart(&token).await;
-    let sku = format!("MUG-{}", n % 3);
-    let item = format!("/v1/carts/{cart}/items/{sku}");
-    let (status, body) =
-        server.call("PUT", &item, Some(&token), Some(json!({ "quantity": 1 }))).await;
-    assert_eq!(status, 200, "{body}");
-    let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
-    let path = format!("/v1/carts/{cart}/checkout");
-    let (status, placed) = server.call("POST", &path, Some(&token), Some(checkout)).await;
-    assert_eq!(status, 201, "{placed}");
+    let placed = server.check_out(&token, &format!("MUG-{}", n % 3), 1).await;
     placed["id"].as_str().expect("order id").to_owned()
 }
 

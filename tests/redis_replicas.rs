@@ -2,7 +2,7 @@
 //! a replica that dies or stops replicating is skipped without a failed query.
 
 use ordo_projections::redis_server::{PrivateRedis, RedisOptions};
-use ordo_tests::{address, free_port, Options, Server};
+use ordo_tests::{free_port, Options, Server};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -88,15 +88,7 @@ async fn queries_read_from_the_replica_and_still_read_their_own_writes() {
 
     // When a shopper checks out and reads their history, first with the order's position
     let (guest, _) = server.guest().await;
-    let cart = server.open_cart(&guest).await;
-    let item = format!("/v1/carts/{cart}/items/MUG-1");
-    let (status, line) =
-        server.call("PUT", &item, Some(&guest), Some(json!({ "quantity": 1 }))).await;
-    assert_eq!(status, 200, "{line}");
-    let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
-    let path = format!("/v1/carts/{cart}/checkout");
-    let (status, placed) = server.call("POST", &path, Some(&guest), Some(checkout)).await;
-    assert_eq!(status, 201, "{placed}");
+    let placed = server.check_out(&guest, "MUG-1", 1).await;
     let path = format!("/v1/me/orders?min_position={}", placed["position"]);
     let (status, history) = server.call("GET", &path, Some(&guest), None).await;
     assert_eq!((status, &history["orders"][0]["order_id"]), (200, &placed["id"]), "{history}");

@@ -2,8 +2,7 @@
 //! moved from the embedded file into PostgreSQL with the same events and the same chain.
 
 use ordo_eventstore::postgres::private::PrivatePostgres;
-use ordo_tests::{address, ordo_bin, Options, Server};
-use serde_json::json;
+use ordo_tests::{ordo_bin, Options, Server};
 use std::process::Command;
 
 fn ordo(args: &[&str]) -> std::process::Output {
@@ -21,15 +20,7 @@ async fn a_shop_served_from_postgresql_takes_an_order_to_confirmed() {
     server.stock_product(&admin, "MUG-1", "Stoneware mug", 1_250, 10).await;
     // When a shopper checks out
     let (guest, _) = server.guest().await;
-    let cart = server.open_cart(&guest).await;
-    let item = format!("/v1/carts/{cart}/items/MUG-1");
-    let (status, body) =
-        server.call("PUT", &item, Some(&guest), Some(json!({ "quantity": 2 }))).await;
-    assert_eq!(status, 200, "{body}");
-    let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
-    let path = format!("/v1/carts/{cart}/checkout");
-    let (status, placed) = server.call("POST", &path, Some(&guest), Some(checkout)).await;
-    assert_eq!(status, 201, "{placed}");
+    let placed = server.check_out(&guest, "MUG-1", 2).await;
     // Then the processes, following the PostgreSQL log, confirm it and commit its stock
     let order = placed["id"].as_str().expect("order id");
     server.eventually(&format!("/v1/orders/{order}"), &guest, |o| o["status"] == "confirmed").await;

@@ -224,6 +224,21 @@ impl Server {
         body["id"].as_str().expect("cart id").to_owned()
     }
 
+    /// `token`'s checkout of `quantity` units of `sku` from a new cart, paid with an approving
+    /// test card: the order's receipt (`id`, `position`).
+    pub async fn check_out(&self, token: &str, sku: &str, quantity: u32) -> Value {
+        let cart = self.open_cart(token).await;
+        let item = format!("/v1/carts/{cart}/items/{sku}");
+        let (status, body) =
+            self.call("PUT", &item, Some(token), Some(json!({ "quantity": quantity }))).await;
+        assert_eq!(status, 200, "{body}");
+        let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
+        let path = format!("/v1/carts/{cart}/checkout");
+        let (status, placed) = self.call("POST", &path, Some(token), Some(checkout)).await;
+        assert_eq!(status, 201, "{placed}");
+        placed
+    }
+
     /// The types of `stream`'s events, read from the log (admin endpoint, not Redis).
     pub async fn event_types(&self, admin: &str, stream: &str) -> Vec<String> {
         let path = format!("/v1/admin/streams/{stream}/events");
