@@ -23,14 +23,17 @@
 //! (ADR 0022).
 //!
 //! - this file: the types, the cache, and how a command joins its stream's queue;
+//! - `cell`: one stream's cached state, its state as of the last commit, and its queue;
 //! - `batch`: the task that decides a stream's queue, many commands per commit;
 //! - `single`: one command on its own, with the recognition of a retried keyed request;
 //! - `joined`: a command carrying another stream's prepared events into its commit.
 
 mod batch;
+mod cell;
 mod joined;
 mod single;
 
+use cell::{Cell, Loaded, Pending, Slot, RETRY_WINDOW};
 use joined::companion_moved;
 pub use joined::Prepared;
 
@@ -113,72 +116,8 @@ pub enum CommandError<E: std::error::Error + 'static> {
     Codec(#[from] CodecError),
 }
 
-struct Slot<S> {
-    /// `None` until loaded from the store.
-    loaded: Option<Loaded<S>>,
-}
-
-struct Loaded<S> {
-    version: Option<u64>,
-    state: S,
-    /// Ids of the stream's last events (up to [`RETRY_WINDOW`]): what tells a keyed request's
-    /// retry whose step was already taken (its answer lost with its server) from a new
-    /// request that the state refuses, without reading the stream again.
-    recent: VecDeque<Uuid>,
-}
-
-impl<S> Loaded<S> {
-    fn remember(&mut self, ids: impl IntoIterator<Item = Uuid>) {
-        for id in ids {
-            if self.recent.len() == RETRY_WINDOW {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(id);
-        }
-    }
-
-    /// Whether the keyed step `context` names is among the stream's last events.
-    fn took(&self, context: &CommandContext) -> bool {
-        context.idempotency_key.is_some_and(|key| self.recent.contains(&derived_id(key, 0)))
-    }
-}
-
-/// A stream's state as of its last commit, as readers see it while the next one is in flight.
-struct Committed<S> {
-    version: Option<u64>,
-    state: S,
-}
-
 /// What a command's caller hears back.
 type Answer<D> = Result<Receipt<<D as Decider>::Event>, CommandError<<D as Decider>::Error>>;
-
-/// A command waiting in its stream's queue.
-struct Pending<D: Decider>
-where
-    D::Error: std::error::Error + 'static,
-{
-    command: D::Command,
-    context: CommandContext,
-    /// Another stream's events to commit with this command's, or not at all.
-    companion: Option<StreamAppend>,
-    reply: oneshot::Sender<Answer<D>>,
-}
-
-/// One stream: its cached state, and the commands waiting to be decided on it.
-struct Cell<D: Decider>
-where
-    D::Error: std::error::Error + 'static,
-{
-    slot: tokio::sync::Mutex<Slot<D::State>>,
-    /// The slot's state as of its holder's last commit, for [`Repository::inspect`] on a store
-    /// this process alone writes. Published by the first such read (under the lock), then kept
-    /// current by whoever holds `slot`, before any caller hears of a commit, so nobody reads a
-    /// state older than a receipt they were given.
-    committed: Mutex<Option<Arc<Committed<D::State>>>>,
-    queue: Mutex<VecDeque<Pending<D>>>,
-    /// Whether a task is deciding the queue.
-    draining: AtomicBool,
-}
 
 /// What a repository's tasks share.
 struct Inner<D: Decider, S>
@@ -378,43 +317,6 @@ where
     }
 }
 
-impl<D: Decider> Cell<D>
-where
-    D::State: Clone,
-    D::Error: std::error::Error + 'static,
-{
-    /// The state as of the last published commit (`None`: none published, or the cached state
-    /// was dropped because an append's outcome is unknown).
-    fn committed(&self) -> Option<Arc<Committed<D::State>>> {
-        self.committed.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Publishes the state held in `slot` for readers (its holder calls this): copied only
-    /// when its version moved.
-    fn publish(&self, slot: &Slot<D::State>) {
-        self.published(slot, true);
-    }
-
-    /// Keeps a published state current after a commit (its holder calls this). A stream
-    /// nobody has read this way (a payment, an order no one has acted on) is not copied.
-    fn refresh(&self, slot: &Slot<D::State>) {
-        self.published(slot, false);
-    }
-
-    fn published(&self, slot: &Slot<D::State>, create: bool) {
-        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
-        match (&slot.loaded, committed.as_ref()) {
-            (None, _) => *committed = None,
-            (Some(_), None) if !create => {}
-            (Some(loaded), Some(c)) if c.version == loaded.version => {}
-            (Some(loaded), _) => {
-                let (version, state) = (loaded.version, loaded.state.clone());
-                *committed = Some(Arc::new(Committed { version, state }));
-            }
-        }
-    }
-}
-
 fn encode_all<E: DomainEvent, X: std::error::Error + 'static>(
     events: &[E],
     context: &CommandContext,
@@ -444,10 +346,6 @@ fn backoff(attempt: usize) -> Duration {
     let random = (Uuid::now_v7().as_u128() & 0xffff_ffff) as u32;
     ceiling.mul_f64(f64::from(random) / f64::from(u32::MAX))
 }
-
-/// How far back (in events) a store without its own id check is searched for an earlier
-/// attempt of a keyed step: retries come within seconds, when the step is near the end.
-const RETRY_WINDOW: usize = 256;
 
 /// A deterministic event id: the `index`-th event caused by `key`.
 pub fn derived_id(key: Uuid, index: usize) -> Uuid {
