@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// The cached aggregate of one stream, held by whoever decides on it.
 pub(super) struct Slot<S> {
     /// `None` until loaded from the store.
     pub(super) loaded: Option<Loaded<S>>,
 }
 
+/// A stream's state at a version, and the ids of its last events.
 pub(super) struct Loaded<S> {
     pub(super) version: Option<u64>,
     pub(super) state: S,
