@@ -226,13 +226,21 @@ end
 -- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it. Then walk an
 -- ordered index when the expected scan to fill the page is short (many matches, or a small
 -- index); otherwise materialise the matches, which is cheap when there are few.
-local args = { 'ZINTERCARD', #text + #facets + #filters }
-for _, k in ipairs(text) do args[#args + 1] = k end
-for _, k in ipairs(facets) do args[#args + 1] = k end
-for _, k in ipairs(filters) do args[#args + 1] = k end
-args[#args + 1] = 'LIMIT'
-args[#args + 1] = EXACT_UP_TO
-local count = redis.call(unpack(args))
+-- One word and nothing else (type-ahead's commonest case): its set's size is the count.
+local alone = #text == 1 and #facets == 0 and #filters == 0
+local text_size = alone and redis.call('ZCARD', text[1]) or nil
+local count
+if alone then
+  count = math.min(text_size, EXACT_UP_TO)
+else
+  local args = { 'ZINTERCARD', #text + #facets + #filters }
+  for _, k in ipairs(text) do args[#args + 1] = k end
+  for _, k in ipairs(facets) do args[#args + 1] = k end
+  for _, k in ipairs(filters) do args[#args + 1] = k end
+  args[#args + 1] = 'LIMIT'
+  args[#args + 1] = EXACT_UP_TO
+  count = redis.call(unpack(args))
+end
 if count == 0 then return finish(0, true, {}) end
 local exact = count < EXACT_UP_TO
 local function worth_walking(size)
@@ -248,7 +256,7 @@ if price_order then
     end
     return finish(count, exact, (walk(by_rank(driver, descending), checks, filters, false)))
   end
-elseif #text == 1 and worth_walking(redis.call('ZCARD', text[1])) then
+elseif #text == 1 and worth_walking(text_size or redis.call('ZCARD', text[1])) then
   local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged)
   if ranged then return finish(seen, exhausted, page) end
   return finish(count, exact, page)
