@@ -73,6 +73,14 @@ async fn an_approved_payment_confirms_the_order_and_commits_its_stock() {
         (PRODUCT, &["ReservationCommitted"]),
     ])
     .await;
+    // The authorization confirmed the order in the same step: both events were caused by the
+    // payment's authorization and sit next to each other in the log (before, the confirmation
+    // was a step of its own, caused by the order's event).
+    let stream = StreamName::new(order).expect("stream");
+    let events = shop.shop.store().read_stream(&stream, 1, Direction::Forward, 2).await;
+    let [authorized, confirmed] = &events.expect("read")[..] else { panic!("two events") };
+    assert_eq!(authorized.metadata.causation_id, confirmed.metadata.causation_id);
+    assert_eq!(confirmed.position.0, authorized.position.0 + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,7 +192,9 @@ fn place(c: &PlaceOrder) -> Result<Vec<OrderEvent>, OrderError> {
     })])
 }
 
-/// A payment answer is recorded even on a cancelled order, so the process can void it.
+/// A payment answer is recorded even on a cancelled order, so the process can void it. An
+/// order still waiting for its payment is confirmed by it in the same step: an authorized
+/// payment is all a placed order waits for (ADR 0009, amended).
 fn authorized(
     c: &RecordPaymentAuthorized,
     order: &PlacedOrder,
@@ -207,7 +209,11 @@ fn authorized(
     if c.amount != order.total {
         return Err(OrderError::PaymentAmountMismatch { expected: order.total, got: c.amount });
     }
-    Ok(vec![OrderEvent::PaymentAuthorized(OrderPaymentAuthorized { amount: c.amount, at: c.at })])
+    let paid = OrderEvent::PaymentAuthorized(OrderPaymentAuthorized { amount: c.amount, at: c.at });
+    Ok(match order.status {
+        OrderStatus::Placed => vec![paid, OrderEvent::Confirmed(OrderConfirmed { at: c.at })],
+        _ => vec![paid],
+    })
 }
 
 fn declined(c: &RecordPaymentDeclined, order: &PlacedOrder) -> Result<Vec<OrderEvent>, OrderError> {

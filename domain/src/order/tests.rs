@@ -152,13 +152,24 @@ fn rejects_placing_the_same_order_twice() {
 }
 
 #[test]
-fn records_an_authorization_for_the_order_total() {
-    Order::given([placed()])
+fn an_authorization_for_the_order_total_confirms_the_order_in_the_same_step() {
+    let state = Order::given([placed()])
         .when(OrderCommand::RecordPaymentAuthorized(RecordPaymentAuthorized {
             amount: eur(5_500),
             at: t(1),
         }))
-        .then([authorized()]);
+        .then([authorized(), OrderEvent::Confirmed(OrderConfirmed { at: t(1) })]);
+    assert_eq!(state.0.map(|o| o.status), Some(OrderStatus::Confirmed));
+}
+
+#[test]
+fn an_authorization_recorded_again_changes_nothing() {
+    Order::given([placed(), authorized(), confirmed()])
+        .when(OrderCommand::RecordPaymentAuthorized(RecordPaymentAuthorized {
+            amount: eur(5_500),
+            at: t(3),
+        }))
+        .then([]);
 }
 
 #[test]

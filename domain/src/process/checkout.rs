@@ -1,5 +1,6 @@
-//! Checkout: order placed -> payment authorized or declined -> order confirmed with stock
-//! committed, or cancelled with stock released and any authorization voided.
+//! Checkout: order placed -> payment authorized or declined -> order confirmed (by the
+//! authorization itself) with stock committed, or cancelled with stock released and any
+//! authorization voided.
 
 use super::Reaction;
 use crate::order::OrderCommand;
@@ -27,6 +28,9 @@ pub fn react_to_order(event: &OrderEvent, order: &PlacedOrder, now: Timestamp) -
             }),
         )],
         OrderEvent::PaymentAuthorized(_) => match order.status {
+            // An authorization confirms its order in the same step (the order's rule), so this
+            // confirmation changes nothing; it confirms orders whose payment an older Ordo
+            // recorded on its own.
             OrderStatus::Placed => {
                 vec![self_command(order_id, OrderCommand::Confirm(ConfirmOrder { at: now }))]
             }

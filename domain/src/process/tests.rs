@@ -66,6 +66,14 @@ fn order_after(commands: &[OrderCommand]) -> (OrderEvent, PlacedOrder) {
     (last.expect("some event"), state.0.expect("placed"))
 }
 
+/// The order's state after `commands`.
+fn order_after_state(commands: &[OrderCommand]) -> OrderState {
+    commands.iter().fold(OrderState::default(), |state, c| {
+        let events = Order::decide(c, &state).expect("command accepted");
+        events.iter().fold(state, Order::evolve)
+    })
+}
+
 fn authorize() -> OrderCommand {
     OrderCommand::RecordPaymentAuthorized(RecordPaymentAuthorized {
         amount: eur(5_000),
@@ -127,15 +135,25 @@ fn a_requested_payment_goes_to_the_provider() {
 }
 
 #[test]
-fn an_authorized_payment_confirms_the_order() {
-    let (event, order) = order_after(&[place("tok"), authorize()]);
+fn an_authorization_recorded_without_a_confirmation_is_followed_by_one() {
+    // Given an order whose payment was recorded on its own (as Ordo did before an authorization
+    // confirmed the order in the same step)
+    let placed = Order::decide(&place("tok"), &OrderState::default()).expect("placed");
+    let paid =
+        OrderEvent::PaymentAuthorized(OrderPaymentAuthorized { amount: eur(5_000), at: NOW });
+    let state = placed.iter().chain([&paid]).fold(OrderState::default(), Order::evolve);
+    // When the process reacts to that event, then it confirms the order
+    let confirm = OrderCommand::Confirm(ConfirmOrder { at: NOW });
     assert_eq!(
-        react_to_order(&event, &order, NOW),
-        vec![Reaction::Order {
-            order_id: order_id(),
-            command: OrderCommand::Confirm(ConfirmOrder { at: NOW })
-        }]
+        react_to_order(&paid, state.0.as_ref().expect("placed"), NOW),
+        vec![Reaction::Order { order_id: order_id(), command: confirm.clone() }]
     );
+    // and the same reaction to today's authorization, which confirmed the order itself,
+    // changes nothing.
+    let (last, _) = order_after(&[place("tok"), authorize()]);
+    assert!(matches!(last, OrderEvent::Confirmed(_)), "{last:?}");
+    let today = order_after_state(&[place("tok"), authorize()]);
+    assert_eq!(Order::decide(&confirm, &today), Ok(vec![]));
 }
 
 #[test]
