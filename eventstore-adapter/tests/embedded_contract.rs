@@ -237,6 +237,29 @@ async fn a_file_that_is_not_a_store_is_refused_with_its_name() {
 }
 
 #[tokio::test]
+async fn a_file_whose_first_creation_was_killed_is_set_aside_and_a_new_store_created() {
+    // Given what redb leaves when its creator is killed before the magic number goes in: a
+    // sized file whose start is still zeros
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.redb");
+    std::fs::write(&path, vec![0u8; 64 * 1024]).expect("write");
+    // When the store opens
+    let store = EmbeddedStore::open(EmbeddedConfig::new(&path)).expect("a new store");
+    // Then it is a new store that takes events
+    let s = stream("", "order-1");
+    store.append(&s, ExpectedVersion::NoStream, vec![event("A", b"1")]).await.expect("append");
+    assert_eq!(store.len(), 1);
+    // and the old file is kept beside it, unchanged.
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().contains("events.redb.unfinished-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).expect("read"), vec![0u8; 64 * 1024]);
+}
+
+#[tokio::test]
 async fn rejects_empty_appends_and_bad_stream_names() {
     let (_dir, store) = fresh();
     assert!(matches!(

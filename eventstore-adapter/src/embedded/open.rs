@@ -9,7 +9,7 @@ use super::writer::{self, Durability, WriterStats};
 use super::{Db, EmbeddedConfig, EmbeddedStore, Inner, REQUEST_QUEUE};
 use crate::error::StoreError;
 use redb::{ConcurrencyMode, Database, ReadableTable, ReadableTableMetadata};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, watch};
 
@@ -57,8 +57,24 @@ impl EmbeddedStore {
                 }),
             });
         }
-        let db = builder.create(&path).map_err(|e| open_error(&path, describe_open(e)))?;
-        init_tables(&db, existed).map_err(|e| open_error(&path, e))?;
+        let (db, aside) = match builder.create(&path) {
+            Err(e) if unreadable_format(&e) => {
+                match set_aside_if_unfinished(&path).map_err(|e| open_error(&path, e))? {
+                    Some(aside) => (builder.create(&path), Some(aside)),
+                    None => (Err(e), None),
+                }
+            }
+            created => (created, None),
+        };
+        let db = db.map_err(|e| open_error(&path, describe_open(e)))?;
+        if let Some(aside) = &aside {
+            tracing::warn!(
+                file = %path.display(), set_aside = %aside.display(),
+                "the store file was never fully created (its first start was killed); it held \
+                 no events, so it was set aside and a new one created"
+            );
+        }
+        init_tables(&db, existed && aside.is_none()).map_err(|e| open_error(&path, e))?;
         let db = Arc::new(Db::Writable(db));
         let (head, pending) = scan_file(&db).map_err(|e| open_error(&path, e))?;
         let index = Arc::new(RwLock::new(pending));
@@ -95,6 +111,45 @@ impl EmbeddedStore {
             }),
         })
     }
+}
+
+/// Whether redb refused the file's format (rather than failed to read it or found it locked):
+/// what a file without redb's magic number gets.
+fn unreadable_format(e: &redb::DatabaseError) -> bool {
+    matches!(e, redb::DatabaseError::Storage(redb::StorageError::Io(io))
+        if io.kind() == std::io::ErrorKind::InvalidData)
+}
+
+/// Where redb's file format begins: its magic number, written last when a file is created.
+const REDB_MAGIC_LEN: usize = 9;
+
+/// redb creates a file by sizing it and writing its header, then, only once that is on disk,
+/// the magic number at its start (so a half-made file is never taken for a database); it
+/// refuses any non-empty file without one. A server killed in that moment of its very first
+/// start leaves a file that can never be opened, though it cannot hold an event (nothing
+/// commits before the magic number). Such a file (non-empty, its first bytes all zero), once
+/// redb has refused it (so no other process is creating it), is renamed
+/// `<file>.unfinished-<unix ms>`, never deleted, so that a new store can be created. Any other
+/// file redb refuses stays where it is, and the open fails naming it.
+fn set_aside_if_unfinished(path: &Path) -> std::io::Result<Option<PathBuf>> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut start = Vec::with_capacity(REDB_MAGIC_LEN);
+    file.by_ref().take(REDB_MAGIC_LEN as u64).read_to_end(&mut start)?;
+    if start.is_empty() || start.iter().any(|b| *b != 0) {
+        return Ok(None);
+    }
+    let millis = crate::clock::now_millis();
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".unfinished-{millis}"));
+    let aside = PathBuf::from(aside);
+    drop(file);
+    std::fs::rename(path, &aside)?;
+    Ok(Some(aside))
 }
 
 fn open_error(path: &Path, reason: impl ToString) -> StoreError {
