@@ -223,7 +223,8 @@ local function price_driver()
   return driver, checks, smallest or redis.call('ZCARD', driver)
 end
 
--- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it. Then walk an
+-- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it (a page
+-- past it raises the lower bound to the matches it shows). Then walk an
 -- ordered index when the expected scan to fill the page is short (many matches, or a small
 -- index); otherwise materialise the matches, which is cheap when there are few.
 -- One word and nothing else (type-ahead's commonest case): its set's size is the count.
@@ -254,12 +255,13 @@ if price_order then
       local page, seen, exhausted = walk(by_price_range(driver, descending), checks, filters, false)
       return finish(seen, exhausted, page)
     end
-    return finish(count, exact, (walk(by_rank(driver, descending), checks, filters, false)))
+    local page = walk(by_rank(driver, descending), checks, filters, false)
+    return finish(math.max(count, offset + #page), exact, page)
   end
 elseif #text == 1 and worth_walking(text_size or redis.call('ZCARD', text[1])) then
   local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged)
   if ranged then return finish(seen, exhausted, page) end
-  return finish(count, exact, page)
+  return finish(math.max(count, offset + #page), exact, page)
 end
 
 -- Few matches, several words or a price range: read the matches with ZINTER, scored by

@@ -7,7 +7,7 @@ use ordo_eventstore::EventStore;
 use ordo_projections::query::{Documents, HistoryQuery, ReadModels, SearchQuery, SearchSort};
 use ordo_projections::runner::{Runner, RunnerConfig};
 use ordo_projections::views::{
-    documents_key, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD,
+    documents_key, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD, ENTRY_FIELD,
 };
 use shop::*;
 use std::time::Duration;
@@ -292,18 +292,34 @@ async fn a_redis_that_refuses_sort_ro_still_answers_history_pages() {
         .await
         .expect("acl");
 
-    // When the newest history page is read twice
+    // When the newest history page is read twice, and with other read models (which have not
+    // met the refusal yet) the catalogue is searched twice by price
     let query = HistoryQuery { limit: 2, ..HistoryQuery::default() };
     let first = reads.order_history_documents("cus-a", &query).await.expect("page");
     let again = reads.order_history_documents("cus-a", &query).await.expect("page");
+    let searching = ReadModels::new(shop.connection().await);
+    let cheapest = SearchQuery { limit: 2, ..SearchQuery::default() };
+    let searches = [
+        searching.search_documents(&cheapest).await.expect("search"),
+        searching.search_documents(&cheapest).await.expect("search"),
+    ];
 
-    // Then both are the page the typed history reads, and SORT_RO was tried once only.
+    // Then both are the page the typed history reads, both searches the typed search's page,
+    // and each read models tried SORT_RO once only.
     let typed = reads.order_history("cus-a", &query).await.expect("page");
     let rendered: Vec<String> = typed.orders.iter().map(OrderView::document).collect();
     for page in [first, again] {
         assert_eq!((page.orders, page.next_cursor), (rendered.clone(), typed.next_cursor.clone()));
     }
-    assert_eq!(refusals(&shop, "sort_ro").await, 1);
+    let typed = reads.search(&cheapest).await.expect("search");
+    let rendered: Vec<String> = typed.products.iter().map(ProductListing::document).collect();
+    for page in searches {
+        assert_eq!(
+            (page.products, page.next_cursor),
+            (Documents::join(&rendered), typed.next_cursor.clone())
+        );
+    }
+    assert_eq!(refusals(&shop, "sort_ro").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,6 +331,7 @@ async fn product_documents_are_the_listings_rendered_even_for_products_written_b
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(ProductView::PROJECTION).await.expect("namespace");
     shop.forget(documents_key(&ns), "POT-1").await;
+    shop.forget(ProductView::key(&ns, "POT-1"), ENTRY_FIELD).await;
 
     // When products are read and searched as documents
     // Then they are the listings rendered, a delisted or unknown product has none, and a

@@ -1,6 +1,7 @@
 //! The catalogue's queries on one Redis: a product and product search, as listings (typed) or as
 //! the documents the API sends (ADR 0017).
 
+use super::walked_search::Walk;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort, MAX_PAGE};
 use crate::keys::Namespace;
 use crate::search::{facet, tokens};
@@ -44,12 +45,20 @@ impl Reader {
     }
 
     /// The same page as [`Self::search`], the products as the documents the API sends, in one
-    /// round trip: the script reads the page's documents from the catalogue's documents hash
-    /// and joins them.
+    /// round trip: the simplest searches with `SORT_RO` (see `walked_search`), the others with
+    /// the script, which reads the page's documents from the catalogue's documents hash and
+    /// joins them.
     pub async fn search_documents(
         &self,
         q: &SearchQuery,
     ) -> Result<SearchPage<Documents>, QueryError> {
+        if let Some(walk) = Walk::of(q) {
+            let ns = self.namespace(ProductView::PROJECTION).await?;
+            let (offset, limit) = paging(q)?;
+            if let Some(page) = self.walked_search(&ns, &walk, offset, limit).await? {
+                return Ok(page);
+            }
+        }
         let (ns, mut matches) = self.search_skus(q, true).await?;
         let documents = match matches.joined.take() {
             Some(page) => joined_page(&page, matches.returned)?,
@@ -122,11 +131,7 @@ impl Reader {
         documents: bool,
     ) -> Result<(Namespace, Matches), QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
-        let limit = q.limit.clamp(1, MAX_PAGE);
-        let offset: usize = match &q.cursor {
-            Some(c) => c.parse().map_err(|_| QueryError::InvalidCursor)?,
-            None => 0,
-        };
+        let (offset, limit) = paging(q)?;
         let mut words = tokens(&q.text);
         let prefix = if q.text.ends_with(|c: char| c.is_alphanumeric()) {
             words.pop().unwrap_or_default()
@@ -183,25 +188,40 @@ impl Reader {
     }
 }
 
+/// A search page's offset (its cursor) and size.
+fn paging(q: &SearchQuery) -> Result<(usize, usize), QueryError> {
+    let offset = match &q.cursor {
+        Some(c) => c.parse().map_err(|_| QueryError::InvalidCursor)?,
+        None => 0,
+    };
+    Ok((offset, q.limit.clamp(1, MAX_PAGE)))
+}
+
 /// What the search script picked for a page.
-struct Matches {
-    total: u64,
-    total_is_exact: bool,
+pub(super) struct Matches {
+    pub(super) total: u64,
+    pub(super) total_is_exact: bool,
     /// The page's products, unless the script joined their documents.
-    skus: Vec<String>,
+    pub(super) skus: Vec<String>,
     /// The page's documents, joined by the script (`None`: not asked for, or a product
     /// without one).
-    joined: Option<String>,
+    pub(super) joined: Option<String>,
     /// How many products the script returned.
-    returned: usize,
-    offset: usize,
-    limit: usize,
+    pub(super) returned: usize,
+    pub(super) offset: usize,
+    pub(super) limit: usize,
 }
 
 impl Matches {
+    /// No match at all.
+    pub(super) fn empty(offset: usize, limit: usize) -> Self {
+        let (skus, joined) = (Vec::new(), None);
+        Self { total: 0, total_is_exact: true, skus, joined, returned: 0, offset, limit }
+    }
+
     /// The page of these products (the ones still listed); the cursor counts every match the
     /// script returned, so the next page starts after them.
-    fn page<P>(self, products: P) -> SearchPage<P> {
+    pub(super) fn page<P>(self, products: P) -> SearchPage<P> {
         let next = self.offset + self.returned;
         let more = if self.total_is_exact {
             (next as u64) < self.total

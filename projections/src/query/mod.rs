@@ -14,6 +14,7 @@
 mod catalogue;
 mod reader;
 mod replicas;
+mod walked_search;
 
 pub use reader::Reader;
 pub use replicas::{Replica, REPLICA_CHECK};

@@ -290,7 +290,7 @@ impl Reader {
 
 /// Whether Redis refused a command itself (unknown, or not allowed by the user's ACL), rather
 /// than failed to run it.
-fn refused(error: &redis::RedisError) -> bool {
+pub(super) fn refused(error: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     matches!(
         error.kind(),

@@ -32,6 +32,10 @@ use serde::Serialize;
 /// The hash field holding the rendered document.
 pub const DOCUMENT_FIELD: &str = "json";
 
+/// The product hash field holding the product's entry (its document without availability,
+/// [`with_availability`] adds it): what `SORT_RO` reads for a search page.
+pub const ENTRY_FIELD: &str = "entry";
+
 #[derive(Serialize)]
 struct OrderDocument<'a> {
     order_id: &'a str,
