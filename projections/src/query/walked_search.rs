@@ -143,7 +143,16 @@ impl Reader {
         let rows: Vec<Option<String>> = next(&mut replies)?;
         let mut joined = String::with_capacity(rows.len() * 200);
         for (i, row) in rows.chunks(2).enumerate() {
-            let [Some(entry), Some(available)] = row else { return Ok(None) };
+            let [Some(entry), Some(available)] = row else {
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    tracing::info!(
+                        "a listed product has no stored entry (written by an older Ordo): its \
+                         searches run the search script until `ordo rebuild --projection catalogue`"
+                    )
+                });
+                return Ok(None);
+            };
             let Ok(available) = available.parse() else { return Ok(None) };
             if i > 0 {
                 joined.push(',');
