@@ -75,16 +75,21 @@ async fn queries_read_from_the_replica_and_still_read_their_own_writes() {
         assert_eq!(status, 200, "{product}");
         assert_eq!(product["price"]["minor"], price, "{product}");
     }
-    // and plain reads and searches are answered by the replica.
+    // and plain reads and searches (one word alone in one SORT_RO, by price with the search
+    // script) are answered by the replica.
+    let sorts = calls(&replica.url(), "sort_ro");
     for _ in 0..10 {
         let (status, _) = server.call("GET", "/v1/products/MUG-1", None, None).await;
         assert_eq!(status, 200);
-        let (status, page) = server.call("GET", "/v1/products?q=mug", None, None).await;
-        assert_eq!(status, 200, "{page}");
-        assert_eq!(page["products"][0]["sku"], "MUG-1", "{page}");
+        for search in ["/v1/products?q=mug", "/v1/products?q=mug&sort=price_asc"] {
+            let (status, page) = server.call("GET", search, None, None).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["products"][0]["sku"], "MUG-1", "{page}");
+        }
     }
     assert!(calls(&replica.url(), "hmget") >= before + 10, "reads went elsewhere");
-    assert!(calls(&replica.url(), "evalsha") >= 10, "searches went elsewhere");
+    assert!(calls(&replica.url(), "sort_ro") >= sorts + 10, "searches went elsewhere");
+    assert!(calls(&replica.url(), "evalsha") >= 10, "scripted searches went elsewhere");
 
     // When a shopper checks out and reads their history, first with the order's position
     let (guest, _) = server.guest().await;
