@@ -7,7 +7,7 @@ use ordo_eventstore::EventStore;
 use ordo_projections::query::{Documents, HistoryQuery, ReadModels, SearchQuery, SearchSort};
 use ordo_projections::runner::{Runner, RunnerConfig};
 use ordo_projections::views::{
-    documents_key, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD, ENTRY_FIELD,
+    documents_key, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD,
 };
 use shop::*;
 use std::time::Duration;
@@ -331,7 +331,7 @@ async fn product_documents_are_the_listings_rendered_even_for_products_written_b
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(ProductView::PROJECTION).await.expect("namespace");
     shop.forget(documents_key(&ns), "POT-1").await;
-    shop.forget(ProductView::key(&ns, "POT-1"), ENTRY_FIELD).await;
+    shop.forget(ProductView::key(&ns, "POT-1"), DOCUMENT_FIELD).await;
 
     // When products are read and searched as documents
     // Then they are the listings rendered, a delisted or unknown product has none, and a

@@ -17,7 +17,7 @@ use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
 use crate::keys::Namespace;
 use crate::search::{facet, tokens};
 use crate::views::product::catalogue_key;
-use crate::views::{push_with_availability, ProductView, View, ENTRY_FIELD};
+use crate::views::{ProductView, View, DOCUMENT_FIELD};
 use std::sync::atomic::Ordering;
 
 /// Matches are counted exactly up to this many (`EXACT_UP_TO` in `search.lua`).
@@ -108,9 +108,7 @@ impl Reader {
             .arg(offset)
             .arg(limit)
             .arg("GET")
-            .arg(format!("{product}->{ENTRY_FIELD}"))
-            .arg("GET")
-            .arg(format!("{product}->available"));
+            .arg(format!("{product}->{DOCUMENT_FIELD}"));
         let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut self.redis.clone()).await;
         let replies = match replies {
             Ok(replies) => replies,
@@ -140,26 +138,27 @@ impl Reader {
         if (offset + limit) as u64 * size > WALK_UP_TO * count {
             return Ok(None);
         }
-        let rows: Vec<Option<String>> = next(&mut replies)?;
-        let mut joined = String::with_capacity(rows.len() * 200);
-        for (i, row) in rows.chunks(2).enumerate() {
-            let [Some(entry), Some(available)] = row else {
+        let documents: Vec<Option<String>> = next(&mut replies)?;
+        let mut joined =
+            String::with_capacity(documents.iter().flatten().map(|d| d.len() + 1).sum());
+        for (i, document) in documents.iter().enumerate() {
+            let Some(document) = document else {
                 static ONCE: std::sync::Once = std::sync::Once::new();
                 ONCE.call_once(|| {
                     tracing::info!(
-                        "a listed product has no stored entry (written by an older Ordo): its \
-                         searches run the search script until `ordo rebuild --projection catalogue`"
+                        "a listed product has no stored document (written by an older Ordo): \
+                         its searches run the search script until `ordo rebuild --projection \
+                         catalogue`"
                     )
                 });
                 return Ok(None);
             };
-            let Ok(available) = available.parse() else { return Ok(None) };
             if i > 0 {
                 joined.push(',');
             }
-            push_with_availability(&mut joined, entry, available);
+            joined.push_str(document);
         }
-        let returned = rows.len() / 2;
+        let returned = documents.len();
         let matches = Matches {
             // Past the exact count, the matches shown are the lower bound (as in the script).
             total: count.max((offset + returned) as u64),

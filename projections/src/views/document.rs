@@ -15,6 +15,8 @@
 //!   availability, under `{sku}:available` the number ([`with_availability`] joins them). The
 //!   search script picks a page and reads its documents with one `HMGET`, so a search is one
 //!   round trip. A delisted product leaves the hash, as it leaves every other catalogue index.
+//! - A listed product's own hash also carries its whole document in [`DOCUMENT_FIELD`], which
+//!   the simplest searches read with one `SORT_RO` `GET` pattern and no Lua (ADR 0024).
 //!
 //! The shapes here must stay the API's `OrderDto` and `ProductDto`: the API's tests render both
 //! for the same views and compare them. Changing one is a read-model change like any other: bump
@@ -29,12 +31,8 @@ use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
 use serde::Serialize;
 
-/// The hash field holding the rendered document.
+/// The hash field holding the rendered document (an order's, a listed product's).
 pub const DOCUMENT_FIELD: &str = "json";
-
-/// The product hash field holding the product's entry (its document without availability,
-/// [`with_availability`] adds it): what `SORT_RO` reads for a search page.
-pub const ENTRY_FIELD: &str = "entry";
 
 #[derive(Serialize)]
 struct OrderDocument<'a> {

@@ -13,9 +13,7 @@ pub(crate) mod product;
 mod tests;
 
 pub use cart::{CartLineView, CartView};
-pub use document::{
-    availability_field, push_with_availability, with_availability, DOCUMENT_FIELD, ENTRY_FIELD,
-};
+pub use document::{availability_field, push_with_availability, with_availability, DOCUMENT_FIELD};
 pub use fields::Fields;
 pub use listing::ProductListing;
 pub use order::{OrderLineView, OrderView};

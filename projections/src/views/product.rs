@@ -1,6 +1,6 @@
 //! The product view: catalogue entry, stock, and its search and filter index entries.
 
-use super::document::{availability_field, ENTRY_FIELD};
+use super::document::{availability_field, with_availability, DOCUMENT_FIELD};
 use super::fields::{json, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
@@ -161,10 +161,10 @@ impl View for ProductView {
     /// Listed products' documents share the catalogue's documents hash, so the search script
     /// reads a page of them with one `HMGET`: the entry under the SKU, rewritten when the
     /// product's text, price or listing changes, and the availability beside it, rewritten
-    /// when stock moves. A delisted product leaves the hash. The entry is also kept in the
-    /// product's own hash ([`ENTRY_FIELD`], beside its `available` field), where `SORT_RO`'s
-    /// `GET` patterns reach it: the simplest searches are answered that way, without Lua
-    /// (ADR 0024).
+    /// when stock moves. A delisted product leaves the hash. The whole document (entry and
+    /// availability) is also kept in the product's own hash ([`DOCUMENT_FIELD`]), rewritten when
+    /// either changes, where one `SORT_RO` `GET` pattern reaches it: the simplest searches are
+    /// answered that way, without Lua (ADR 0024).
     fn document_changes(
         old: Option<&Self>,
         new: Option<&Self>,
@@ -176,20 +176,25 @@ impl View for ProductView {
         let mut out = Vec::new();
         match new.filter(|p| p.listed) {
             Some(product) => {
-                if old.is_none_or(|o| o.entry_changed(product)) {
-                    let entry = product.entry();
-                    out.push(Change::HSetField {
-                        key: Self::key(ns, id),
-                        field: ENTRY_FIELD.to_owned(),
-                        value: entry.clone(),
-                    });
+                let entry_changed = old.is_none_or(|o| o.entry_changed(product));
+                let available_changed = old.is_none_or(|o| o.available() != product.available());
+                if !entry_changed && !available_changed {
+                    return out;
+                }
+                let entry = product.entry();
+                out.push(Change::HSetField {
+                    key: Self::key(ns, id),
+                    field: DOCUMENT_FIELD.to_owned(),
+                    value: with_availability(&entry, product.available()),
+                });
+                if entry_changed {
                     out.push(Change::HSetField {
                         key: key.clone(),
                         field: id.to_owned(),
                         value: entry,
                     });
                 }
-                if old.is_none_or(|o| o.available() != product.available()) {
+                if available_changed {
                     out.push(Change::HSetField {
                         key,
                         field: availability_field(id),
@@ -198,7 +203,7 @@ impl View for ProductView {
                 }
             }
             None if old.is_some() => {
-                out.push(Change::HDel { key: Self::key(ns, id), field: ENTRY_FIELD.to_owned() });
+                out.push(Change::HDel { key: Self::key(ns, id), field: DOCUMENT_FIELD.to_owned() });
                 out.push(Change::HDel { key: key.clone(), field: id.to_owned() });
                 out.push(Change::HDel { key, field: availability_field(id) });
             }

@@ -214,6 +214,14 @@ fn a_stock_movement_rewrites_the_stored_availability_but_not_the_products_entry(
         .collect();
     assert_eq!(written, vec![(&availability_field("MUG-1"), &"2".to_owned())]);
     assert_eq!(with_availability(&after.entry(), 2), after.document());
+    // and the product's own hash gets its whole document again (what a walked search reads).
+    let product = ProductView::key(&ns, "MUG-1");
+    let rewritten = Change::HSetField {
+        key: product.clone(),
+        field: DOCUMENT_FIELD.into(),
+        value: after.document(),
+    };
+    assert!(moved.contains(&rewritten), "{moved:?}");
     // and a new listing writes both.
     let listing = changes(&ns, "MUG-1", None, Some(&after));
     let fields: Vec<_> = listing
@@ -311,6 +319,11 @@ fn delisting_removes_a_product_from_every_search_index_but_keeps_its_page() {
     assert!(
         changes.contains(&Change::HDel { key: documents_key(&ns), field: "MUG-1".into() }),
         "its document leaves the catalogue's documents"
+    );
+    let key = ProductView::key(&ns, "MUG-1");
+    assert!(
+        changes.contains(&Change::HDel { key, field: DOCUMENT_FIELD.into() }),
+        "and its own hash"
     );
 }
 
