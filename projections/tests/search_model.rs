@@ -110,6 +110,9 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("kiln", None, false, None, SearchSort::PriceDesc, 0, false),
         ("kiln", Some("table"), false, None, SearchSort::PriceAsc, 5, false),
         ("nothing", None, false, None, SearchSort::Relevance, 0, true),
+        // A cursor far past the end (a client may send any number): an empty page.
+        ("kiln", None, false, None, SearchSort::Relevance, usize::MAX, false),
+        ("", None, false, None, SearchSort::PriceDesc, usize::MAX - 3, false),
         // 225 "table" products: price walks driven by the category's own price index.
         ("", Some("table"), false, None, SearchSort::PriceDesc, 3, true),
         ("", Some("table"), false, Some((100, 400)), SearchSort::PriceAsc, 0, false),

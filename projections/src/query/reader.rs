@@ -288,12 +288,37 @@ impl Reader {
     }
 }
 
-/// Whether Redis refused a command itself (unknown, or not allowed by the user's ACL), rather
-/// than failed to run it.
+/// Whether Redis refused a command itself, rather than failed to run it: not allowed by the
+/// user's ACL, or unknown to this server. Only these turn `SORT_RO` off for good; any other
+/// error (a bad argument, a key of another type) is that one request's.
 pub(super) fn refused(error: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
-    matches!(
-        error.kind(),
-        ErrorKind::Server(ServerErrorKind::NoPerm | ServerErrorKind::ResponseError)
-    )
+    match error.kind() {
+        ErrorKind::Server(ServerErrorKind::NoPerm) => true,
+        ErrorKind::Server(ServerErrorKind::ResponseError) => {
+            error.detail().is_some_and(|d| d.to_ascii_lowercase().starts_with("unknown command"))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused;
+    use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+    fn server_error(kind: ServerErrorKind, detail: &str) -> RedisError {
+        RedisError::from((ErrorKind::Server(kind), "from the server", detail.to_owned()))
+    }
+
+    #[test]
+    fn only_an_acl_or_an_unknown_command_counts_as_refused() {
+        let unknown = "unknown command 'SORT_RO', with args beginning with: 'k'";
+        assert!(refused(&server_error(ServerErrorKind::ResponseError, unknown)));
+        let acl = "this user has no permissions to run the 'sort_ro' command";
+        assert!(refused(&server_error(ServerErrorKind::NoPerm, acl)));
+        let argument = "value is out of range, must be positive";
+        assert!(!refused(&server_error(ServerErrorKind::ResponseError, argument)));
+        assert!(!refused(&server_error(ServerErrorKind::BusyLoading, "loading")));
+    }
 }

@@ -1,15 +1,15 @@
 //! The simplest searches without Lua (ADR 0024): one word, or a category or brand (or the whole
 //! catalogue) by price, with no other filter. Their page is a stretch of one sorted set in its
 //! own order, so `SORT_RO <set> BY nosort [DESC] LIMIT <offset> <limit>` reads it and fetches
-//! each product's entry and availability from its hash with `GET` patterns, all inside Redis.
+//! each product's document from its hash with a `GET` pattern, all inside Redis.
 //!
 //! The search script answers the same page by walking the same set (`walk` in `search.lua`),
 //! but every value that crosses into Lua and back costs Redis's one thread about half a
-//! microsecond: 61 µs per twenty-product page against 16 µs for `SORT_RO`. Everything else
-//! (several words, a prefix matching several terms, ranges, stock filters, pages too deep to
-//! walk) stays with the script, and so does any page this path cannot answer exactly as the
-//! script would: a product without a stored entry (written by an older Ordo), or a Redis that
-//! refuses `SORT_RO`.
+//! microsecond: 61 µs per twenty-product page against about 16 µs for `SORT_RO`. Everything
+//! else (several words, a prefix matching several terms, ranges, stock filters, pages too deep
+//! to walk) stays with the script, and so does any page this path cannot answer exactly as the
+//! script would: a product without a stored document in its hash (written by an older Ordo),
+//! or a Redis that refuses `SORT_RO`.
 
 use super::catalogue::Matches;
 use super::reader::refused;
@@ -82,7 +82,11 @@ impl Reader {
         offset: usize,
         limit: usize,
     ) -> Result<Option<SearchPage<Documents>>, QueryError> {
-        if self.sort_refused.load(Ordering::Relaxed) {
+        // The script walks a set at most this far (deeper pages it materialises), and a cursor
+        // is the client's to send: one past it is never sent to Redis as an offset.
+        if self.sort_refused.load(Ordering::Relaxed)
+            || offset.saturating_add(limit) as u64 > WALK_UP_TO
+        {
             return Ok(None);
         }
         let set = catalogue_key(ns, &walk.set);
@@ -134,7 +138,8 @@ impl Reader {
         if count == 0 {
             return Ok(Some(Matches::empty(offset, limit).page(Documents::default())));
         }
-        // The script walks only this far; deeper pages it materialises, with exact totals.
+        // How far the script walks depends on the set's size; deeper pages it materialises,
+        // with exact totals.
         if (offset + limit) as u64 * size > WALK_UP_TO * count {
             return Ok(None);
         }
