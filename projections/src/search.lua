@@ -265,7 +265,10 @@ elseif #text == 1 and worth_walking(text_size or redis.call('ZCARD', text[1])) t
 end
 
 -- Few matches, several words or a price range: read the matches with ZINTER, scored by
--- relevance (word weights) or by price, drop those outside the price range, sort and page.
+-- relevance (word weights) or by price, and drop those outside the price range. ZINTER answers
+-- in a sorted set's order (ascending scores, equal scores by ascending SKU), which is the page's
+-- order read forwards (cheapest first) or backwards (best match or dearest first): nothing to
+-- sort here, and no score to read unless a price range must be checked against it.
 local keys, weights = {}, {}
 local text_weight = price_order and 0 or 1
 for _, k in ipairs(text) do keys[#keys + 1] = k; weights[#weights + 1] = text_weight end
@@ -276,27 +279,27 @@ local args = { 'ZINTER', #keys }
 for _, k in ipairs(keys) do args[#args + 1] = k end
 args[#args + 1] = 'WEIGHTS'
 for _, w in ipairs(weights) do args[#args + 1] = w end
-args[#args + 1] = 'WITHSCORES'
+local priced = price_order and ranged
+if priced then args[#args + 1] = 'WITHSCORES' end
 local inter = redis.call(unpack(args))
-local rows = {}
-if price_order then
-  -- Scores already are prices.
+local matches = inter
+if priced then
+  -- Scores are prices.
+  matches = {}
   for j = 1, #inter, 2 do
     local price = tonumber(inter[j + 1])
-    if price >= lo and price <= hi then rows[#rows + 1] = { inter[j], price } end
+    if price >= lo and price <= hi then matches[#matches + 1] = inter[j] end
   end
-else
-  local members = {}
-  for j = 1, #inter, 2 do members[#members + 1] = inter[j] end
-  local in_range = {}
-  if ranged then
-    for start = 1, #members, CHUNK do
-      local chunk = { unpack(members, start, math.min(#members, start + CHUNK - 1)) }
-      for _, sku in ipairs(keep(chunk, {}, {}, true)) do in_range[sku] = true end
-    end
-  end
-  for j = 1, #inter, 2 do
-    if not ranged or in_range[inter[j]] then rows[#rows + 1] = { inter[j], tonumber(inter[j + 1]) } end
+elseif ranged then
+  matches = {}
+  for start = 1, #inter, CHUNK do
+    local chunk = { unpack(inter, start, math.min(#inter, start + CHUNK - 1)) }
+    for _, sku in ipairs(keep(chunk, {}, {}, true)) do matches[#matches + 1] = sku end
   end
 end
-return page_of(rows, price_order and not descending)
+local forwards = price_order and not descending
+local page = {}
+for j = offset + 1, math.min(#matches, offset + limit) do
+  page[#page + 1] = forwards and matches[j] or matches[#matches + 1 - j]
+end
+return finish(#matches, true, page)

@@ -34,17 +34,28 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         stock: u32,
     }
     let mut model = Vec::new();
-    for i in 0..450 {
+    // 450 products in 30 kinds, and five "Zircon Vase"s (two at one price): a search matching
+    // so few of so many reads them with ZINTER rather than walking an index.
+    for i in 0..455 {
+        let zircon = i >= 450;
         let p = P {
             sku: format!("SKU-{i:04}"),
-            name: format!(
-                "{} {}",
-                ["Blue", "Red", "Green"][i % 3],
-                ["Mug", "Bowl", "Plate", "Cup", "Jug"][i % 5]
-            ),
+            name: if zircon {
+                "Zircon Vase".to_owned()
+            } else {
+                format!(
+                    "{} {}",
+                    ["Blue", "Red", "Green"][i % 3],
+                    ["Mug", "Bowl", "Plate", "Cup", "Jug"][i % 5]
+                )
+            },
             brand: ["Potter", "Kiln", "Hearth"][i % 3 / 2 + i % 2],
             category: ["kitchen", "table"][i % 2],
-            price: 100 + ((i * 37) % 500) as i64,
+            price: if zircon {
+                [300, 150, 300, 450, 120][i - 450]
+            } else {
+                100 + ((i * 37) % 500) as i64
+            },
             stock: if i % 4 == 0 { 0 } else { 5 },
         };
         let list = list(&p.sku, &p.name, "", p.category, p.brand, p.price);
@@ -104,7 +115,7 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("red", None, false, Some((200, 300)), SearchSort::Relevance, 0, false),
         ("blue", None, false, None, SearchSort::Relevance, 140, true),
         ("Blue ", None, false, None, SearchSort::Relevance, 0, true),
-        // 225 Kiln products: a single word with 200+ matches walks its own index.
+        // 228 Kiln products: a single word with 200+ matches walks its own index.
         ("kiln", None, false, None, SearchSort::Relevance, 30, true),
         ("kiln", None, false, None, SearchSort::Relevance, 215, true),
         ("kiln", None, false, None, SearchSort::PriceDesc, 0, false),
@@ -113,9 +124,16 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         // A cursor far past the end (a client may send any number): an empty page.
         ("kiln", None, false, None, SearchSort::Relevance, usize::MAX, false),
         ("", None, false, None, SearchSort::PriceDesc, usize::MAX - 3, false),
-        // 225 "table" products: price walks driven by the category's own price index.
+        // 227 "table" products: price walks driven by the category's own price index.
         ("", Some("table"), false, None, SearchSort::PriceDesc, 3, true),
         ("", Some("table"), false, Some((100, 400)), SearchSort::PriceAsc, 0, false),
+        // Five matches among 455: ZINTER, in its order read forwards or backwards.
+        ("zircon vase", None, false, None, SearchSort::PriceDesc, 0, false),
+        ("zircon vase", None, false, None, SearchSort::PriceAsc, 1, false),
+        ("zircon vase", None, false, None, SearchSort::Relevance, 0, false),
+        ("zircon vase", None, false, Some((130, 400)), SearchSort::Relevance, 0, false),
+        ("zircon vase", None, false, Some((130, 400)), SearchSort::PriceDesc, 0, false),
+        ("vase zircon", Some("kitchen"), true, None, SearchSort::PriceAsc, 0, false),
     ];
     for (text, category, in_stock, range, sort, offset, walked) in queries {
         let q = SearchQuery {
