@@ -109,6 +109,15 @@ local function keep(chunk, zkeys, skeys, check_range)
   return out
 end
 
+-- The page of `matches`, already in the search's order read forwards or backwards.
+local function stretch(matches, forwards)
+  local page = {}
+  for j = offset + 1, math.min(#matches, offset + limit) do
+    page[#page + 1] = forwards and matches[j] or matches[#matches + 1 - j]
+  end
+  return page
+end
+
 -- Sorts `rows` ({sku, score}) as the search orders them (ties by SKU, in the same direction as
 -- the scores) and answers the page of them from `offset`.
 local function page_of(rows, ascending)
@@ -148,25 +157,35 @@ local function scored(members, base)
 end
 
 -- A prefix matching several terms: its union, read into memory (summed weights), filtered by
--- everything else, scored, sorted and paged here. Exact totals.
+-- everything else, scored, sorted and paged here. Exact totals. Ranked by the prefix's weights
+-- alone (no other word, best match first), the union's own order read backwards is the page's,
+-- as with ZINTER below: no score to read, nothing to sort.
 if #prefix_terms > 0 then
+  local in_union_order = not price_order and #text == 0
   local union_args = { 'ZUNION', #prefix_terms }
   for _, k in ipairs(prefix_terms) do union_args[#union_args + 1] = k end
-  union_args[#union_args + 1] = 'WITHSCORES'
+  if not in_union_order then union_args[#union_args + 1] = 'WITHSCORES' end
   local union = redis.call(unpack(union_args))
-  local members, base = {}, {}
-  for j = 1, #union, 2 do
-    members[#members + 1] = union[j]
-    base[union[j]] = tonumber(union[j + 1])
+  local members, base = union, nil
+  if not in_union_order then
+    members, base = {}, {}
+    for j = 1, #union, 2 do
+      members[#members + 1] = union[j]
+      base[union[j]] = tonumber(union[j + 1])
+    end
   end
   local zkeys = {}
   for _, k in ipairs(text) do zkeys[#zkeys + 1] = k end
   for _, k in ipairs(facets) do zkeys[#zkeys + 1] = k end
-  local matches = {}
-  for start = 1, #members, CHUNK do
-    local chunk = { unpack(members, start, math.min(#members, start + CHUNK - 1)) }
-    for _, sku in ipairs(keep(chunk, zkeys, filters, ranged)) do matches[#matches + 1] = sku end
+  local matches = members
+  if #zkeys > 0 or #filters > 0 or ranged then
+    matches = {}
+    for start = 1, #members, CHUNK do
+      local chunk = { unpack(members, start, math.min(#members, start + CHUNK - 1)) }
+      for _, sku in ipairs(keep(chunk, zkeys, filters, ranged)) do matches[#matches + 1] = sku end
+    end
   end
+  if in_union_order then return finish(#matches, true, stretch(matches, false)) end
   return page_of(scored(matches, not price_order and base or nil), price_order and not descending)
 end
 
@@ -297,9 +316,4 @@ elseif ranged then
     for _, sku in ipairs(keep(chunk, {}, {}, true)) do matches[#matches + 1] = sku end
   end
 end
-local forwards = price_order and not descending
-local page = {}
-for j = offset + 1, math.min(#matches, offset + limit) do
-  page[#page + 1] = forwards and matches[j] or matches[#matches + 1 - j]
-end
-return finish(#matches, true, page)
+return finish(#matches, true, stretch(matches, price_order and not descending))

@@ -34,14 +34,17 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         stock: u32,
     }
     let mut model = Vec::new();
-    // 450 products in 30 kinds, and five "Zircon Vase"s (two at one price): a search matching
-    // so few of so many reads them with ZINTER rather than walking an index.
+    // 450 products in 30 kinds, and five vases (two at one price): a search matching so few of
+    // so many reads them with ZINTER rather than walking an index, and "zirc" prefixes two of
+    // their words (a union).
     for i in 0..455 {
         let zircon = i >= 450;
         let p = P {
             sku: format!("SKU-{i:04}"),
             name: if zircon {
-                "Zircon Vase".to_owned()
+                ["Zircon Vase", "Zirconia Vase", "Zircon Zirconia Vase", "Zircon Vase", "Zirconia"]
+                    [i - 450]
+                    .to_owned()
             } else {
                 format!(
                     "{} {}",
@@ -134,6 +137,13 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("zircon vase", None, false, Some((130, 400)), SearchSort::Relevance, 0, false),
         ("zircon vase", None, false, Some((130, 400)), SearchSort::PriceDesc, 0, false),
         ("vase zircon", Some("kitchen"), true, None, SearchSort::PriceAsc, 0, false),
+        // "zirc" prefixes "zircon" and "zirconia": their union, ranked by its own order or
+        // scored and sorted.
+        ("zirc", None, false, None, SearchSort::Relevance, 0, false),
+        ("zirc", None, true, None, SearchSort::Relevance, 1, false),
+        ("zirc", None, false, Some((130, 400)), SearchSort::Relevance, 0, false),
+        ("zirc", None, false, None, SearchSort::PriceDesc, 0, false),
+        ("vase zirc", None, false, None, SearchSort::Relevance, 0, false),
     ];
     for (text, category, in_stock, range, sort, offset, walked) in queries {
         let q = SearchQuery {
