@@ -197,26 +197,37 @@ fn paging(q: &SearchQuery) -> Result<(usize, usize), QueryError> {
     Ok((offset, q.limit.clamp(1, MAX_PAGE)))
 }
 
-/// What the search script picked for a page.
+/// What a search picked for a page (the script, or a walk: `walked_search`).
 pub(super) struct Matches {
-    pub(super) total: u64,
-    pub(super) total_is_exact: bool,
+    total: u64,
+    total_is_exact: bool,
     /// The page's products, unless the script joined their documents.
-    pub(super) skus: Vec<String>,
+    skus: Vec<String>,
     /// The page's documents, joined by the script (`None`: not asked for, or a product
     /// without one).
-    pub(super) joined: Option<String>,
+    joined: Option<String>,
     /// How many products the script returned.
-    pub(super) returned: usize,
-    pub(super) offset: usize,
-    pub(super) limit: usize,
+    returned: usize,
+    offset: usize,
+    limit: usize,
 }
 
 impl Matches {
+    /// A page of `returned` products read elsewhere, of `total` matches.
+    pub(super) fn counted(
+        total: u64,
+        total_is_exact: bool,
+        returned: usize,
+        offset: usize,
+        limit: usize,
+    ) -> Self {
+        let (skus, joined) = (Vec::new(), None);
+        Self { total, total_is_exact, skus, joined, returned, offset, limit }
+    }
+
     /// No match at all.
     pub(super) fn empty(offset: usize, limit: usize) -> Self {
-        let (skus, joined) = (Vec::new(), None);
-        Self { total: 0, total_is_exact: true, skus, joined, returned: 0, offset, limit }
+        Self::counted(0, true, 0, offset, limit)
     }
 
     /// The page of these products (the ones still listed); the cursor counts every match the

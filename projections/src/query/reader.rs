@@ -203,15 +203,7 @@ impl Reader {
             .arg(format!("{order}->{DOCUMENT_FIELD}"))
             .query_async(&mut self.redis.clone())
             .await;
-        let rows = match rows {
-            Ok(rows) => rows,
-            Err(e) if refused(&e) => {
-                tracing::warn!(error = %e, "Redis refused SORT_RO; history pages take two round trips");
-                self.sort_refused.store(true, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let Some(rows) = self.unless_sort_refused(rows)? else { return Ok(None) };
         let mut rows = rows.chunks(3);
         let mut orders = Vec::with_capacity(limit);
         let mut last = None;
@@ -223,6 +215,28 @@ impl Reader {
         // One more row means one more page; its cursor is the last order shown.
         let next_cursor = rows.next().and(last).map(|(at, id)| format!("{at}:{id}"));
         Ok(Some(HistoryPage { orders, next_cursor }))
+    }
+
+    /// The answer of a read using `SORT_RO` (history's newest page, a walked search); `None`
+    /// if Redis refused the command, which these read models remember (with one warning), so
+    /// that from then on those reads take their longer ways without asking again.
+    pub(super) fn unless_sort_refused<T>(
+        &self,
+        answer: redis::RedisResult<T>,
+    ) -> Result<Option<T>, QueryError> {
+        match answer {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if refused(&e) => {
+                tracing::warn!(
+                    error = %e,
+                    "Redis refused SORT_RO; history pages take two round trips and every search \
+                     runs the search script"
+                );
+                self.sort_refused.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The ids of a history page, newest first, and the cursor for the next page.
@@ -291,7 +305,7 @@ impl Reader {
 /// Whether Redis refused a command itself, rather than failed to run it: not allowed by the
 /// user's ACL, or unknown to this server. Only these turn `SORT_RO` off for good; any other
 /// error (a bad argument, a key of another type) is that one request's.
-pub(super) fn refused(error: &redis::RedisError) -> bool {
+fn refused(error: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     match error.kind() {
         ErrorKind::Server(ServerErrorKind::NoPerm) => true,

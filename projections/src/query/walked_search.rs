@@ -12,7 +12,6 @@
 //! or a Redis that refuses `SORT_RO`.
 
 use super::catalogue::Matches;
-use super::reader::refused;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
 use crate::keys::Namespace;
 use crate::search::{facet, tokens};
@@ -114,15 +113,7 @@ impl Reader {
             .arg("GET")
             .arg(format!("{product}->{DOCUMENT_FIELD}"));
         let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut self.redis.clone()).await;
-        let replies = match replies {
-            Ok(replies) => replies,
-            Err(e) if refused(&e) => {
-                tracing::warn!(error = %e, "Redis refused SORT_RO; every search runs the search script");
-                self.sort_refused.store(true, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let Some(replies) = self.unless_sort_refused(replies)? else { return Ok(None) };
         let mut replies = replies.into_iter();
         if let Some(word) = &walk.prefix {
             let terms: Vec<String> = next(&mut replies)?;
@@ -164,16 +155,9 @@ impl Reader {
             joined.push_str(document);
         }
         let returned = documents.len();
-        let matches = Matches {
-            // Past the exact count, the matches shown are the lower bound (as in the script).
-            total: count.max((offset + returned) as u64),
-            total_is_exact: count < EXACT_UP_TO,
-            skus: Vec::new(),
-            joined: None,
-            returned,
-            offset,
-            limit,
-        };
+        // Past the exact count, the matches shown are the lower bound (as in the script).
+        let total = count.max((offset + returned) as u64);
+        let matches = Matches::counted(total, count < EXACT_UP_TO, returned, offset, limit);
         Ok(Some(matches.page(Documents { joined })))
     }
 }
