@@ -17,8 +17,9 @@
 -- EXACT_UP_TO matches; from there on `total` is a lower bound (shown as "200+"), which is what keeps
 -- large result sets cheap: counting every match costs as much as materialising them.
 -- Read-only (`no-writes`): no temporary keys, so it runs on replicas and never adds work to the
--- primary's write path. Matches that must be materialised come back with ZINTER/ZUNION and are
--- sorted here.
+-- primary's write path. Matches that must be materialised come back with ZINTER/ZUNION, in an
+-- order that is the page's (read forwards or backwards) or, when other words' weights or prices
+-- rank them, sorted here.
 -- Needs Redis 7 (ZINTERCARD, ZINTER, ZUNION, ZMSCORE, SMISMEMBER); no modules.
 local p = ARGV[1]
 local n = tonumber(ARGV[2])
