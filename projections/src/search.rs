@@ -16,6 +16,14 @@ pub fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A query's words, and the last one apart when it is still being typed (the text ends with it,
+/// no space after): type-ahead matches that one as a prefix of any term.
+pub fn words_and_prefix(text: &str) -> (Vec<String>, Option<String>) {
+    let mut words = tokens(text);
+    let prefix = if text.ends_with(|c: char| c.is_alphanumeric()) { words.pop() } else { None };
+    (words, prefix)
+}
+
 /// Search terms of a product with their relevance weight: a word in the name counts 3, in the
 /// brand 2, in the description 1; a word in several fields adds up.
 pub fn weighted_terms(name: &str, brand: &str, description: &str) -> BTreeMap<String, f64> {

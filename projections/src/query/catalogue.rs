@@ -4,7 +4,7 @@
 use super::walked_search::Walk;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort, MAX_PAGE};
 use crate::keys::Namespace;
-use crate::search::{facet, tokens};
+use crate::search::{facet, words_and_prefix};
 use crate::views::product::catalogue_key;
 use crate::views::{
     availability_field, documents_key, push_with_availability, with_availability, ProductListing,
@@ -132,19 +132,14 @@ impl Reader {
     ) -> Result<(Namespace, Matches), QueryError> {
         let ns = self.namespace(ProductView::PROJECTION).await?;
         let (offset, limit) = paging(q)?;
-        let mut words = tokens(&q.text);
-        let prefix = if q.text.ends_with(|c: char| c.is_alphanumeric()) {
-            words.pop().unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (words, prefix) = words_and_prefix(&q.text);
         let mut invocation = self.search.prepare_invoke();
         invocation.arg(catalogue_key(&ns, "").trim_end_matches(':')).arg(words.len());
         for w in &words {
             invocation.arg(w);
         }
         invocation
-            .arg(prefix)
+            .arg(prefix.unwrap_or_default())
             .arg(q.category.as_deref().map(facet).unwrap_or_default())
             .arg(q.brand.as_deref().map(facet).unwrap_or_default())
             .arg(q.min_price.map_or("-inf".to_owned(), |p| p.to_string()))

@@ -14,7 +14,7 @@
 use super::catalogue::Matches;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
 use crate::keys::Namespace;
-use crate::search::{facet, tokens};
+use crate::search::{facet, words_and_prefix};
 use crate::views::product::catalogue_key;
 use crate::views::{ProductView, View, DOCUMENT_FIELD};
 use std::sync::atomic::Ordering;
@@ -44,9 +44,7 @@ impl Walk {
         }
         let category = q.category.as_deref().map(facet).filter(|f| !f.is_empty());
         let brand = q.brand.as_deref().map(facet).filter(|f| !f.is_empty());
-        let typed = q.text.ends_with(|c: char| c.is_alphanumeric());
-        let mut words = tokens(&q.text);
-        let prefix = if typed { words.pop() } else { None };
+        let (words, prefix) = words_and_prefix(&q.text);
         match (words.as_slice(), prefix) {
             // Without words: by price (relevance means cheapest first), through the one facet
             // or the whole price index (which holds exactly the listed products).
