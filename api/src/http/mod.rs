@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// only choice, on KurrentDB). One server on the embedded store keeps them in files.
     #[arg(long, env = "ORDO_COORDINATION", value_enum)]
     pub coordination: Option<Coordination>,
+    /// Threads of the background runtime, where the projections, the checkout process and
+    /// the outbox run apart from the request handlers (ADR 0025).
+    #[arg(long, env = "ORDO_BACKGROUND_THREADS", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub background_threads: usize,
 }
 
 fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
@@ -189,14 +194,21 @@ pub fn print_openapi() -> anyhow::Result<()> {
 /// Runs `ordo serve`.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(args))
+    let background = background::runtime(args.background_threads)?;
+    let served = runtime.block_on(serve(args, background.handle()));
+    // `serve` joined every role; what is left there are idle Redis connection drivers.
+    background.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 /// Histogram buckets of the metrics that count events (per commit, per follower batch).
 const EVENT_COUNT_BUCKETS: &[f64] =
     &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 5_000.0];
 
-async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+async fn serve(
+    args: &ServeArgs,
+    background_runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -256,7 +268,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         processes,
         process_state: process_state.clone(),
     };
-    let (mut background, applied) = background::start(work, &stopping);
+    let (mut background, applied) = background::start(work, &stopping, background_runtime);
 
     let mut connections = Vec::with_capacity(READ_CONNECTIONS);
     for _ in 0..READ_CONNECTIONS {
