@@ -81,6 +81,12 @@ pub struct Runner<V: View, S: EventStore> {
     /// and has evicted nothing since. Then a document not in the cache does not exist, and
     /// the read round trip is skipped (what makes rebuilds fast).
     cache_is_complete: bool,
+    /// The checkpoint is `WATCH`ed on the runner's connection and was read back equal to
+    /// [`Runner::checkpoint`] after the `WATCH`: the next batch may skip its fence round trip.
+    /// Each batch's transaction re-arms it in the same round trip (after `EXEC`, which clears
+    /// every `WATCH`); any failure disarms it, as a failed request may have cost the connection
+    /// and its `WATCH` with it.
+    fence_armed: bool,
 }
 
 /// A connection for a runner: its own, and one that never replaces itself between a batch's
@@ -130,6 +136,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             applied,
             events_applied: 0,
             cache_is_complete: false,
+            fence_armed: false,
         };
         runner.reset().await?;
         Ok(runner)
@@ -159,6 +166,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
     /// Forgets cached documents and reloads the checkpoint from Redis.
     async fn reset(&mut self) -> Result<(), ProjectionError> {
         self.cache.clear();
+        self.fence_armed = false;
         let stored: Option<String> =
             redis::cmd("GET").arg(self.ns.checkpoint()).query_async(&mut self.redis).await?;
         self.checkpoint = parse_checkpoint(stored);
@@ -189,6 +197,16 @@ impl<V: View, S: EventStore> Runner<V, S> {
 
     /// Folds one batch and writes it with its checkpoint atomically.
     pub async fn apply(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        // Disarmed unless the batch gets through to the re-arming reply.
+        let armed = std::mem::take(&mut self.fence_armed);
+        self.apply_fenced(batch, armed).await
+    }
+
+    async fn apply_fenced(
+        &mut self,
+        batch: &[RecordedEvent],
+        armed: bool,
+    ) -> Result<(), ProjectionError> {
         let Some(last) = batch.last() else { return Ok(()) };
         let started = Instant::now();
         let mut decoded = Vec::new();
@@ -208,27 +226,34 @@ impl<V: View, S: EventStore> Runner<V, S> {
         missing.sort_unstable();
         missing.dedup();
 
-        // Round trip 1: fence the checkpoint and read the documents not in memory.
-        let mut read = redis::pipe();
-        read.cmd("WATCH").arg(self.ns.checkpoint()).ignore().cmd("GET").arg(self.ns.checkpoint());
-        for id in &missing {
-            read.cmd("HGETALL").arg(V::key(&self.ns, id));
-        }
-        let (stored, documents): (Option<String>, Vec<HashMap<String, String>>) = {
+        // Round trip 1, unless the last batch armed the fence and every document is in
+        // memory: fence the checkpoint and read the documents not in memory.
+        let documents: Vec<HashMap<String, String>> = if armed && missing.is_empty() {
+            Vec::new()
+        } else {
+            let mut read = redis::pipe();
+            if !armed {
+                read.cmd("WATCH").arg(self.ns.checkpoint()).ignore();
+                read.cmd("GET").arg(self.ns.checkpoint());
+            }
+            for id in &missing {
+                read.cmd("HGETALL").arg(V::key(&self.ns, id));
+            }
             let mut values: Vec<redis::Value> = read.query_async(&mut self.redis).await?;
-            let stored =
-                redis::from_redis_value(values.remove(0)).map_err(redis::RedisError::from)?;
-            let docs = values
+            if !armed {
+                let stored = redis::from_redis_value(values.remove(0))
+                    .map_err(redis::RedisError::from)?;
+                if parse_checkpoint(stored) != self.checkpoint {
+                    let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
+                    return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
+                }
+            }
+            values
                 .into_iter()
                 .map(redis::from_redis_value)
                 .collect::<Result<_, _>>()
-                .map_err(redis::RedisError::from)?;
-            (stored, docs)
+                .map_err(redis::RedisError::from)?
         };
-        if parse_checkpoint(stored) != self.checkpoint {
-            let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
-            return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
-        }
         let mut docs: HashMap<String, (Option<V>, Option<V>)> = HashMap::new();
         for (id, fields) in missing.into_iter().zip(documents) {
             let view = if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) };
@@ -245,9 +270,11 @@ impl<V: View, S: EventStore> Runner<V, S> {
             entry.1 = V::apply(entry.1.take(), event, recorded);
         }
 
-        // Round trip 2: every write and the checkpoint, atomically.
+        // Round trip 2: every write and the checkpoint, atomically, then the fence for the
+        // next batch: `WATCH` again and read the checkpoint back. Written out rather than
+        // `Pipeline::atomic`, which cannot send anything after its `EXEC`.
         let mut write = redis::pipe();
-        write.atomic();
+        write.cmd("MULTI").ignore();
         for (id, (old, new)) in &docs {
             for change in changes(&self.ns, id, old.as_ref(), new.as_ref()) {
                 add_change(&mut write, change);
@@ -255,10 +282,20 @@ impl<V: View, S: EventStore> Runner<V, S> {
         }
         write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
         self.add_status(&mut write, last).await;
-        let done: Option<redis::Value> = write.query_async(&mut self.redis).await?;
-        if done.is_none() {
+        write.cmd("EXEC");
+        write.cmd("WATCH").arg(self.ns.checkpoint()).ignore();
+        write.cmd("GET").arg(self.ns.checkpoint());
+        // A command the transaction refused fails the whole reply (errors inside `EXEC`'s
+        // array included), and so does the batch.
+        let (done, after): (redis::Value, Option<String>) =
+            write.query_async(&mut self.redis).await?;
+        if done == redis::Value::Nil {
             return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
         }
+        // Read back after the `WATCH`: if it is this batch's, any later write to it makes the
+        // next batch's `EXEC` fail. If not, someone wrote it just after this batch; the next
+        // batch fences again and finds out.
+        self.fence_armed = parse_checkpoint(after) == Some(last.position);
 
         for (id, (_, new)) in docs {
             if self.cache.push(id, new).is_some_and(|(evicted, _)| !self.cache.contains(&evicted)) {

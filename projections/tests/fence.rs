@@ -1,9 +1,17 @@
 //! The projection runner's fence (`WATCH` on its checkpoint, then `MULTI/EXEC`) holds only on a
 //! connection that is not replaced between the two: a transaction sent after a silent
-//! reconnect runs unwatched. `fenced_connection` gives runners one that fails instead.
+//! reconnect runs unwatched. `fenced_connection` gives runners one that fails instead. A runner
+//! arms the next batch's fence in the same round trip as a batch's transaction; a rival that
+//! moves the checkpoint between two batches, or a connection lost between them, still stops
+//! the next batch.
 
+mod shop;
+
+use ordo_eventstore::{EventStore, RecordedEvent, SubscribeFrom};
+use ordo_projections::keys::Namespace;
 use ordo_projections::redis_server::PrivateRedis;
-use ordo_projections::runner::fenced_connection;
+use ordo_projections::runner::{fenced_connection, ProjectionError, Runner, RunnerConfig};
+use ordo_projections::views::{ProductView, View};
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -66,4 +74,80 @@ async fn given_a_resp3_url_when_a_runner_connection_drops_under_its_watch_then_i
         "the plain manager did not reconnect on its own: the test proves nothing"
     );
     assert!(!runner_applied, "a write fenced by WATCH was applied on a reconnected connection");
+}
+
+/// A runner for the catalogue (version 7) of the scripted shop that has applied the first two
+/// events (MUG-1 listed and stocked), and the third (MUG-2 listed) for its next batch.
+async fn runner_after_one_batch(
+    shop: &shop::Shop,
+) -> (Runner<ProductView, ordo_eventstore::EmbeddedStore>, RecordedEvent) {
+    let events = shop.store.read_all(SubscribeFrom::Start, 3).await.expect("events");
+    let connection = fenced_connection(&shop.client).await.expect("runner connection");
+    let mut runner =
+        Runner::<ProductView, _>::new(shop.store.clone(), connection, 7, RunnerConfig::default())
+            .await
+            .expect("runner");
+    runner.apply(&events[..2]).await.expect("first batch");
+    (runner, events[2].clone())
+}
+
+async fn rival_moves_the_checkpoint(shop: &shop::Shop) {
+    let checkpoint = Namespace::new(ProductView::PROJECTION, 7).checkpoint();
+    let _: () = redis::cmd("SET")
+        .arg(checkpoint)
+        .arg(999)
+        .query_async(&mut shop.connection().await)
+        .await
+        .expect("rival");
+}
+
+async fn mug_2_written(shop: &shop::Shop) -> bool {
+    let key = ProductView::key(&Namespace::new(ProductView::PROJECTION, 7), "MUG-2");
+    redis::cmd("EXISTS").arg(key).query_async(&mut shop.connection().await).await.expect("exists")
+}
+
+#[tokio::test]
+async fn given_a_runner_between_batches_when_a_rival_moves_its_checkpoint_then_its_next_batch_is_fenced(
+) {
+    // Given a runner whose first batch armed the fence for its next
+    let shop = shop::scripted_shop().await;
+    let (mut runner, next) = runner_after_one_batch(&shop).await;
+
+    // When a rival moves the checkpoint before the next batch
+    rival_moves_the_checkpoint(&shop).await;
+    let refused = runner.apply(std::slice::from_ref(&next)).await;
+
+    // Then the next batch is refused and writes nothing
+    assert!(matches!(refused, Err(ProjectionError::Fenced(_))), "{refused:?}");
+    assert!(!mug_2_written(&shop).await, "a fenced batch wrote its document");
+}
+
+#[tokio::test]
+async fn given_a_runner_whose_connection_dropped_between_batches_when_a_rival_moves_its_checkpoint_then_no_later_batch_is_applied(
+) {
+    // Given a runner whose first batch armed the fence, and whose connection (with its WATCH)
+    // is then killed
+    let shop = shop::scripted_shop().await;
+    let (mut runner, next) = runner_after_one_batch(&shop).await;
+    let mut rival = shop.connection().await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut rival)
+        .await
+        .expect("kill");
+
+    // When a rival moves the checkpoint, and the runner tries its next batch twice (the first
+    // try meets the dead connection; the second runs on a new one, with no WATCH of its own)
+    rival_moves_the_checkpoint(&shop).await;
+    let first = runner.apply(std::slice::from_ref(&next)).await;
+    let second = runner.apply(std::slice::from_ref(&next)).await;
+
+    // Then neither try wrote: the second fenced itself again instead of trusting the lost one
+    assert!(matches!(first, Err(ProjectionError::Redis(_))), "{first:?}");
+    assert!(matches!(second, Err(ProjectionError::Fenced(_))), "{second:?}");
+    assert!(!mug_2_written(&shop).await, "a batch wrote over the rival's checkpoint");
 }
