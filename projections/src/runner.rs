@@ -4,7 +4,9 @@
 //! only writer of its namespace) or read in one pipelined round trip, the events are folded in
 //! memory, and every resulting write goes to Redis together with the new checkpoint in one
 //! `MULTI/EXEC`, fenced by `WATCH` on the checkpoint. A batch therefore takes effect completely
-//! or not at all, and a restarted runner resumes right after the last batch that did. The
+//! or not at all, and a restarted runner resumes right after the last batch that did. Each
+//! batch's pipeline also arms the next batch's fence (ADR 0025), so at the live edge, with
+//! every document cached, a batch is one round trip. The
 //! shared log follower ([`ordo_eventstore::follow`]) drives it: if Redis is unreachable it backs
 //! off and resumes from the checkpoint Redis holds; the write side never waits for it.
 
@@ -241,8 +243,8 @@ impl<V: View, S: EventStore> Runner<V, S> {
             }
             let mut values: Vec<redis::Value> = read.query_async(&mut self.redis).await?;
             if !armed {
-                let stored = redis::from_redis_value(values.remove(0))
-                    .map_err(redis::RedisError::from)?;
+                let stored =
+                    redis::from_redis_value(values.remove(0)).map_err(redis::RedisError::from)?;
                 if parse_checkpoint(stored) != self.checkpoint {
                     let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
                     return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
