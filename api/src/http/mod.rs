@@ -196,8 +196,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let background = background::runtime(args.background_threads)?;
     let served = runtime.block_on(serve(args, background.handle()));
-    // `serve` joined every role; what is left there are idle Redis connection drivers.
-    background.shutdown_timeout(Duration::from_secs(1));
+    // `serve` joined every role; what is left there are idle Redis connection drivers, which
+    // need no waiting for.
+    background.shutdown_background();
     served
 }
 
