@@ -191,25 +191,26 @@ impl<V: View, S: EventStore> Runner<V, S> {
         let (_keep, never) = watch::channel(false);
         let mut handler = Projecting { runner: self, progress };
         match follow(&*store, &mut handler, &config, target, never).await {
-            Ok(()) => Ok(()),
+            Ok(()) => self.disarm().await,
             Err(FollowError::Handler { source, .. }) => Err(source),
             Err(FollowError::Closed) => Err(ProjectionError::Store(StoreError::Closed)),
         }
     }
 
-    /// Folds one batch and writes it with its checkpoint atomically.
-    pub async fn apply(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        // Disarmed unless the batch gets through to the re-arming reply.
-        let armed = std::mem::take(&mut self.fence_armed);
-        self.apply_fenced(batch, armed).await
+    /// Leaves no `WATCH` behind on the connection: a caller that goes on using it (a rebuild
+    /// switching versions) would otherwise send its own `EXEC` under this runner's fence.
+    async fn disarm(&mut self) -> Result<(), ProjectionError> {
+        if std::mem::take(&mut self.fence_armed) {
+            let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
+        }
+        Ok(())
     }
 
-    async fn apply_fenced(
-        &mut self,
-        batch: &[RecordedEvent],
-        armed: bool,
-    ) -> Result<(), ProjectionError> {
+    /// Folds one batch and writes it with its checkpoint atomically.
+    pub async fn apply(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let Some(last) = batch.last() else { return Ok(()) };
+        // Disarmed from here on, unless the batch gets through to the reply that re-arms it.
+        let armed = std::mem::take(&mut self.fence_armed);
         let started = Instant::now();
         let mut decoded = Vec::new();
         for event in batch {
@@ -272,7 +273,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             entry.1 = V::apply(entry.1.take(), event, recorded);
         }
 
-        // Round trip 2: every write and the checkpoint, atomically, then the fence for the
+        // The last round trip: every write and the checkpoint, atomically, then the fence for the
         // next batch: `WATCH` again and read the checkpoint back. Written out rather than
         // `Pipeline::atomic`, which cannot send anything after its `EXEC`.
         let mut write = redis::pipe();

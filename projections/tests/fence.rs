@@ -151,3 +151,37 @@ async fn given_a_runner_whose_connection_dropped_between_batches_when_a_rival_mo
     assert!(matches!(second, Err(ProjectionError::Fenced(_))), "{second:?}");
     assert!(!mug_2_written(&shop).await, "a batch wrote over the rival's checkpoint");
 }
+
+#[tokio::test]
+async fn given_a_runner_that_reached_its_target_when_its_connection_sends_a_transaction_then_no_watch_of_the_runner_is_left_on_it(
+) {
+    // Given a runner that ran to the head on a connection its caller keeps using (as a rebuild
+    // does, to switch versions afterwards)
+    let shop = shop::scripted_shop().await;
+    let mut connection = fenced_connection(&shop.client).await.expect("runner connection");
+    let mut runner = Runner::<ProductView, _>::new(
+        shop.store.clone(),
+        connection.clone(),
+        7,
+        RunnerConfig::default(),
+    )
+    .await
+    .expect("runner");
+    let head = shop.store.last_position().await.expect("head");
+    runner.run(head, |_| {}).await.expect("ran to the head");
+
+    // When the checkpoint moves and the caller sends a transaction of its own on that connection
+    rival_moves_the_checkpoint(&shop).await;
+    let done: Option<redis::Value> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("switched")
+        .arg(1)
+        .ignore()
+        .query_async(&mut connection)
+        .await
+        .expect("transaction");
+
+    // Then it ran: the runner's fence ended with the runner
+    assert!(done.is_some(), "the caller's transaction ran under the runner's left-over WATCH");
+}
