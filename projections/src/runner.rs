@@ -190,20 +190,19 @@ impl<V: View, S: EventStore> Runner<V, S> {
         // Nothing stops a runner from outside but dropping it (the supervisor, a rebuild).
         let (_keep, never) = watch::channel(false);
         let mut handler = Projecting { runner: self, progress };
-        match follow(&*store, &mut handler, &config, target, never).await {
-            Ok(()) => self.disarm().await,
+        let followed = match follow(&*store, &mut handler, &config, target, never).await {
+            Ok(()) => Ok(()),
             Err(FollowError::Handler { source, .. }) => Err(source),
             Err(FollowError::Closed) => Err(ProjectionError::Store(StoreError::Closed)),
-        }
-    }
-
-    /// Leaves no `WATCH` behind on the connection: a caller that goes on using it (a rebuild
-    /// switching versions) would otherwise send its own `EXEC` under this runner's fence.
-    async fn disarm(&mut self) -> Result<(), ProjectionError> {
-        if std::mem::take(&mut self.fence_armed) {
-            let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
-        }
-        Ok(())
+        };
+        // However it ended, no `WATCH` stays behind on the connection (a batch that failed
+        // before its `EXEC` leaves the last one's, armed or not): a caller that goes on using
+        // the connection (a rebuild switching versions) would otherwise send its own `EXEC`
+        // under this runner's fence.
+        self.fence_armed = false;
+        let unwatched: Result<(), redis::RedisError> =
+            redis::cmd("UNWATCH").query_async(&mut self.redis).await;
+        followed.and(unwatched.map_err(ProjectionError::from))
     }
 
     /// Folds one batch and writes it with its checkpoint atomically.
