@@ -203,7 +203,7 @@ const IO_EVENTS_PER_BUSY_TICK: usize = 8;
 /// task in its queue, which holds 256; the rest spill into the runtime's shared queue, where
 /// every task woken from another thread waits too: a stream's deciding task once the store's
 /// writer has committed, a request whose answer came from the background runtime. In a burst
-/// (a flash sale's thousand add-to-carts at once) those waited behind the whole burst, 16 to
+/// (a flash sale's thousand add-to-carts at once) those waited behind the whole burst, up to
 /// 33 ms, and the units sold out that much later. Taken a few at a time, the arrivals wait in
 /// the kernel instead, and work already started finishes first (ADR 0026).
 fn request_runtime() -> std::io::Result<tokio::runtime::Runtime> {
