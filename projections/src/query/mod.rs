@@ -78,7 +78,7 @@ pub struct HistoryQuery {
 
 /// A page of order history, newest first: the orders as views, or as the documents the API
 /// sends ([`OrderView::document`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage<T = OrderView> {
     /// Orders on this page.
     pub orders: Vec<T>,
