@@ -205,7 +205,7 @@ impl Reader {
             .arg("GET")
             .arg(format!("{}->{DOCUMENT_FIELD}", OrderView::key(&ns, "*")));
         pipe.cmd("ZREVRANGE").arg(&history).arg(limit - 1).arg(limit - 1).arg("WITHSCORES");
-        let replies: Result<(Vec<Option<String>>, Vec<(String, f64)>), _> =
+        let replies: redis::RedisResult<(SortedDocuments, Vec<(String, f64)>)> =
             pipe.query_async(&mut self.redis.clone()).await;
         let Some((documents, last)) = self.unless_sort_refused(replies)? else { return Ok(None) };
         Ok(newest_page(documents, last.into_iter().next(), limit))
@@ -296,13 +296,16 @@ impl Reader {
     }
 }
 
+/// Documents as a `GET` pattern reads them: `None` where a hash or its field is missing.
+type SortedDocuments = Vec<Option<String>>;
+
 /// A history's newest page from `SORT_RO`'s documents (up to `limit + 1` orders, newest first)
 /// and the history's `limit`-th entry with its score, read in the same round trip. `None` when
 /// an order has no document, or when the entry is not the page's last order: the history
 /// changed between the two commands (an order placed in between), and the two-trip path
 /// answers instead.
 fn newest_page(
-    documents: Vec<Option<String>>,
+    documents: SortedDocuments,
     last: Option<(String, f64)>,
     limit: usize,
 ) -> Option<HistoryPage<String>> {
