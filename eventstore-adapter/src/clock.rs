@@ -29,6 +29,12 @@ pub fn rfc3339(millis: i64) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
+/// The Unix milliseconds an [`rfc3339`] text names (`None` if it is not one): its inverse.
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let time = humantime::parse_rfc3339(text).ok()?;
+    Some(millis(time.duration_since(UNIX_EPOCH).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +43,13 @@ mod tests {
     fn formats_unix_millis_as_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_767_225_607_123), "2026-01-01T00:00:07.123Z");
+    }
+
+    #[test]
+    fn reads_back_the_millis_it_formatted() {
+        for millis in [0, 1, 999, 1_767_225_607_123, 1_796_609_608_459] {
+            assert_eq!(parse_rfc3339_millis(&rfc3339(millis)), Some(millis));
+        }
+        assert_eq!(parse_rfc3339_millis("yesterday"), None);
     }
 }

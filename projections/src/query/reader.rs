@@ -5,6 +5,7 @@ use super::{parse_history_cursor, HistoryPage, HistoryQuery, QueryError, ACTIVE_
 use crate::keys::{active_version_key, Namespace};
 use crate::views::order::history_key;
 use crate::views::{CartView, Fields, OrderView, View, DOCUMENT_FIELD};
+use ordo_eventstore::clock::parse_rfc3339_millis;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,18 +174,19 @@ impl Reader {
         Ok(HistoryPage { orders, next_cursor })
     }
 
-    /// The newest page of a history (no cursor, no date range) in one round trip: `SORT_RO`
-    /// walks the history's sorted set from its newest end (`BY nosort DESC` keeps the set's
-    /// order, equal times by descending id, as `ZREVRANGEBYSCORE` does) and reads each order's
+    /// The newest page of a history (no cursor, no date range) in one command: `SORT_RO` walks
+    /// the history's sorted set from its newest end (`BY nosort DESC` keeps the set's order,
+    /// equal times by descending id, as `ZREVRANGEBYSCORE` does) and reads each order's
     /// document from its hash (a `GET` pattern), and nothing else. Read-only, so it runs on
     /// replicas. `None` when an order of the page has no stored document or no hash (written by
     /// an older Ordo, or deleted): the two-trip path reads and renders those.
     ///
     /// The next page's cursor needs the id and time of the page's last order: its member and
-    /// score in the history. `GET #` and `GET <order>->placed_at` patterns read them for every
-    /// order, and the time cost Redis as much as the documents did (`redis-benchmark`, a page
-    /// of 21: 23.7 µs per call, 14.6 without it); every value of a reply also costs the redis
-    /// crate's parser here. `ZREVRANGE` of that one entry, in the same round trip, reads both.
+    /// score in the history, which its document also holds (`order_id`, and `placed_at` to the
+    /// millisecond). `GET #` and `GET <order>->placed_at` patterns read them for every order,
+    /// and the time cost Redis as much as the documents did (`redis-benchmark`, a page of 21:
+    /// 23.7 µs per call, 13.8 with the documents alone); every value of a reply also costs the
+    /// redis crate's parser here.
     async fn first_history_page(
         &self,
         customer_id: &str,
@@ -192,10 +194,8 @@ impl Reader {
     ) -> Result<Option<HistoryPage<String>>, QueryError> {
         let ns = self.namespace(OrderView::PROJECTION).await?;
         let limit = q.limit.clamp(1, MAX_PAGE);
-        let history = history_key(&ns, customer_id, q.status.as_deref());
-        let mut pipe = redis::pipe();
-        pipe.cmd("SORT_RO")
-            .arg(&history)
+        let documents: redis::RedisResult<Vec<Option<String>>> = redis::cmd("SORT_RO")
+            .arg(history_key(&ns, customer_id, q.status.as_deref()))
             .arg("BY")
             .arg("nosort")
             .arg("DESC")
@@ -203,12 +203,11 @@ impl Reader {
             .arg(0)
             .arg(limit + 1)
             .arg("GET")
-            .arg(format!("{}->{DOCUMENT_FIELD}", OrderView::key(&ns, "*")));
-        pipe.cmd("ZREVRANGE").arg(&history).arg(limit - 1).arg(limit - 1).arg("WITHSCORES");
-        let replies: redis::RedisResult<(SortedDocuments, Vec<(String, f64)>)> =
-            pipe.query_async(&mut self.redis.clone()).await;
-        let Some((documents, last)) = self.unless_sort_refused(replies)? else { return Ok(None) };
-        Ok(newest_page(documents, last.into_iter().next(), limit))
+            .arg(format!("{}->{DOCUMENT_FIELD}", OrderView::key(&ns, "*")))
+            .query_async(&mut self.redis.clone())
+            .await;
+        let Some(documents) = self.unless_sort_refused(documents)? else { return Ok(None) };
+        Ok(newest_page(documents, limit))
     }
 
     /// The answer of a read using `SORT_RO` (history's newest page, a walked search); `None`
@@ -296,35 +295,27 @@ impl Reader {
     }
 }
 
-/// Documents as a `GET` pattern reads them: `None` where a hash or its field is missing.
-type SortedDocuments = Vec<Option<String>>;
-
-/// A history's newest page from `SORT_RO`'s documents (up to `limit + 1` orders, newest first)
-/// and the history's `limit`-th entry with its score, read in the same round trip. `None` when
-/// an order has no document, or when the entry is not the page's last order: the history
-/// changed between the two commands (an order placed in between), and the two-trip path
-/// answers instead.
-fn newest_page(
-    documents: SortedDocuments,
-    last: Option<(String, f64)>,
-    limit: usize,
-) -> Option<HistoryPage<String>> {
+/// A history's newest page from `SORT_RO`'s documents (up to `limit + 1` orders, newest
+/// first; `None` where an order has no document). `None` when an order shown has no document,
+/// or the last one shown does not say its id and time: the two-trip path answers then.
+fn newest_page(documents: Vec<Option<String>>, limit: usize) -> Option<HistoryPage<String>> {
     let mut documents = documents.into_iter();
     let orders: Vec<String> = documents.by_ref().take(limit).collect::<Option<_>>()?;
     // One more document means one more page; its cursor is the last order shown, at its time.
     if documents.next().is_none() {
         return Some(HistoryPage { orders, next_cursor: None });
     }
-    let (member, score) = last?;
-    let shown: OrderId = serde_json::from_str(orders.last()?).ok()?;
-    let cursor = format!("{}:{member}", score as i64);
-    (shown.order_id == member).then_some(HistoryPage { orders, next_cursor: Some(cursor) })
+    let last: Placed = serde_json::from_str(orders.last()?).ok()?;
+    let at = parse_rfc3339_millis(last.placed_at)?;
+    let next_cursor = Some(format!("{at}:{}", last.order_id));
+    Some(HistoryPage { orders, next_cursor })
 }
 
-/// The one field of an order's document that [`newest_page`] reads.
+/// What [`newest_page`] reads of an order's document: its history entry's member and score.
 #[derive(serde::Deserialize)]
-struct OrderId<'a> {
+struct Placed<'a> {
     order_id: &'a str,
+    placed_at: &'a str,
 }
 
 /// Whether Redis refused a command itself, rather than failed to run it: not allowed by the
@@ -344,6 +335,7 @@ fn refused(error: &redis::RedisError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{newest_page, refused};
+    use ordo_eventstore::clock::rfc3339;
     use redis::{ErrorKind, RedisError, ServerErrorKind};
 
     fn server_error(kind: ServerErrorKind, detail: &str) -> RedisError {
@@ -362,47 +354,41 @@ mod tests {
     }
 
     /// Documents as `SORT_RO` reads them; `None` for an order without one.
-    fn rows(orders: &[Option<&str>]) -> Vec<Option<String>> {
-        let document = |id: &str| format!(r#"{{"order_id":"{id}","status":"placed"}}"#);
-        orders.iter().map(|id| id.map(document)).collect()
+    fn rows(orders: &[Option<(&str, i64)>]) -> Vec<Option<String>> {
+        let document = |(id, at): (&str, i64)| {
+            let at = rfc3339(at);
+            format!(r#"{{"order_id":"{id}","status":"placed","placed_at":"{at}"}}"#)
+        };
+        orders.iter().map(|order| order.map(document)).collect()
     }
 
     #[test]
-    fn a_full_newest_page_takes_its_cursor_from_the_entry_read_beside_it() {
-        // Given three orders for a page of two, and the history's second entry with its time
-        let page = rows(&[Some("o3"), Some("o2"), Some("o1")]);
-        let second = Some(("o2".to_owned(), 1_700_000_000_123.0));
+    fn a_full_newest_page_pages_on_after_its_last_order_at_its_time() {
+        // Given three orders for a page of two
+        let page = rows(&[Some(("o3", 3_000)), Some(("o2", 1_700_000_000_123)), Some(("o1", 1))]);
 
         // When the page is assembled
-        let page = newest_page(page, second, 2).expect("a page");
+        let assembled = newest_page(page.clone(), 2).expect("a page");
 
-        // Then it shows the two newest documents and pages on after the second at its time.
-        assert_eq!(
-            page.orders,
-            rows(&[Some("o3"), Some("o2")]).into_iter().flatten().collect::<Vec<_>>()
-        );
-        assert_eq!(page.next_cursor.as_deref(), Some("1700000000123:o2"));
+        // Then it shows the two newest documents and pages on after the second, at the
+        // millisecond its document gives (its score in the history).
+        assert_eq!(assembled.orders, page[..2].iter().flatten().cloned().collect::<Vec<_>>());
+        assert_eq!(assembled.next_cursor.as_deref(), Some("1700000000123:o2"));
     }
 
     #[test]
-    fn a_history_that_changed_between_the_two_reads_is_left_to_the_long_way() {
-        // Given a page of two read before an order was placed, and the entry read after it
-        let page = rows(&[Some("o3"), Some("o2"), Some("o1")]);
-        let shifted = Some(("o3".to_owned(), 1_700_000_000_200.0));
-
-        // When the page is assembled, then there is none: the cursor's time is not o2's.
-        assert_eq!(newest_page(page, shifted, 2), None);
-    }
-
-    #[test]
-    fn a_last_page_needs_no_entry_and_a_missing_document_needs_the_long_way() {
-        // Given a history shorter than the page, with nothing read beside it
-        let short = rows(&[Some("o2"), Some("o1")]);
+    fn a_last_page_has_no_cursor_and_a_missing_document_needs_the_long_way() {
+        // Given a history shorter than the page
+        let short = rows(&[Some(("o2", 2)), Some(("o1", 1))]);
         // When it is assembled, then it is the whole history, without a cursor
-        let page = newest_page(short.clone(), None, 5).expect("a page");
+        let page = newest_page(short.clone(), 5).expect("a page");
         assert_eq!(page.orders, short.into_iter().flatten().collect::<Vec<_>>());
         assert_eq!(page.next_cursor, None);
-        // and an order without its document (an older Ordo's) leaves the page to the long way.
-        assert_eq!(newest_page(rows(&[Some("o2"), None]), None, 5), None);
+        // and an order without its document (an older Ordo's) leaves the page to the long way,
+        assert_eq!(newest_page(rows(&[Some(("o2", 2)), None]), 5), None);
+        // as does a last order whose document does not say when it was placed.
+        let undated =
+            vec![Some(r#"{"order_id":"o2"}"#.to_owned()), rows(&[Some(("o1", 1))])[0].clone()];
+        assert_eq!(newest_page(undated, 1), None);
     }
 }
