@@ -29,9 +29,11 @@ pub fn rfc3339(millis: i64) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// The Unix milliseconds an [`rfc3339`] text names (`None` if it is not one): its inverse.
+/// The Unix milliseconds an RFC 3339 time names, the inverse of [`rfc3339`]: times from
+/// clients (`2026-11-22T10:00:00Z`, with or without fractions) and the ones the API wrote.
+/// `None` if it is not one, or is before 1970 (which `humantime` refuses to parse).
 pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
-    let time = humantime::parse_rfc3339(text).ok()?;
+    let time = humantime::parse_rfc3339_weak(text).ok()?;
     Some(millis(time.duration_since(UNIX_EPOCH).ok()?))
 }
 
@@ -50,6 +52,8 @@ mod tests {
         for millis in [0, 1, 999, 1_767_225_607_123, 1_796_609_608_459] {
             assert_eq!(parse_rfc3339_millis(&rfc3339(millis)), Some(millis));
         }
+        assert_eq!(parse_rfc3339_millis("2026-01-01T00:00:07Z"), Some(1_767_225_607_000));
+        assert_eq!(parse_rfc3339_millis("1969-12-31T23:59:59Z"), None);
         assert_eq!(parse_rfc3339_millis("yesterday"), None);
     }
 }

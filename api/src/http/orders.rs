@@ -8,6 +8,7 @@ use super::problem::Problem;
 use super::rendered::{order_page, Body};
 use super::responses::{Command, Private};
 use super::state::{run, App, BearerAuth, Tag};
+use ordo_eventstore::clock::parse_rfc3339_millis;
 use ordo_projections::query::{HistoryQuery, MAX_PAGE};
 use ordo_projections::query::{Reader, DEFAULT_WAIT};
 use ordo_projections::views::{OrderView, View};
@@ -22,13 +23,12 @@ pub struct Orders(pub Arc<App>);
 /// An RFC 3339 query parameter as Unix milliseconds.
 fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64>, Problem> {
     let Some(text) = value else { return Ok(None) };
-    let time = humantime::parse_rfc3339_weak(&text).map_err(|_| {
+    let millis = parse_rfc3339_millis(&text).ok_or_else(|| {
         Problem::bad_request(format!(
             "{name} must be an RFC 3339 time such as 2026-11-22T10:00:00Z, got {text:?}"
         ))
     })?;
-    let millis = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    Ok(Some(i64::try_from(millis).unwrap_or(i64::MAX)))
+    Ok(Some(millis))
 }
 
 /// The history filters every history endpoint takes.

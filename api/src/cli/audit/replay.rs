@@ -3,12 +3,11 @@
 use super::{stream_events, with_store, Source};
 use anyhow::{bail, Context};
 use ordo_domain::{cart, order, payment, product, Decider};
-use ordo_eventstore::clock::rfc3339;
+use ordo_eventstore::clock::{parse_rfc3339_millis, rfc3339};
 use ordo_eventstore::codec::AnyEvent;
 use ordo_eventstore::*;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::time::UNIX_EPOCH;
 
 /// An aggregate's state, whichever kind the stream holds. One lives per replay: its size
 /// does not matter.
@@ -110,9 +109,8 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let stop_at = match (&args.at, &args.as_of) {
         (Some(v), _) => Some(*v),
         (None, Some(t)) => {
-            let time = humantime::parse_rfc3339_weak(t)
+            let millis = parse_rfc3339_millis(t)
                 .with_context(|| format!("--as-of {t:?} is not an RFC 3339 time"))?;
-            let millis = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             match events.iter().rev().find(|e| e.recorded_at <= millis) {
                 Some(e) => Some(e.version),
                 None => bail!("stream {} has no events at or before {t}", args.stream),
