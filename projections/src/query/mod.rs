@@ -396,6 +396,12 @@ impl ReadModels {
     }
 }
 
+/// A history page's cursor: the last order shown, as its time (Unix milliseconds, its score in
+/// the history) and id, which [`parse_history_cursor`] reads back.
+fn history_cursor(placed_at: i64, order_id: &str) -> String {
+    format!("{placed_at}:{order_id}")
+}
+
 fn parse_history_cursor(cursor: &str) -> Result<(i64, String), QueryError> {
     let (score, member) = cursor.split_once(':').ok_or(QueryError::InvalidCursor)?;
     Ok((score.parse().map_err(|_| QueryError::InvalidCursor)?, member.to_owned()))

@@ -1,7 +1,10 @@
 //! One query's view of the read models: every read of a query goes to one Redis (the primary or
 //! one replica), the one its `min_position` wait was answered by, so it reads its own writes.
 
-use super::{parse_history_cursor, HistoryPage, HistoryQuery, QueryError, ACTIVE_TTL, MAX_PAGE};
+use super::{
+    history_cursor, parse_history_cursor, HistoryPage, HistoryQuery, QueryError, ACTIVE_TTL,
+    MAX_PAGE,
+};
 use crate::keys::{active_version_key, Namespace};
 use crate::views::order::history_key;
 use crate::views::{CartView, Fields, OrderView, View, DOCUMENT_FIELD};
@@ -277,7 +280,8 @@ impl Reader {
         };
         let has_more = page.len() > limit;
         page.truncate(limit);
-        let next_cursor = has_more.then(|| page.last().map(|(m, s)| format!("{s}:{m}"))).flatten();
+        let next_cursor =
+            has_more.then(|| page.last().map(|(m, s)| history_cursor(*s, m))).flatten();
         Ok((ns, page.into_iter().map(|(order_id, _)| order_id).collect(), next_cursor))
     }
 
@@ -307,7 +311,7 @@ fn newest_page(documents: Vec<Option<String>>, limit: usize) -> Option<HistoryPa
     }
     let last: Placed = serde_json::from_str(orders.last()?).ok()?;
     let at = parse_rfc3339_millis(last.placed_at)?;
-    let next_cursor = Some(format!("{at}:{}", last.order_id));
+    let next_cursor = Some(history_cursor(at, last.order_id));
     Some(HistoryPage { orders, next_cursor })
 }
 
