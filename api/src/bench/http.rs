@@ -17,9 +17,12 @@
 //! CPU each request of the mix cost the server, its Redis and the bench (`cpu.rs`): the figure
 //! that moves least with the machine's hour.
 
+use super::connection::Connection;
 use super::target::{start_server, wait_until_ready, Target};
 use super::{percentile_ms, print};
 use anyhow::Context;
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -75,8 +78,8 @@ struct Samples {
 }
 
 struct Client {
-    http: reqwest::Client,
-    base: String,
+    connection: Connection,
+    /// The guest session's token (the open loop sends it with its own client).
     token: String,
     cart: String,
     items: u32,
@@ -97,19 +100,13 @@ impl Client {
     /// request than some of the server's queries, on the cores the server is measured on.
     /// [`Client::send_json`] parses the answers the client reads something from.
     async fn send(
-        &self,
-        method: reqwest::Method,
+        &mut self,
+        method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> anyhow::Result<impl AsRef<[u8]>> {
-        let mut request =
-            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
+    ) -> anyhow::Result<Bytes> {
+        let body = body.map(|b| serde_json::to_vec(&b)).transpose()?;
+        let (status, bytes) = self.connection.send(method, path, body).await?;
         anyhow::ensure!(
             status.is_success(),
             "{path}: {status} {}",
@@ -120,17 +117,17 @@ impl Client {
 
     /// [`Client::send`], and the answer parsed.
     async fn send_json(
-        &self,
-        method: reqwest::Method,
+        &mut self,
+        method: Method,
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let bytes = self.send(method, path, body).await?;
-        Ok(serde_json::from_slice(bytes.as_ref()).unwrap_or(Value::Null))
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     async fn open_cart(&mut self) -> anyhow::Result<()> {
-        let receipt = self.send_json(reqwest::Method::POST, "/v1/carts", None).await?;
+        let receipt = self.send_json(Method::POST, "/v1/carts", None).await?;
         self.cart = receipt["id"].as_str().context("cart id")?.to_owned();
         self.items = 0;
         Ok(())
@@ -140,11 +137,11 @@ impl Client {
     /// Places `orders` orders of one unit each, so the shopper's history has something in it.
     async fn place_orders(&mut self, skus: &[String], orders: usize) -> anyhow::Result<()> {
         for _ in 0..orders {
-            let sku = &skus[self.next(skus.len() as u64) as usize];
+            let sku = skus[self.next(skus.len() as u64) as usize].clone();
             let path = format!("/v1/carts/{}/items/{sku}", self.cart);
-            self.send(reqwest::Method::PUT, &path, Some(json!({ "quantity": 1 }))).await?;
+            self.send(Method::PUT, &path, Some(json!({ "quantity": 1 }))).await?;
             let path = format!("/v1/carts/{}/checkout", self.cart);
-            self.send(reqwest::Method::POST, &path, Some(checkout_body())).await?;
+            self.send(Method::POST, &path, Some(checkout_body())).await?;
             self.open_cart().await?;
         }
         Ok(())
@@ -162,7 +159,7 @@ impl Client {
                 40..60 => format!("/v1/products/{}", skus[self.next(skus.len() as u64) as usize]),
                 _ => "/v1/me/orders?limit=20".to_owned(),
             };
-            self.send(reqwest::Method::GET, &path, None).await?;
+            self.send(Method::GET, &path, None).await?;
             samples.query.push(started.elapsed());
             return Ok(());
         }
@@ -170,31 +167,28 @@ impl Client {
             let sku = &skus[self.next(skus.len() as u64) as usize];
             let quantity = 1 + self.next(3);
             let path = format!("/v1/carts/{}/items/{sku}", self.cart);
-            let receipt = self
-                .send_json(reqwest::Method::PUT, &path, Some(json!({ "quantity": quantity })))
-                .await?;
+            let receipt =
+                self.send_json(Method::PUT, &path, Some(json!({ "quantity": quantity }))).await?;
             samples.command.push(started.elapsed());
             self.items += 1;
             if self.next(10) == 0 {
                 let acknowledged = Instant::now();
                 let position = receipt["position"].as_u64().unwrap_or(0);
                 let path = format!("/v1/carts/{}?min_position={position}", self.cart);
-                self.send(reqwest::Method::GET, &path, None).await?;
+                self.send(Method::GET, &path, None).await?;
                 samples.lag.push(acknowledged.elapsed());
             }
             return Ok(());
         }
         let path = format!("/v1/carts/{}/checkout", self.cart);
-        let placed = self.send_json(reqwest::Method::POST, &path, Some(checkout_body())).await?;
+        let placed = self.send_json(Method::POST, &path, Some(checkout_body())).await?;
         samples.command.push(started.elapsed());
         if self.next(4) == 0 {
             // Checkout to confirmed: payment authorized, stock committed, as the shopper sees it.
             let order = placed["id"].as_str().unwrap_or_default().to_owned();
             let deadline = started + Duration::from_secs(10);
             while Instant::now() < deadline {
-                let view = self
-                    .send_json(reqwest::Method::GET, &format!("/v1/orders/{order}"), None)
-                    .await;
+                let view = self.send_json(Method::GET, &format!("/v1/orders/{order}"), None).await;
                 if view.is_ok_and(|v| v["status"] == "confirmed") {
                     samples.confirm.push(started.elapsed());
                     break;
@@ -284,10 +278,10 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
     for i in 0..args.clients {
         let session: Value =
             http.post(format!("{}/v1/sessions", target.base)).send().await?.json().await?;
+        let token = session["token"].as_str().context("session token")?;
         let mut client = Client {
-            http: http.clone(),
-            base: target.base.clone(),
-            token: session["token"].as_str().context("session token")?.to_owned(),
+            connection: Connection::new(&target.base, Some(token))?,
+            token: token.to_owned(),
             cart: String::new(),
             items: 0,
             seed: 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1),
@@ -353,16 +347,15 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let ceiling_started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for client in clients {
+    for mut client in clients {
         let stop = stop.clone();
         tasks.spawn(async move {
             let mut done = 0u64;
-            let url = format!("{}/health/live", client.base);
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(r) = client.http.get(&url).send().await {
-                    if r.bytes().await.is_ok() {
-                        done += 1;
-                    }
+                if let Ok((StatusCode::OK, _)) =
+                    client.connection.send(Method::GET, "/health/live", None).await
+                {
+                    done += 1;
                 }
             }
             done

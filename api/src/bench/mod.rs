@@ -2,6 +2,7 @@
 //!
 //! Speed claims in the README and issue notes come from here, never from timed tests.
 
+mod connection;
 mod cpu;
 pub mod hot_sku;
 pub mod http;
