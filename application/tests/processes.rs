@@ -8,9 +8,11 @@ use ordo_application::leases::Lease;
 use ordo_application::payments::Simulator;
 use ordo_application::processes::state::{FileState, ProcessState};
 use ordo_application::processes::{ProcessConfig, ProcessError, Processes, CHECKPOINT};
+use ordo_domain::Sku;
 use ordo_eventstore::{Direction, EventStore, StreamName};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::rendezvous::{Rendezvous, WAIT};
 use support::*;
 use tempfile::TempDir;
 use tokio::sync::watch;
@@ -25,7 +27,7 @@ struct Running {
 }
 
 impl Running {
-    fn start(shop: &Shopfront) -> Self {
+    fn start<S: EventStore>(shop: &Shopfront<S>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = FileState::open(&dir.path().join("processes.redb")).expect("state");
         let state = Arc::new(ProcessState::File(file));
@@ -124,4 +126,38 @@ async fn given_a_checkpoint_lost_in_a_crash_when_the_log_is_handled_again_nothin
         assert_eq!(shop.events(stream).await, was, "{stream} after handling the log again");
     }
     assert!(!shop.events(&payment).await.is_empty(), "the order's payment stream is {payment}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_of_an_order_of_several_products_is_committed_together() {
+    // Given an order of a mug and a teapot placed, on a store that holds each stock commit
+    // until the other one arrives (or for a second, and then counts it as alone)
+    let shop = Shopfront::seeing(|store| Rendezvous::new(store, "ReservationCommitted", 2));
+    let mut shop = with_two_mugs_in_the_cart(shop).await;
+    let teapot = "product-TEA-1";
+    shop = shop.given(teapot, stocked(Sku::parse("TEA-1").expect("sku"), 5)).await;
+    shop.shop.set_item("cart-1", "TEA-1", 1, &shopper(None)).await.expect("teapot in the cart");
+    let placed = shop.shop.check_out("cart-1", address(), "tok_visa".into(), &shopper(None)).await;
+    let order = format!("order-{}", placed.expect("placed").id);
+    shop.when_starts(&[PRODUCT, teapot, &order]).await;
+
+    // When the processes confirm it
+    let running = Running::start(&shop);
+    let started = Instant::now();
+    for product in [PRODUCT, teapot] {
+        while !shop.events(product).await.iter().any(|t| t == "ReservationCommitted") {
+            assert!(started.elapsed() < Duration::from_secs(10), "{product} never committed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    running.stop().await;
+
+    // Then both products' stock was committed, once each, and neither waited for the other
+    shop.then(&[
+        (&order, &["OrderPaymentAuthorized", "OrderConfirmed"]),
+        (PRODUCT, &["ReservationCommitted"]),
+        (teapot, &["ReservationCommitted"]),
+    ])
+    .await;
+    assert_eq!(shop.shop.store().alone(), 0, "a commit waited {:?} for the other", WAIT);
 }

@@ -275,16 +275,22 @@ impl<S: EventStore, G: PaymentGateway> Processes<S, G> {
             }
             _ => vec![],
         };
-        for (index, reaction) in reactions.into_iter().enumerate() {
+        // An event's reactions go to different streams (a line's product each, the payment),
+        // so they run together and share the store's next commits: an order of four lines
+        // confirmed took four commits one after another, and its batch, every other order's
+        // next step with it, waited for them. Each runs to its end; the first failure is the
+        // answer, and the retry repeats the ones done as no-ops (their ids derive from the
+        // event and their index).
+        let reactions = reactions.into_iter().enumerate().map(|(index, reaction)| async move {
             // Every effect (a command, a call to the payment provider) only while this
             // instance still holds the role: a holder resumed after a pause past its lease
             // takes none.
             if !lease.is_held() {
                 return Err(ProcessError::NotHolder);
             }
-            self.react(reaction, event, index).await?;
-        }
-        Ok(())
+            self.react(reaction, event, index).await
+        });
+        futures_util::future::join_all(reactions).await.into_iter().collect()
     }
 }
 

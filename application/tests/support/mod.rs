@@ -23,6 +23,8 @@ use ordo_eventstore::{
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod rendezvous;
+
 /// A shop over a fresh embedded store (`S`: the store as the shop sees it).
 pub struct Shopfront<S = EmbeddedStore> {
     _dir: tempfile::TempDir,
@@ -52,9 +54,15 @@ impl Shopfront {
 impl Shopfront<OneStreamPerCommit> {
     /// An empty shop on a store that commits one stream at a time, as KurrentDB does.
     pub fn one_stream_per_commit() -> Self {
+        Shopfront::seeing(OneStreamPerCommit)
+    }
+}
+
+impl<S: EventStore> Shopfront<S> {
+    /// An empty shop that sees the embedded store through `seen` (`given` and `then` do not).
+    pub fn seeing(seen: impl FnOnce(Arc<EmbeddedStore>) -> S) -> Self {
         let (dir, store) = fresh_store();
-        let seen = Arc::new(OneStreamPerCommit(store.clone()));
-        let shop = Arc::new(Shop::new(seen, ShopConfig::default()));
+        let shop = Arc::new(Shop::new(Arc::new(seen(store.clone())), ShopConfig::default()));
         Self { _dir: dir, store, shop, before: HashMap::new() }
     }
 }
@@ -182,10 +190,15 @@ pub fn order_stream() -> String {
 
 /// A listed mug at 12.50 EUR with `stock` units on hand.
 pub fn stocked_mug(stock: u32) -> Vec<AnyEvent> {
+    stocked(mug(), stock)
+}
+
+/// A listed product `sku` at 12.50 EUR with `stock` units on hand.
+pub fn stocked(sku: Sku, stock: u32) -> Vec<AnyEvent> {
     let at = now();
     vec![
         AnyEvent::Product(ProductEvent::Listed(ProductListed {
-            sku: mug(),
+            sku,
             name: "Stoneware mug".into(),
             description: String::new(),
             category: "kitchen".into(),
