@@ -322,7 +322,7 @@ impl EventStore for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let start = from.first_counted_position();
-        self.read_page(start, limit).await
+        Ok(self.read_page(start, limit, &EventFilter::all()).await?.events)
     }
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {

@@ -7,8 +7,19 @@ use super::EmbeddedStore;
 use crate::error::StoreError;
 use crate::model::*;
 
+/// What [`EmbeddedStore::read_page`] found.
+pub(crate) struct Page {
+    /// The events the filter kept, oldest first.
+    pub events: Vec<RecordedEvent>,
+    /// The position after the last event looked at; `None` if there was none.
+    pub next: Option<u64>,
+}
+
 impl EmbeddedStore {
-    /// Reads up to `limit` events from position `from` on.
+    /// Looks at up to `limit` events from position `from` on and returns those `filter` keeps.
+    /// An event the filter drops is not decoded: only its stream name is read. Each follower
+    /// keeps a part of the log (the cart projection about a third of the HTTP mix's events),
+    /// and decoding every event for each of the five was a tenth of the background thread.
     ///
     /// A page at the live edge (the last [`LIVE_EDGE`] events) is read on the caller's thread:
     /// its pages were just written, so they are in redb's cache and the read takes microseconds,
@@ -20,22 +31,29 @@ impl EmbeddedStore {
         &self,
         from: u64,
         limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        filter: &EventFilter,
+    ) -> Result<Page, StoreError> {
         let db = self.inner.db.clone();
-        let read = move || {
+        let read = move |filter: &EventFilter| {
             let txn = db.begin_read()?;
             let events = txn.open_table(EVENTS)?;
-            let mut out = Vec::with_capacity(limit.min(4_096));
+            let mut page = Page { events: Vec::with_capacity(limit.min(4_096)), next: None };
+            let keeps_all = filter.stream_prefixes.is_empty();
             for entry in events.range(from..)?.take(limit) {
                 let (key, value) = entry?;
-                out.push(to_recorded(key.value(), value.value())?);
+                let (position, record) = (key.value(), value.value());
+                page.next = Some(position + 1);
+                if keeps_all || filter.accepts(stored_stream(position, record)?) {
+                    page.events.push(to_recorded(position, record)?);
+                }
             }
-            Ok(out)
+            Ok(page)
         };
         if self.len().saturating_sub(from) <= LIVE_EDGE {
-            read()
+            read(filter)
         } else {
-            blocking(read).await
+            let filter = filter.clone();
+            blocking(move || read(&filter)).await
         }
     }
 

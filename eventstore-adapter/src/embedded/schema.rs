@@ -92,6 +92,23 @@ pub fn decode_body(position: u64, body: &[u8]) -> Result<StoredBody, StoreError>
         .map_err(|e| StoreError::Corrupt { position, reason: format!("undecodable record: {e}") })
 }
 
+/// The stream of a stored record, read without decoding the rest of it: a subscription's
+/// filter looks at it before paying for the whole event (its headers, its payload).
+pub fn stored_stream(position: u64, record: &[u8]) -> Result<&str, StoreError> {
+    /// The first fields of [`StoredBody`], borrowed from the record.
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        _id: [u8; 16],
+        stream: &'a str,
+    }
+    let (_, body) = split_record(position, record)?;
+    let (head, _) = postcard::take_from_bytes::<Head>(body).map_err(|e| StoreError::Corrupt {
+        position,
+        reason: format!("undecodable record: {e}"),
+    })?;
+    Ok(head.stream)
+}
+
 /// Turns a stored record into the public event type.
 pub fn to_recorded(position: u64, record: &[u8]) -> Result<RecordedEvent, StoreError> {
     let (_, body) = split_record(position, record)?;

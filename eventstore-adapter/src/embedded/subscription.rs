@@ -47,10 +47,10 @@ impl EmbeddedSubscription {
                 }
                 continue;
             }
-            let page = self.store.read_page(self.next_position, PAGE).await?;
-            let Some(last) = page.last() else { continue };
-            self.next_position = last.position.0 + 1;
-            self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+            let page = self.store.read_page(self.next_position, PAGE, &self.filter).await?;
+            let Some(next) = page.next else { continue };
+            self.next_position = next;
+            self.buffer.extend(page.events);
         }
         Ok(())
     }
@@ -74,13 +74,11 @@ impl Subscription for EmbeddedSubscription {
         }
         // Top up with pages that are already in the log (never waits for new ones).
         while self.buffer.len() < max && self.next_position < *self.head.borrow() {
-            let page = self
-                .store
-                .read_page(self.next_position, PAGE.min(max - self.buffer.len()).max(1))
-                .await?;
-            let Some(last) = page.last() else { break };
-            self.next_position = last.position.0 + 1;
-            self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+            let limit = PAGE.min(max - self.buffer.len()).max(1);
+            let page = self.store.read_page(self.next_position, limit, &self.filter).await?;
+            let Some(next) = page.next else { break };
+            self.next_position = next;
+            self.buffer.extend(page.events);
         }
         let n = self.buffer.len().min(max.max(1));
         Ok(self.buffer.drain(..n).collect())

@@ -271,6 +271,39 @@ pub async fn subscription_resumes_after_a_checkpoint<S: EventStore>(store: &S, p
     assert_eq!(sub.next().await.expect("event").version, 4);
 }
 
+/// Given a log where a subscriber's streams are far apart (more than a page of others
+/// between them, then interleaved), a filtered subscription delivers exactly its streams'
+/// events, whole (headers, payload), in order, and none of the others.
+pub async fn a_filtered_subscription_delivers_only_its_streams<S: EventStore>(
+    store: &S,
+    prefix: &str,
+) {
+    let (kept, other) = (stream(prefix, "cart-1"), stream(prefix, "product-1"));
+    store.append(&kept, ExpectedVersion::Any, events(1)).await.expect("first");
+    store.append(&other, ExpectedVersion::Any, events(2_500)).await.expect("a long gap");
+    for _ in 0..3 {
+        store.append(&other, ExpectedVersion::Any, events(1)).await.expect("between");
+        store.append(&kept, ExpectedVersion::Any, events(2)).await.expect("kept");
+    }
+    let filter = EventFilter::streams_starting_with([format!("{prefix}cart-")]);
+    let mut sub = store.subscribe_all(SubscribeFrom::Start, filter).await.expect("subscribe");
+    let mut versions = Vec::new();
+    while versions.len() < 7 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+            .await
+            .expect("the subscription reaches the kept events")
+            .expect("event");
+        assert_eq!(e.stream, kept, "only the filter's streams");
+        let sent = events(1).remove(0);
+        assert_eq!((e.event_type.as_str(), &e.metadata), ("Tested", &sent.metadata), "whole");
+        assert!(e.payload.starts_with(b"payload "), "{:?}", e.payload);
+        versions.push(e.version);
+    }
+    assert_eq!(versions, (0..7).collect::<Vec<u64>>());
+    let extra = tokio::time::timeout(std::time::Duration::from_millis(200), sub.next()).await;
+    assert!(extra.is_err(), "nothing of the other stream: {extra:?}");
+}
+
 /// Given a product at version 0 and a new cart, when a hold on the product and the cart's line
 /// are appended together, both land, each contiguous, the product's part first, and a reader
 /// of the log sees them one after the other.
