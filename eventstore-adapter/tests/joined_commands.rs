@@ -143,6 +143,59 @@ async fn in_a_batch_a_line_for_a_cart_that_moved_refuses_only_its_own_hold() {
     assert_eq!(gated.appends(), 4 + 1 + 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_batch_two_lines_for_one_cart_are_settled_one_by_one_and_none_hears_closed() {
+    // Given a product whose next commit is held in flight
+    let (_dir, embedded) = store();
+    let gated = Arc::new(CountingStore::new(embedded, false));
+    let repo = Arc::new(Repository::<Product, _>::new(gated.clone(), 100));
+    gated.gate.add_permits(2);
+    stocked(&repo, 10).await;
+    let first = {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            repo.execute("HOT-1", &reserve("first", 1), &Default::default()).await
+        })
+    };
+    while gated.appends() < 3 {
+        tokio::task::yield_now().await;
+    }
+    // When three holds with lines queue behind it, two of them for one cart (a shopper's two
+    // tabs), so the batch's commit names that cart twice and is refused
+    let joined: Vec<_> = [("a", "a1"), ("a", "a2"), ("c", "c")]
+        .into_iter()
+        .map(|(cart, hold)| {
+            let repo = repo.clone();
+            let (command, line) = (reserve(hold, 1), new_line(cart));
+            let task = tokio::spawn(async move {
+                repo.execute_joined("HOT-1", &command, &Default::default(), line).await
+            });
+            (hold, task)
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    gated.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS - 10);
+    first.await.expect("task").expect("first held");
+    // Then each is settled on its own: the first of the cart's lines and c's hold with their
+    // lines, the second line is refused for its cart's conflict; none hears that the store
+    // closed (it did not)
+    let mut answers = std::collections::BTreeMap::new();
+    for (hold, task) in joined {
+        answers.insert(hold, task.await.expect("task"));
+    }
+    assert!(answers["a1"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["a1"]);
+    assert!(answers["c"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["c"]);
+    assert!(
+        matches!(&answers["a2"], Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. })) if stream == "cart-a"),
+        "{:?}",
+        answers["a2"]
+    );
+    assert_eq!(events_of(&*gated, "cart-a").await, 1, "one line for the cart");
+    assert_eq!(events_of(&*gated, "cart-c").await, 1);
+    // (decided as one batch, refused for the cart named twice, then each on its own)
+    assert_eq!(gated.appends(), 3 + 1 + 3);
+}
+
 #[tokio::test]
 async fn prepared_events_committed_elsewhere_are_adopted_into_the_cache() {
     // Given two products, one to hold on, one whose stock movement rides along

@@ -96,14 +96,9 @@ where
         slot: &mut Slot<D::State>,
         batch: &[Pending<D>],
     ) -> Vec<Answer<D>> {
-        if slot.loaded.is_none() {
-            match self.load(stream, None).await {
-                Ok(loaded) => slot.loaded = Some(loaded),
-                Err(error) => {
-                    let message = error.to_string();
-                    return batch.iter().map(|_| Err(failed(&message))).collect();
-                }
-            }
+        if let Err(error) = self.loaded(stream, slot).await {
+            let message = error.to_string();
+            return batch.iter().map(|_| Err(failed(&message))).collect();
         }
         // Stores that take a reused event id as new (KurrentDB) need each keyed command looked
         // up on its own before it appends; commands without a key batch there too.

@@ -294,9 +294,27 @@ where
         stream: &StreamName,
         slot: &mut Slot<D::State>,
     ) -> Result<(), CommandError<D::Error>> {
-        let cached = slot.loaded.take().ok_or(StoreError::Closed)?;
-        slot.loaded = Some(self.load(stream, Some(cached)).await?);
+        // No cached state (dropped after a commit whose outcome could not be told): all of it.
+        let cached = slot.loaded.take();
+        slot.loaded = Some(self.load(stream, cached).await?);
         Ok(())
+    }
+
+    /// The cached state to decide on, loaded first if it was dropped: a commit whose outcome
+    /// could not be told, or a batch's commit refused as a whole, drops it so that the next
+    /// decision reads the stream ("reload next time"). Reading a dropped cache as an error
+    /// answered every command of the batch, one by one, that the store had closed: a 503
+    /// "shutting down" for each, when one shopper's two tabs put their lines in one batch.
+    async fn loaded<'s>(
+        &self,
+        stream: &StreamName,
+        slot: &'s mut Slot<D::State>,
+    ) -> Result<&'s mut Loaded<D::State>, CommandError<D::Error>> {
+        let loaded = match slot.loaded.take() {
+            Some(cached) => cached,
+            None => self.load(stream, None).await?,
+        };
+        Ok(slot.loaded.insert(loaded))
     }
 
     /// The state to read: cached as is when this process is the store's only writer, brought

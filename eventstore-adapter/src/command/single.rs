@@ -39,7 +39,7 @@ where
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
+            let loaded = self.loaded(&stream, slot).await?;
             let decided = D::decide(command, &loaded.state);
             if !confirmed && !matches!(&decided, Ok(events) if !events.is_empty()) {
                 confirmed = true;
@@ -49,7 +49,7 @@ where
                     continue;
                 }
             }
-            let loaded = slot.loaded.as_mut().ok_or(StoreError::Closed)?;
+            let loaded = self.loaded(&stream, slot).await?;
             let events = match decided {
                 Ok(events) => events,
                 // A keyed request whose first attempt took this step (its answer lost with its
