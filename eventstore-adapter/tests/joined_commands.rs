@@ -174,6 +174,7 @@ async fn in_a_batch_two_lines_for_one_cart_are_settled_one_by_one_and_none_hears
         })
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let whole_reads = gated.whole_reads();
     gated.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS - 10);
     first.await.expect("task").expect("first held");
     // Then each is settled on its own: the first of the cart's lines and c's hold with their
@@ -183,6 +184,8 @@ async fn in_a_batch_two_lines_for_one_cart_are_settled_one_by_one_and_none_hears
     for (hold, task) in joined {
         answers.insert(hold, task.await.expect("task"));
     }
+    // (on the product's cached state: nothing was written, so nothing read it from the start)
+    assert_eq!(gated.whole_reads(), whole_reads, "a stream was loaded whole again");
     assert!(answers["a1"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["a1"]);
     assert!(answers["c"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["c"]);
     assert!(

@@ -218,17 +218,23 @@ where
                         return Outcome::OneByOne;
                     }
                 }
-                // Replayed, a reused id, too large, two companions for one stream: one
-                // command's business, settled on its own.
-                Ok(_)
-                | Err(
+                // Replayed (the batch's events were already there): read on from the cache,
+                // then settle each command on its own.
+                Ok(_) => {
+                    if self.reload(stream, slot).await.is_err() {
+                        slot.loaded = None;
+                    }
+                    return Outcome::OneByOne;
+                }
+                // A reused id, too large, two companions for one stream: refused before anything
+                // was written, so the cache stands (dropping it made the next decision read the
+                // whole stream, 40,000 events on a product a crowd was holding); one command's
+                // business, settled on its own.
+                Err(
                     StoreError::EventIdConflict { .. }
                     | StoreError::AppendTooLarge { .. }
                     | StoreError::StreamTwice(_),
-                ) => {
-                    slot.loaded = None;
-                    return Outcome::OneByOne;
-                }
+                ) => return Outcome::OneByOne,
                 Err(other) => {
                     // It may or may not have landed: reload next time instead of guessing.
                     slot.loaded = None;

@@ -9,6 +9,9 @@ use std::sync::Arc;
 pub struct CountingStore {
     inner: EmbeddedStore,
     appends: std::sync::atomic::AtomicUsize,
+    /// Reads of a stream from its first event: an aggregate loaded whole, not read on from a
+    /// cached state.
+    whole_reads: std::sync::atomic::AtomicUsize,
     /// One permit per append; tests add permits to let held appends through.
     pub gate: tokio::sync::Semaphore,
 }
@@ -19,12 +22,17 @@ impl CountingStore {
         Self {
             inner: Arc::try_unwrap(inner).ok().expect("sole owner"),
             appends: 0.into(),
+            whole_reads: 0.into(),
             gate: tokio::sync::Semaphore::new(permits),
         }
     }
 
     pub fn appends(&self) -> usize {
         self.appends.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn whole_reads(&self) -> usize {
+        self.whole_reads.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -62,6 +70,9 @@ impl EventStore for CountingStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if from == 0 && direction == Direction::Forward {
+            self.whole_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.inner.read_stream(stream, from, direction, limit).await
     }
 
