@@ -61,7 +61,13 @@ impl Connection {
             Some(sender) if !sender.is_closed() => sender,
             _ => self.sender.insert(self.open().await?),
         };
-        let response = match sender.send_request(request).await {
+        // The connection takes the next request once it has finished with the last answer.
+        let ready = sender.ready().await;
+        let response = match ready.map(|()| sender.send_request(request)) {
+            Ok(sending) => sending.await,
+            Err(e) => Err(e),
+        };
+        let response = match response {
             Ok(response) => response,
             Err(e) => {
                 // The connection broke: the next request opens a new one.
