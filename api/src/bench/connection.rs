@@ -20,22 +20,21 @@ use hyper_util::rt::TokioIo;
 pub(super) struct Connection {
     address: String,
     host: HeaderValue,
-    authorization: Option<HeaderValue>,
+    authorization: HeaderValue,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Connection {
-    /// A connection to `base` (`http://host:port`), sending `token` as a bearer token if given.
-    /// Opened on the first request.
-    pub(super) fn new(base: &str, token: Option<&str>) -> anyhow::Result<Self> {
+    /// A connection to `base` (`http://host:port`), sending `token` as a bearer token. Opened
+    /// on the first request.
+    pub(super) fn new(base: &str, token: &str) -> anyhow::Result<Self> {
         let address = base
             .strip_prefix("http://")
             .context("the mix speaks plain HTTP: the URL must start with http://")?
             .trim_end_matches('/')
             .to_owned();
         let host = HeaderValue::from_str(&address)?;
-        let authorization =
-            token.map(|t| HeaderValue::from_str(&format!("Bearer {t}"))).transpose()?;
+        let authorization = HeaderValue::from_str(&format!("Bearer {token}"))?;
         Ok(Self { address, host, authorization, sender: None })
     }
 
@@ -46,10 +45,11 @@ impl Connection {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let mut request = Request::builder().method(method).uri(path).header(HOST, &self.host);
-        if let Some(authorization) = &self.authorization {
-            request = request.header(AUTHORIZATION, authorization);
-        }
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, &self.host)
+            .header(AUTHORIZATION, &self.authorization);
         let body = match body {
             Some(body) => {
                 request = request.header(CONTENT_TYPE, "application/json");

@@ -280,7 +280,7 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
             http.post(format!("{}/v1/sessions", target.base)).send().await?.json().await?;
         let token = session["token"].as_str().context("session token")?;
         let mut client = Client {
-            connection: Connection::new(&target.base, Some(token))?,
+            connection: Connection::new(&target.base, token)?,
             token: token.to_owned(),
             cart: String::new(),
             items: 0,
