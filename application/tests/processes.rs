@@ -132,7 +132,8 @@ async fn given_a_checkpoint_lost_in_a_crash_when_the_log_is_handled_again_nothin
 async fn the_stock_of_an_order_of_several_products_is_committed_together() {
     // Given an order of a mug and a teapot placed, on a store that holds each stock commit
     // until the other one arrives (or for a second, and then counts it as alone)
-    let shop = Shopfront::seeing(|store| Rendezvous::new(store, "ReservationCommitted", 2));
+    let rendezvous = Rendezvous::new("ReservationCommitted", 2);
+    let shop = Shopfront::seeing(|store| OneStreamPerCommit::with(store, rendezvous));
     let mut shop = with_two_mugs_in_the_cart(shop).await;
     let teapot = "product-TEA-1";
     shop = shop.given(teapot, stocked(Sku::parse("TEA-1").expect("sku"), 5)).await;
@@ -159,5 +160,5 @@ async fn the_stock_of_an_order_of_several_products_is_committed_together() {
         (teapot, &["ReservationCommitted"]),
     ])
     .await;
-    assert_eq!(shop.shop.store().alone(), 0, "a commit waited {:?} for the other", WAIT);
+    assert_eq!(shop.shop.store().before.alone(), 0, "a commit waited {:?} for the other", WAIT);
 }

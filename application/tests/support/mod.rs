@@ -54,7 +54,7 @@ impl Shopfront {
 impl Shopfront<OneStreamPerCommit> {
     /// An empty shop on a store that commits one stream at a time, as KurrentDB does.
     pub fn one_stream_per_commit() -> Self {
-        Shopfront::seeing(OneStreamPerCommit)
+        Shopfront::seeing(OneStreamPerCommit::new)
     }
 }
 
@@ -253,10 +253,39 @@ pub fn open_cart(mugs: u32) -> Vec<AnyEvent> {
 }
 
 /// The embedded store, seen as a backend that cannot append to several streams in one commit
-/// (KurrentDB through its client): what the use cases do there is run here too.
-pub struct OneStreamPerCommit(pub Arc<EmbeddedStore>);
+/// (KurrentDB through its client): what the use cases do there is run here too. Each append
+/// first waits for `before`, a test's hook (none by default).
+pub struct OneStreamPerCommit<B = ()> {
+    store: Arc<EmbeddedStore>,
+    /// The hook each append waits for.
+    pub before: B,
+}
 
-impl EventStore for OneStreamPerCommit {
+impl OneStreamPerCommit {
+    /// `store`, one stream per commit.
+    pub fn new(store: Arc<EmbeddedStore>) -> Self {
+        Self { store, before: () }
+    }
+}
+
+impl<B> OneStreamPerCommit<B> {
+    /// `store`, one stream per commit, each append waiting for `before` first.
+    pub fn with(store: Arc<EmbeddedStore>, before: B) -> Self {
+        Self { store, before }
+    }
+}
+
+/// What a test does before an append reaches the store.
+pub trait BeforeAppend: Send + Sync + 'static {
+    /// Runs before `events` are appended.
+    fn before(&self, events: &[NewEvent]) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl BeforeAppend for () {
+    async fn before(&self, _: &[NewEvent]) {}
+}
+
+impl<B: BeforeAppend> EventStore for OneStreamPerCommit<B> {
     type Subscription = EmbeddedSubscription;
 
     async fn append(
@@ -265,7 +294,8 @@ impl EventStore for OneStreamPerCommit {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        self.0.append(stream, expected, events).await
+        self.before.before(&events).await;
+        self.store.append(stream, expected, events).await
     }
 
     async fn read_stream(
@@ -275,7 +305,7 @@ impl EventStore for OneStreamPerCommit {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.0.read_stream(stream, from, direction, limit).await
+        self.store.read_stream(stream, from, direction, limit).await
     }
 
     async fn read_all(
@@ -283,15 +313,15 @@ impl EventStore for OneStreamPerCommit {
         from: SubscribeFrom,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.0.read_all(from, limit).await
+        self.store.read_all(from, limit).await
     }
 
     async fn last_position(&self) -> Result<Option<Position>, StoreError> {
-        self.0.last_position().await
+        self.store.last_position().await
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
-        self.0.stream_version(stream).await
+        self.store.stream_version(stream).await
     }
 
     async fn subscribe_all(
@@ -299,6 +329,6 @@ impl EventStore for OneStreamPerCommit {
         from: SubscribeFrom,
         filter: EventFilter,
     ) -> Result<EmbeddedSubscription, StoreError> {
-        self.0.subscribe_all(from, filter).await
+        self.store.subscribe_all(from, filter).await
     }
 }
