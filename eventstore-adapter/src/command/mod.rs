@@ -301,10 +301,10 @@ where
     }
 
     /// The cached state to decide on, loaded first if it was dropped: a commit whose outcome
-    /// could not be told, or a batch's commit refused as a whole, drops it so that the next
-    /// decision reads the stream ("reload next time"). Reading a dropped cache as an error
-    /// answered every command of the batch, one by one, that the store had closed: a 503
-    /// "shutting down" for each, when one shopper's two tabs put their lines in one batch.
+    /// could not be told, or a reload that failed, drops it so that the next decision reads
+    /// the stream ("reload next time"). Reading a dropped cache as an error once answered
+    /// every command of a batch, one by one, that the store had closed: a 503 "shutting down"
+    /// for each (a batch's commit refused as a whole dropped its cache then).
     async fn loaded<'s>(
         &self,
         stream: &StreamName,
