@@ -14,6 +14,8 @@ pub struct CountingStore {
     whole_reads: std::sync::atomic::AtomicUsize,
     /// One permit per append; tests add permits to let held appends through.
     pub gate: tokio::sync::Semaphore,
+    /// The append (counted from 1) that fails as a broken disk would; 0: none.
+    pub fail_at: std::sync::atomic::AtomicUsize,
 }
 
 impl CountingStore {
@@ -23,12 +25,23 @@ impl CountingStore {
             inner: Arc::try_unwrap(inner).ok().expect("sole owner"),
             appends: 0.into(),
             whole_reads: 0.into(),
+            fail_at: 0.into(),
             gate: tokio::sync::Semaphore::new(permits),
         }
     }
 
     pub fn appends(&self) -> usize {
         self.appends.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts an append, waits at the gate, fails it if it is the one `fail_at` names.
+    async fn pass(&self) -> Result<(), StoreError> {
+        let n = self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        self.gate.acquire().await.expect("the gate stays").forget();
+        if n == self.fail_at.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Storage("the disk failed (a test)".into()));
+        }
+        Ok(())
     }
 
     pub fn whole_reads(&self) -> usize {
@@ -45,8 +58,7 @@ impl EventStore for CountingStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.gate.acquire().await.expect("the gate stays").forget();
+        self.pass().await?;
         self.inner.append(stream, expected, events).await
     }
 
@@ -58,8 +70,7 @@ impl EventStore for CountingStore {
         &self,
         parts: Vec<StreamAppend>,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
-        self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.gate.acquire().await.expect("the gate stays").forget();
+        self.pass().await?;
         self.inner.append_together(parts).await
     }
 
