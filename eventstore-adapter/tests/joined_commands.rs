@@ -36,6 +36,16 @@ async fn stocked(repo: &Repository<Product, CountingStore>, units: u32) {
 type Answer = Result<Receipt<ProductEvent>, CommandError<ProductError>>;
 type Gated = (tempfile::TempDir, Arc<CountingStore>, Arc<Repository<Product, CountingStore>>);
 
+/// Whether `answer` is a refusal for `stream` having moved (a cart's line expected elsewhere).
+fn refused_for(answer: &Answer, stream: &str) -> bool {
+    matches!(answer, Err(CommandError::Store(StoreError::WrongExpectedVersion { stream: s, .. })) if s == stream)
+}
+
+/// Whether `answer` is the disk's failure (`CountingStore::fail_at`).
+fn failed_on_disk(answer: &Answer) -> bool {
+    matches!(answer, Err(CommandError::Store(StoreError::Storage(_))))
+}
+
 /// `HOT-1` with `units` in stock, on a store whose appends wait at its gate (none let through).
 async fn gated_product(units: u32) -> Gated {
     let (dir, embedded) = store();
@@ -146,11 +156,7 @@ async fn in_a_batch_a_line_for_a_cart_that_moved_refuses_only_its_own_hold() {
     // Then a and c hold with their lines, and b is refused with its cart's conflict
     assert!(answers["a"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["a"]);
     assert!(answers["c"].as_ref().is_ok_and(|r| r.joined.is_some()), "{:?}", answers["c"]);
-    assert!(
-        matches!(&answers["b"], Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. })) if stream == "cart-b"),
-        "{:?}",
-        answers["b"]
-    );
+    assert!(refused_for(&answers["b"], "cart-b"), "{:?}", answers["b"]);
     let holds = repo
         .inspect("HOT-1", |_, p| {
             let mut held: Vec<String> =
@@ -186,10 +192,7 @@ async fn in_a_batch_two_lines_for_one_cart_are_settled_one_by_one_and_none_hears
     let (landed, refused): (Vec<_>, Vec<_>) =
         [&answers["a1"], &answers["a2"]].into_iter().partition(|a| a.is_ok());
     assert!(landed.iter().all(|a| a.as_ref().is_ok_and(|r| r.joined.is_some())), "{answers:?}");
-    assert!(
-        matches!(refused[..], [Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. }))] if stream == "cart-a"),
-        "{answers:?}"
-    );
+    assert!(matches!(refused[..], [answer] if refused_for(answer, "cart-a")), "{answers:?}");
     assert_eq!(events_of(&*gated, "cart-a").await, 1, "one line for the cart");
     assert_eq!(events_of(&*gated, "cart-c").await, 1);
     // (decided as one batch, refused for the cart named twice, then each on its own)
@@ -209,15 +212,10 @@ async fn after_a_failed_commit_the_rest_of_its_batch_decides_on_the_stream_as_it
     // Then the hold whose commit failed hears the disk's error, and the others are decided
     // on the product as the stream holds it (its cache dropped: the failed commit may have
     // landed): none hears that the store closed
-    let failed: Vec<_> = answers
-        .iter()
-        .filter(|(_, a)| matches!(a, Err(CommandError::Store(StoreError::Storage(_)))))
-        .collect();
-    assert_eq!(failed.len(), 1, "{answers:?}");
+    assert_eq!(answers.values().filter(|a| failed_on_disk(a)).count(), 1, "{answers:?}");
     for answer in answers.values() {
-        let refused_for_the_cart = matches!(answer, Err(CommandError::Store(StoreError::WrongExpectedVersion { stream, .. })) if stream == "cart-a");
-        let failed = matches!(answer, Err(CommandError::Store(StoreError::Storage(_))));
-        assert!(answer.is_ok() || refused_for_the_cart || failed, "{answers:?}");
+        let settled = answer.is_ok() || refused_for(answer, "cart-a") || failed_on_disk(answer);
+        assert!(settled, "{answers:?}");
     }
     assert!(answers.values().filter(|a| a.is_ok()).count() >= 1, "{answers:?}");
 }
