@@ -137,7 +137,7 @@ impl Client {
     /// Places `orders` orders of one unit each, so the shopper's history has something in it.
     async fn place_orders(&mut self, skus: &[String], orders: usize) -> anyhow::Result<()> {
         for _ in 0..orders {
-            let sku = skus[self.next(skus.len() as u64) as usize].clone();
+            let sku = &skus[self.next(skus.len() as u64) as usize];
             let path = format!("/v1/carts/{}/items/{sku}", self.cart);
             self.send(Method::PUT, &path, Some(json!({ "quantity": 1 }))).await?;
             let path = format!("/v1/carts/{}/checkout", self.cart);
