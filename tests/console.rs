@@ -263,6 +263,9 @@ async fn given_a_shop_when_a_shopper_and_staff_use_the_console_then_orders_settl
         .goto(&format!("{}/#/staff/stream/order-{confirmed}", server.base))
         .await
         .expect("timeline");
+    // (the cancelled order's page has the same form until this one replaces it: a field found
+    // on it goes stale under the typing)
+    wait_text(&client, "h1", &format!("order-{confirmed}")).await;
     fill(&client, "input[name='carrier']", "DHL").await;
     fill(&client, "input[name='tracking']", "JD0001").await;
     click(&client, "form[data-act='ship'] button").await;
