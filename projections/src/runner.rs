@@ -165,6 +165,13 @@ impl<V: View, S: EventStore> Runner<V, S> {
         self.applied.subscribe()
     }
 
+    /// Reports applied positions to `applied` from now on, starting with the checkpoint, instead
+    /// of to the runner's own channel: a supervisor's channel outlives the runners it starts.
+    pub fn report_to(&mut self, applied: watch::Sender<u64>) {
+        applied.send_replace(self.checkpoint.map_or(0, |p| p.0 + 1));
+        self.applied = applied;
+    }
+
     /// Forgets cached documents and reloads the checkpoint from Redis.
     async fn reset(&mut self) -> Result<(), ProjectionError> {
         self.cache.clear();

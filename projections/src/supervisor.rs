@@ -18,7 +18,8 @@ use tokio::sync::watch;
 pub const ACTIVE_POLL: Duration = Duration::from_millis(500);
 
 /// Runs `V` on the active version until `shutdown` turns true. `applied` receives the runner's
-/// applied positions (`position + 1`), whichever version it is on, for read-your-writes.
+/// applied positions (`position + 1`), whichever version it is on, for read-your-writes, and 0
+/// once it stops: queries then no longer wait for a runner that is not running here.
 pub async fn supervise<V: View, S: EventStore>(
     store: Arc<S>,
     client: redis::Client,
@@ -26,6 +27,8 @@ pub async fn supervise<V: View, S: EventStore>(
     applied: watch::Sender<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProjectionError> {
+    let applied = NotRunningOnDrop(applied);
+    let applied = &applied.0;
     let mut con = client.get_connection_manager().await?;
     while !*shutdown.borrow() {
         let version = active_version(&mut con, V::PROJECTION).await?;
@@ -36,7 +39,9 @@ pub async fn supervise<V: View, S: EventStore>(
             config.clone(),
         )
         .await?;
-        let mut positions = runner.applied();
+        // Straight to the queries' channel: a position forwarded by this task instead waited
+        // for the task's next turn on its thread, behind the other roles' batches.
+        runner.report_to(applied.clone());
         let switched = async {
             loop {
                 tokio::time::sleep(ACTIVE_POLL).await;
@@ -46,19 +51,22 @@ pub async fn supervise<V: View, S: EventStore>(
                 }
             }
         };
-        let forward = async {
-            while positions.changed().await.is_ok() {
-                applied.send_replace(*positions.borrow());
-            }
-        };
         tokio::select! {
             result = runner.run(None, |_| {}) => result?,
             to = switched => tracing::info!(projection = V::PROJECTION, from = version, to, "following the switch to a rebuilt version"),
-            _ = forward => {}
             _ = shutdown.changed() => {}
         }
     }
     Ok(())
+}
+
+/// Reports 0 (nothing applied here) when dropped, however the supervisor ended.
+struct NotRunningOnDrop(watch::Sender<u64>);
+
+impl Drop for NotRunningOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(0);
+    }
 }
 
 async fn active_version(

@@ -161,4 +161,6 @@ async fn a_served_projection_follows_a_rebuild_to_the_new_version() {
         .expect("stops")
         .expect("task")
         .expect("clean");
+    // and once stopped, it reports nothing applied here: queries stop waiting for it.
+    assert_eq!(*applied.borrow(), 0);
 }

@@ -12,6 +12,7 @@
 //! - `replicas`: the replicas and their health.
 
 mod catalogue;
+mod own_writes;
 mod reader;
 mod replicas;
 mod walked_search;
@@ -21,6 +22,7 @@ pub use replicas::{Replica, REPLICA_CHECK};
 
 use crate::keys::{active_version_key, building_version_key, status_key};
 use crate::views::{CartView, OrderView, ProductListing};
+use own_writes::CheckedConnection;
 use redis::aio::ConnectionManager;
 use replicas::{Pool, Replicas};
 use std::collections::HashMap;
@@ -233,7 +235,7 @@ impl ReadModels {
 
     fn on(&self, redis: ConnectionManager) -> Reader {
         Reader {
-            redis,
+            redis: CheckedConnection::plain(redis),
             active: self.active.clone(),
             search: self.search.clone(),
             sort_refused: self.sort_refused.clone(),
@@ -263,15 +265,11 @@ impl ReadModels {
         let deadline = Instant::now() + timeout;
         if let Some(replica) = self.replicas.next_healthy() {
             let reader = self.on(replica.connection());
-            let ready = match min_position {
-                None => Ok(()),
+            let answer = match min_position {
+                None => query(reader).await,
                 Some(position) => {
-                    reader.wait_for(projection, position, REPLICA_WAIT.min(timeout)).await
+                    reader.read_at(projection, position, REPLICA_WAIT.min(timeout), &query).await
                 }
-            };
-            let answer = match ready {
-                Ok(()) => query(reader).await,
-                Err(e) => Err(e),
             };
             match answer {
                 Err(QueryError::Unavailable(error)) => {
@@ -284,11 +282,13 @@ impl ReadModels {
             }
         }
         let reader = self.on_primary();
-        if let Some(position) = min_position {
-            let left = deadline.saturating_duration_since(Instant::now());
-            reader.wait_for(projection, position, left).await?;
+        match min_position {
+            None => query(reader).await,
+            Some(position) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                reader.read_at(projection, position, left, &query).await
+            }
         }
-        query(reader).await
     }
 
     /// Waits until `projection` has applied global `position` on the primary, for at most

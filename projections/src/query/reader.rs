@@ -1,6 +1,7 @@
 //! One query's view of the read models: every read of a query goes to one Redis (the primary or
 //! one replica), the one its `min_position` wait was answered by, so it reads its own writes.
 
+use super::own_writes::CheckedConnection;
 use super::{
     history_cursor, parse_history_cursor, HistoryPage, HistoryQuery, QueryError, ACTIVE_TTL,
     MAX_PAGE,
@@ -9,17 +10,16 @@ use crate::keys::{active_version_key, Namespace};
 use crate::views::order::history_key;
 use crate::views::{CartView, Fields, OrderView, View, DOCUMENT_FIELD};
 use ordo_eventstore::clock::parse_rfc3339_millis;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// Queries against one Redis (cheap to clone: the connection is multiplexed, the rest shared).
 #[derive(Clone)]
 pub struct Reader {
-    pub(super) redis: ConnectionManager,
+    pub(super) redis: CheckedConnection,
     pub(super) active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
     pub(super) search: redis::Script,
     pub(super) sort_refused: Arc<AtomicBool>,
@@ -42,41 +42,6 @@ impl Reader {
             active.insert(projection, (version, Instant::now()));
         }
         Ok(Namespace::new(projection, version))
-    }
-
-    /// Waits until `projection` has applied global `position` on this reader's Redis, for at
-    /// most `timeout`.
-    pub async fn wait_for(
-        &self,
-        projection: &'static str,
-        position: u64,
-        timeout: Duration,
-    ) -> Result<(), QueryError> {
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_millis(1);
-        let mut woken = self.applied.get(projection).cloned();
-        loop {
-            let ns = self.namespace(projection).await?;
-            let applied: Option<u64> =
-                redis::cmd("GET").arg(ns.checkpoint()).query_async(&mut self.redis.clone()).await?;
-            if applied.is_some_and(|a| a >= position) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(QueryError::NotYetApplied { projection, position });
-            }
-            let nap = pause.min(deadline.saturating_duration_since(Instant::now()));
-            match woken.as_mut() {
-                // Woken by the local runner's next batch, or after the nap at the latest. (If
-                // the local runner is already past it, Redis has not caught up with it yet:
-                // just nap.)
-                Some(applied) if *applied.borrow() <= position => {
-                    let _ = tokio::time::timeout(nap, applied.wait_for(|a| *a > position)).await;
-                }
-                _ => tokio::time::sleep(nap).await,
-            }
-            pause = (pause * 2).min(Duration::from_millis(20));
-        }
     }
 
     async fn document<V: View>(&self, id: &str) -> Result<Option<V>, QueryError> {
