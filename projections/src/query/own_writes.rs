@@ -164,8 +164,8 @@ impl Reader {
     /// While this instance's runner of `projection` is running and has not applied the
     /// position, the query waits for it before asking Redis anything; otherwise (the runner
     /// runs elsewhere, or has applied it and this Redis is a replica not there yet) it asks
-    /// again after a pause that doubles up to [`LONGEST_PAUSE`].
-    pub async fn read_at<T, Q, F>(
+    /// again after a pause that doubles up to 20 ms.
+    pub(super) async fn read_at<T, Q, F>(
         &self,
         projection: &'static str,
         position: u64,
