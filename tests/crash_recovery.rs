@@ -118,6 +118,28 @@ async fn a_private_redis_that_dies_is_started_again_and_queries_recover() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_its_private_redis_is_back_no_query_fails_on_a_connection_that_died_idle() {
+    // Given a server on its private Redis, with a product in the catalogue
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data, Options::default());
+    let admin = server.admin();
+    server.stock_product(&admin, "MUG-1", "Mug", 1_250, 5).await;
+    let first = private_redis_pid(&data).expect("a private Redis answers");
+    // whose Redis is killed and started again while no query comes
+    Command::new("kill").args(["-9", &first.to_string()]).status().expect("kill");
+    eventually("a new private Redis", || private_redis_pid(&data).is_some_and(|p| p != first));
+    // When queries come again, more of them than the server holds query connections (each of
+    // which died with the old Redis without noticing)
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(server.call("GET", "/v1/products/MUG-1", None, None).await.0);
+    }
+    // Then every one is answered
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_gone_a_query_fails_fast() {
     // Given a server whose Redis is then stopped for good
     let redis_dir = tempfile::tempdir().expect("temp dir");

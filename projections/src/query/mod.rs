@@ -250,7 +250,8 @@ impl ReadModels {
     /// Runs `query` where it should read: on the next healthy replica that has applied
     /// `min_position` of `projection` (waiting [`REPLICA_WAIT`] at most), else on the primary
     /// (waiting what is left of `timeout`). A replica that fails is skipped until it is healthy
-    /// again, and the query runs on the primary.
+    /// again, and the query runs on the primary. A query whose primary connection turns out to
+    /// have dropped runs once more on it, reconnected.
     pub async fn read<T, Q, F>(
         &self,
         projection: &'static str,
@@ -282,12 +283,21 @@ impl ReadModels {
             }
         }
         let reader = self.on_primary();
-        match min_position {
-            None => query(reader).await,
-            Some(position) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                reader.read_at(projection, position, left, &query).await
+        let on_primary = || async {
+            match min_position {
+                None => query(reader.clone()).await,
+                Some(position) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    reader.read_at(projection, position, left, &query).await
+                }
             }
+        };
+        match on_primary().await {
+            // The connection had died unseen (Redis restarted while it was idle): this failure
+            // makes it reconnect, and a query only reads, so it runs once more. A Redis still
+            // away fails the second run within the reconnect's short timeout.
+            Err(QueryError::Unavailable(e)) if e.is_connection_dropped() => on_primary().await,
+            answer => answer,
         }
     }
 
