@@ -20,7 +20,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The longest pause between two looks at a checkpoint that has not reached the position.
+/// The longest a query waits, for the runner here or a pause, before it looks at a checkpoint
+/// that had not reached its position again.
 const LONGEST_PAUSE: Duration = Duration::from_millis(20);
 
 /// A connection whose first request also reads a checkpoint, in the same pipeline and ahead of
