@@ -20,18 +20,6 @@ async fn reads_processed(stats: &mut redis::aio::ConnectionManager) -> u64 {
     count.and_then(|c| c.trim().parse().ok()).expect("total_reads_processed")
 }
 
-/// How many times Redis ran `command` since it started.
-async fn calls(shop: &Shop, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut shop.connection().await)
-        .await
-        .expect("info");
-    let prefix = format!("cmdstat_{command}:calls=");
-    let line = info.lines().find_map(|line| line.strip_prefix(&prefix)).unwrap_or("0,");
-    line.split(',').next().and_then(|count| count.parse().ok()).expect("a count")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_at_a_position_answers_once_its_read_model_has_it_and_not_before() {
     // Given a shop whose orders are projected, and then one more order, not projected yet
@@ -78,7 +66,7 @@ async fn a_query_at_an_applied_position_checks_it_in_its_own_round_trip_and_wait
         .read(OrderView::PROJECTION, Some(head), Duration::from_secs(1), order)
         .await
         .expect("warm");
-    let gets = calls(&shop, "get").await;
+    let gets = shop.calls("get").await;
     let mut stats = shop.connection().await;
     let reads_before = reads_processed(&mut stats).await;
 
@@ -92,5 +80,5 @@ async fn a_query_at_an_applied_position_checks_it_in_its_own_round_trip_and_wait
     assert!(answer.expect("query").is_some(), "order ord-a1 of the scripted shop");
     assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
     assert_eq!(reads_processed(&mut stats).await - reads_before, 2);
-    assert_eq!(calls(&shop, "get").await - gets, 1);
+    assert_eq!(shop.calls("get").await - gets, 1);
 }

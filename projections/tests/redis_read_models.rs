@@ -190,28 +190,9 @@ async fn history_documents_are_the_views_rendered_even_for_orders_written_before
     }
 }
 
-/// How many times Redis ran `command` since it started.
-async fn calls(shop: &Shop, command: &str) -> u64 {
-    command_stat(shop, command, "calls").await
-}
-
 /// How many times Redis refused `command` before running it (ACL, unknown arguments).
 async fn refusals(shop: &Shop, command: &str) -> u64 {
-    command_stat(shop, command, "rejected_calls").await
-}
-
-/// One counter of `INFO commandstats` for `command`.
-async fn command_stat(shop: &Shop, command: &str, stat: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut shop.connection().await)
-        .await
-        .expect("info");
-    let prefix = format!("cmdstat_{command}:");
-    let line = info.lines().find_map(|line| line.strip_prefix(&prefix)).unwrap_or_default();
-    line.split(',')
-        .find_map(|pair| pair.strip_prefix(stat)?.strip_prefix('='))
-        .map_or(0, |count| count.parse().expect("a count"))
+    shop.command_stat(command, "rejected_calls").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,11 +215,11 @@ async fn the_newest_history_page_is_one_command_and_pages_on_as_the_long_way_doe
                 ..HistoryQuery::default()
             };
             // When its newest page is read as documents, then paged on with its cursor
-            let sorts = calls(&shop, "sort_ro").await;
-            let ranges = calls(&shop, "zrevrangebyscore").await;
+            let sorts = shop.calls("sort_ro").await;
+            let ranges = shop.calls("zrevrangebyscore").await;
             let first = reads.order_history_documents(customer, &query(None)).await.expect("page");
-            let sorted = calls(&shop, "sort_ro").await - sorts;
-            let ranged = calls(&shop, "zrevrangebyscore").await - ranges;
+            let sorted = shop.calls("sort_ro").await - sorts;
+            let ranged = shop.calls("zrevrangebyscore").await - ranges;
             let mut documents = first.orders.clone();
             let mut cursor = first.next_cursor.clone();
             while cursor.is_some() {

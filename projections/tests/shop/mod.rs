@@ -25,6 +25,25 @@ pub struct Shop {
 }
 
 impl Shop {
+    /// How many times Redis ran `command` since it started.
+    pub async fn calls(&self, command: &str) -> u64 {
+        self.command_stat(command, "calls").await
+    }
+
+    /// One counter of `INFO commandstats` for `command`.
+    pub async fn command_stat(&self, command: &str, stat: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("info");
+        let prefix = format!("cmdstat_{command}:");
+        let line = info.lines().find_map(|line| line.strip_prefix(&prefix)).unwrap_or_default();
+        line.split(',')
+            .find_map(|pair| pair.strip_prefix(stat)?.strip_prefix('='))
+            .map_or(0, |count| count.parse().expect("a count"))
+    }
+
     /// Removes one field of a hash, as if an older Ordo had never written it.
     pub async fn forget(&self, key: String, field: &str) {
         let _: () = redis::cmd("HDEL")
