@@ -121,12 +121,16 @@ fn short() -> RedisError {
     RedisError::from((ErrorKind::Client, "the read model has not applied the position yet"))
 }
 
+/// Requests without a check go straight to the connection's own future: every query's request
+/// passes here.
 impl ConnectionLike for CheckedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let check = match self.take_check() {
+            Ok(None) => return self.redis.req_packed_command(cmd),
+            Ok(Some(check)) => check,
+            Err(short) => return Box::pin(std::future::ready(Err(short))),
+        };
         Box::pin(async move {
-            let Some(check) = self.take_check()? else {
-                return self.redis.req_packed_command(cmd).await;
-            };
             let mut single = redis::pipe();
             single.add_command(cmd.clone());
             let mut replies = self.send_checked(&check, &single, 1).await?;
@@ -140,17 +144,21 @@ impl ConnectionLike for CheckedConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let Some(check) = self.take_check()? else {
-                return self.redis.req_packed_commands(pipeline, offset, count).await;
-            };
-            if pipeline.is_transaction() {
-                // Rebuilt command by command, a transaction would lose its `MULTI`.
-                let refused = "a checked read sends no transaction";
-                return Err(RedisError::from((ErrorKind::Client, refused)));
-            }
-            self.send_checked(&check, pipeline, count).await
-        })
+        let check = match self.take_check() {
+            Ok(None) => return self.redis.req_packed_commands(pipeline, offset, count),
+            Ok(Some(check)) => check,
+            Err(short) => return Box::pin(std::future::ready(Err(short))),
+        };
+        if pipeline.is_transaction() {
+            // Rebuilt command by command, a transaction would lose its `MULTI`. Not sent.
+            *check.outcome.lock().expect("outcome") = Outcome::Unsent;
+            let refused = "a checked read sends no transaction";
+            return Box::pin(std::future::ready(Err(RedisError::from((
+                ErrorKind::Client,
+                refused,
+            )))));
+        }
+        Box::pin(async move { self.send_checked(&check, pipeline, count).await })
     }
 
     fn get_db(&self) -> i64 {
