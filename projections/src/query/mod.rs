@@ -181,7 +181,7 @@ pub struct ReadModels {
     primary: Pool,
     replicas: Arc<Replicas>,
     active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
-    search: redis::Script,
+    search: Arc<redis::Script>,
     /// Set once Redis refused `SORT_RO` (an ACL without `@dangerous` or full key reads): history's
     /// newest pages are then read the two-trip way.
     sort_refused: Arc<AtomicBool>,
@@ -205,7 +205,7 @@ impl ReadModels {
             primary: Pool::new(connections),
             replicas: Arc::new(Replicas::default()),
             active: Arc::new(Mutex::new(HashMap::new())),
-            search: redis::Script::new(include_str!("../search.lua")),
+            search: Arc::new(redis::Script::new(include_str!("../search.lua"))),
             sort_refused: Arc::new(AtomicBool::new(false)),
             applied: Arc::new(HashMap::new()),
         }
@@ -282,10 +282,11 @@ impl ReadModels {
                 other => return other,
             }
         }
-        let reader = self.on_primary();
+        let connection = self.primary.connection();
         let on_primary = || async {
+            let reader = self.on(connection.clone());
             match min_position {
-                None => query(reader.clone()).await,
+                None => query(reader).await,
                 Some(position) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     reader.read_at(projection, position, left, &query).await

@@ -21,7 +21,8 @@ use tokio::sync::watch;
 pub struct Reader {
     pub(super) redis: CheckedConnection,
     pub(super) active: Arc<Mutex<HashMap<&'static str, (u32, Instant)>>>,
-    pub(super) search: redis::Script,
+    /// The search script, shared: its source is kilobytes, and a reader is made per query.
+    pub(super) search: Arc<redis::Script>,
     pub(super) sort_refused: Arc<AtomicBool>,
     pub(super) applied: Arc<HashMap<&'static str, watch::Receiver<u64>>>,
 }
