@@ -63,9 +63,8 @@ impl Connection {
             _ => self.sender.insert(self.open().await?),
         };
         // The connection takes the next request once it has finished with the last answer.
-        let ready = sender.ready().await;
-        let response = match ready.map(|()| sender.send_request(request)) {
-            Ok(sending) => sending.await,
+        let response = match sender.ready().await {
+            Ok(()) => sender.send_request(request).await,
             Err(e) => Err(e),
         };
         let response = match response {

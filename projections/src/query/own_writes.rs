@@ -202,10 +202,9 @@ impl Reader {
                 _ => {}
             }
             let ns = self.namespace(projection).await?;
-            let checked =
-                Reader { redis: self.redis.checking(ns.checkpoint(), position), ..self.clone() };
-            let answer = query(checked.clone()).await;
-            if checked.redis.outcome() != Outcome::Short {
+            let checked = self.redis.checking(ns.checkpoint(), position);
+            let answer = query(Reader { redis: checked.clone(), ..self.clone() }).await;
+            if checked.outcome() != Outcome::Short {
                 return answer;
             }
             if Instant::now() >= deadline {
