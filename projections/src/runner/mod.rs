@@ -9,20 +9,22 @@
 //! every document cached, a batch is one round trip. The
 //! shared log follower ([`ordo_eventstore::follow`]) drives it: if Redis is unreachable it backs
 //! off and resumes from the checkpoint Redis holds; the write side never waits for it.
+//!
+//! Here: the runner's state and its life (start, reset after a failure, follow the log); in
+//! `batch`: what one batch does, the rule that makes it exactly once.
 
-use crate::change::Change;
+mod batch;
+
 use crate::keys::{status_key, Namespace};
-use crate::views::{changes, document_id, Fields, View};
+use crate::views::View;
 use lru::LruCache;
 use ordo_eventstore::clock::now_millis;
-use ordo_eventstore::codec::{AnyEvent, CodecError};
+use ordo_eventstore::codec::CodecError;
 use ordo_eventstore::follow::{follow, FollowConfig, FollowError, Handler};
 use ordo_eventstore::{EventFilter, EventStore, Position, RecordedEvent, StoreError};
 use redis::aio::ConnectionManager;
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::watch;
 
 /// Why a batch could not be applied.
@@ -212,153 +214,6 @@ impl<V: View, S: EventStore> Runner<V, S> {
         followed.and(unwatched.map_err(ProjectionError::from))
     }
 
-    /// Folds one batch and writes it with its checkpoint atomically.
-    pub async fn apply(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let Some(last) = batch.last() else { return Ok(()) };
-        // Disarmed from here on, unless the batch gets through to the reply that re-arms it.
-        let armed = std::mem::take(&mut self.fence_armed);
-        let started = Instant::now();
-        let mut decoded = Vec::new();
-        for event in batch {
-            if let Some(id) = document_id::<V>(event) {
-                let any = AnyEvent::from_recorded(event).map_err(|source| {
-                    ProjectionError::Codec { position: event.position.0, source }
-                })?;
-                decoded.push((id.to_owned(), any, event));
-            }
-        }
-        let mut missing: Vec<String> = decoded
-            .iter()
-            .map(|(id, ..)| id.clone())
-            .filter(|id| !self.cache.contains(id))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-
-        // Round trip 1, unless the last batch armed the fence and every document is in
-        // memory: fence the checkpoint and read the documents not in memory.
-        let documents: Vec<HashMap<String, String>> = if armed && missing.is_empty() {
-            Vec::new()
-        } else {
-            let mut read = redis::pipe();
-            if !armed {
-                read.cmd("WATCH").arg(self.ns.checkpoint()).ignore();
-                read.cmd("GET").arg(self.ns.checkpoint());
-            }
-            for id in &missing {
-                read.cmd("HGETALL").arg(V::key(&self.ns, id));
-            }
-            let mut values: Vec<redis::Value> = read.query_async(&mut self.redis).await?;
-            if !armed {
-                let stored =
-                    redis::from_redis_value(values.remove(0)).map_err(redis::RedisError::from)?;
-                if parse_checkpoint(stored) != self.checkpoint {
-                    let _: () = redis::cmd("UNWATCH").query_async(&mut self.redis).await?;
-                    return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
-                }
-            }
-            values
-                .into_iter()
-                .map(redis::from_redis_value)
-                .collect::<Result<_, _>>()
-                .map_err(redis::RedisError::from)?
-        };
-        let mut docs: HashMap<String, (Option<V>, Option<V>)> = HashMap::new();
-        for (id, fields) in missing.into_iter().zip(documents) {
-            let view = if fields.is_empty() { None } else { V::from_fields(&Fields(fields)) };
-            docs.insert(id, (view.clone(), view));
-        }
-        for (id, event, recorded) in &decoded {
-            let entry = match docs.get_mut(id) {
-                Some(entry) => entry,
-                None => {
-                    let cached = self.cache.get(id).cloned().flatten();
-                    docs.entry(id.clone()).or_insert((cached.clone(), cached))
-                }
-            };
-            entry.1 = V::apply(entry.1.take(), event, recorded);
-        }
-
-        // The last round trip: every write and the checkpoint, atomically, then the fence for the
-        // next batch: `WATCH` again and read the checkpoint back. Written out rather than
-        // `Pipeline::atomic`, which cannot send anything after its `EXEC`.
-        let mut write = redis::pipe();
-        write.cmd("MULTI").ignore();
-        for (id, (old, new)) in &docs {
-            for change in changes(&self.ns, id, old.as_ref(), new.as_ref()) {
-                add_change(&mut write, change);
-            }
-        }
-        write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
-        self.add_status(&mut write, last).await;
-        write.cmd("EXEC");
-        write.cmd("WATCH").arg(self.ns.checkpoint()).ignore();
-        write.cmd("GET").arg(self.ns.checkpoint());
-        // A command the transaction refused fails the whole reply (errors inside `EXEC`'s
-        // array included), and so does the batch.
-        let (done, after): (redis::Value, Option<String>) =
-            write.query_async(&mut self.redis).await?;
-        if done == redis::Value::Nil {
-            return Err(ProjectionError::Fenced(self.ns.prefix().to_owned()));
-        }
-        // Read back after the `WATCH`: if it is this batch's, any later write to it makes the
-        // next batch's `EXEC` fail. If not, someone wrote it just after this batch; the next
-        // batch fences again and finds out.
-        self.fence_armed = parse_checkpoint(after) == Some(last.position);
-
-        for (id, (_, new)) in docs {
-            if self.cache.push(id, new).is_some_and(|(evicted, _)| !self.cache.contains(&evicted)) {
-                self.cache_is_complete = false;
-            }
-        }
-        self.checkpoint = Some(last.position);
-        self.events_applied += batch.len() as u64;
-        self.applied.send_replace(last.position.0 + 1);
-        metrics::counter!("ordo_projection_events_applied_total", "projection" => V::PROJECTION)
-            .increment(batch.len() as u64);
-        metrics::histogram!("ordo_projection_batch_seconds", "projection" => V::PROJECTION)
-            .record(started.elapsed().as_secs_f64());
-        Ok(())
-    }
-
-    /// Adds the status update (position, lag, update time) to the batch's transaction, so it
-    /// costs no round trip of its own and always agrees with the checkpoint.
-    async fn add_status(&self, write: &mut redis::Pipeline, last: &RecordedEvent) {
-        let head = self.store.last_position().await.ok().flatten().map_or(last.position, |p| p);
-        let caught_up = head <= last.position;
-        // A distance in events only where positions count events (not on KurrentDB); the
-        // lag in seconds holds everywhere.
-        let lag_events = if self.store.positions_count_events() {
-            head.0.saturating_sub(last.position.0).to_string()
-        } else {
-            String::new()
-        };
-        let lag_seconds =
-            if caught_up { 0.0 } else { (now_millis() - last.recorded_at).max(0) as f64 / 1_000.0 };
-        if let Ok(events) = lag_events.parse::<f64>() {
-            metrics::gauge!("ordo_projection_lag_events", "projection" => V::PROJECTION)
-                .set(events);
-        }
-        metrics::gauge!("ordo_projection_lag_seconds", "projection" => V::PROJECTION)
-            .set(lag_seconds);
-        write
-            .cmd("HSET")
-            .arg(status_key(V::PROJECTION))
-            .arg("version")
-            .arg(self.ns.version)
-            .arg("position")
-            .arg(last.position.0)
-            .arg("lag_events")
-            .arg(lag_events)
-            .arg("lag_seconds")
-            .arg(lag_seconds)
-            .arg("updated_at")
-            .arg(now_millis())
-            .arg("last_error")
-            .arg("")
-            .ignore();
-    }
-
     async fn record_error(&mut self, error: &str) {
         let _: Result<(), _> = redis::cmd("HSET")
             .arg(status_key(V::PROJECTION))
@@ -412,39 +267,5 @@ impl<V: View, S: EventStore, F: FnMut(Position) + Send> Handler for Projecting<'
         metrics::counter!("ordo_projection_errors_total", "projection" => V::PROJECTION)
             .increment(1);
         self.runner.record_error(error).await;
-    }
-}
-
-fn add_change(pipe: &mut redis::Pipeline, change: Change) {
-    match change {
-        Change::SetFields { fields, .. } if fields.is_empty() => {}
-        Change::SetFields { key, fields } => {
-            let cmd = pipe.cmd("HSET").arg(key);
-            for (field, value) in fields {
-                cmd.arg(field).arg(value);
-            }
-            cmd.ignore();
-        }
-        Change::Delete { key } => {
-            pipe.cmd("DEL").arg(key).ignore();
-        }
-        Change::ZAdd { key, score, member } => {
-            pipe.cmd("ZADD").arg(key).arg(score).arg(member).ignore();
-        }
-        Change::ZRem { key, member } => {
-            pipe.cmd("ZREM").arg(key).arg(member).ignore();
-        }
-        Change::SAdd { key, member } => {
-            pipe.cmd("SADD").arg(key).arg(member).ignore();
-        }
-        Change::SRem { key, member } => {
-            pipe.cmd("SREM").arg(key).arg(member).ignore();
-        }
-        Change::HSetField { key, field, value } => {
-            pipe.cmd("HSET").arg(key).arg(field).arg(value).ignore();
-        }
-        Change::HDel { key, field } => {
-            pipe.cmd("HDEL").arg(key).arg(field).ignore();
-        }
     }
 }
