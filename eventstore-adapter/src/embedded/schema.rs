@@ -45,6 +45,9 @@ pub struct StoredBody {
     pub correlation_id: Option<[u8; 16]>,
     pub causation_id: Option<[u8; 16]>,
     pub headers: Vec<(String, String)>,
+    /// As bytes, not as a sequence of `u8`: postcard writes both the same way (a length, then
+    /// the bytes), but reads a sequence one element at a time and bytes in one copy.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 
@@ -132,4 +135,57 @@ pub fn to_recorded(position: u64, record: &[u8]) -> Result<RecordedEvent, StoreE
         },
         payload: b.payload,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`StoredBody`] as it was before its payload was read as bytes: files written then must
+    /// read the same now, and the other way round.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct EarlierBody {
+        id: [u8; 16],
+        stream: String,
+        version: u64,
+        event_type: String,
+        schema_version: u16,
+        recorded_at: i64,
+        correlation_id: Option<[u8; 16]>,
+        causation_id: Option<[u8; 16]>,
+        headers: Vec<(String, String)>,
+        payload: Vec<u8>,
+    }
+
+    fn earlier() -> EarlierBody {
+        EarlierBody {
+            id: [7; 16],
+            stream: "cart-1".to_owned(),
+            version: 3,
+            event_type: "ItemAdded".to_owned(),
+            schema_version: 1,
+            recorded_at: 1_765_000_000_000,
+            correlation_id: Some([1; 16]),
+            causation_id: None,
+            headers: vec![("source".to_owned(), "test".to_owned())],
+            // Longer than one varint byte of length, with every byte value in it.
+            payload: (0..=255).chain(0..=255).collect(),
+        }
+    }
+
+    #[test]
+    fn a_payload_read_as_bytes_keeps_the_layout_of_a_sequence_of_u8() {
+        // Given a body written the earlier way
+        let written = postcard::to_stdvec(&earlier()).expect("encodes");
+
+        // When it is read as today's body, and today's body is written again
+        let body = decode_body(0, &written).expect("decodes");
+        let again = postcard::to_stdvec(&body).expect("encodes");
+
+        // Then it holds the same payload, and both ways write the same bytes
+        assert_eq!(body.payload, earlier().payload);
+        assert_eq!(again, written);
+        let back: EarlierBody = postcard::from_bytes(&again).expect("decodes the earlier way");
+        assert_eq!(back, earlier());
+    }
 }
