@@ -43,6 +43,13 @@ struct Check {
     outcome: Mutex<Outcome>,
 }
 
+impl Check {
+    /// Records how the check came out, or that it must go again with the next request.
+    fn settle(&self, outcome: Outcome) {
+        *self.outcome.lock().expect("outcome") = outcome;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     /// No request has been sent yet.
@@ -103,7 +110,7 @@ impl CheckedConnection {
             Ok(replies) => replies,
             Err(e) => {
                 // Unanswered: the next request checks again.
-                *check.outcome.lock().expect("outcome") = Outcome::Unsent;
+                check.settle(Outcome::Unsent);
                 return Err(e);
             }
         };
@@ -111,9 +118,14 @@ impl CheckedConnection {
         if applied.is_some_and(|a| a >= check.position) {
             return Ok(replies);
         }
-        *check.outcome.lock().expect("outcome") = Outcome::Short;
+        check.settle(Outcome::Short);
         Err(short())
     }
+}
+
+/// A request failed before it was sent, as the connection's future type.
+fn failed<'a, T: Send + 'a>(error: RedisError) -> RedisFuture<'a, T> {
+    Box::pin(std::future::ready(Err(error)))
 }
 
 /// What a request of a query whose checkpoint fell short fails with.
@@ -128,7 +140,7 @@ impl ConnectionLike for CheckedConnection {
         let check = match self.take_check() {
             Ok(None) => return self.redis.req_packed_command(cmd),
             Ok(Some(check)) => check,
-            Err(short) => return Box::pin(std::future::ready(Err(short))),
+            Err(short) => return failed(short),
         };
         Box::pin(async move {
             let mut single = redis::pipe();
@@ -147,16 +159,13 @@ impl ConnectionLike for CheckedConnection {
         let check = match self.take_check() {
             Ok(None) => return self.redis.req_packed_commands(pipeline, offset, count),
             Ok(Some(check)) => check,
-            Err(short) => return Box::pin(std::future::ready(Err(short))),
+            Err(short) => return failed(short),
         };
         if pipeline.is_transaction() {
             // Rebuilt command by command, a transaction would lose its `MULTI`. Not sent.
-            *check.outcome.lock().expect("outcome") = Outcome::Unsent;
+            check.settle(Outcome::Unsent);
             let refused = "a checked read sends no transaction";
-            return Box::pin(std::future::ready(Err(RedisError::from((
-                ErrorKind::Client,
-                refused,
-            )))));
+            return failed(RedisError::from((ErrorKind::Client, refused)));
         }
         Box::pin(async move { self.send_checked(&check, pipeline, count).await })
     }
