@@ -8,6 +8,7 @@ pub mod hot_sku;
 pub mod http;
 mod open_loop;
 pub mod projections;
+mod shop_history;
 pub mod store;
 mod target;
 

@@ -8,6 +8,7 @@
 //! - `apply`: inside that transaction, each request's checks (all of its parts or none) and
 //!   the rows its events become.
 //! - `subscription`: catch-up then live, woken by `LISTEN/NOTIFY`.
+//! - `rows`: an event as a row and back.
 //!
 //! Why appends are serialized on the `head` row rather than numbered by a sequence: with a
 //! sequence, a transaction can take position 41, another 42 and commit first, and a reader
@@ -20,6 +21,7 @@
 
 mod apply;
 pub mod private;
+mod rows;
 pub mod schema;
 pub mod shared;
 mod subscription;
@@ -27,17 +29,17 @@ mod writer;
 
 pub use subscription::PostgresSubscription;
 
-use crate::embedded::schema::{chain_hash, StoredBody, GENESIS};
+use crate::embedded::schema::{chain_hash, GENESIS};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::store::EventStore;
 use crate::together::only;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rows::{stored_body, to_recorded, COLUMNS};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
-use uuid::Uuid;
 
 /// `NOTIFY` channel of a schema's log: this prefix and the schema name.
 pub(crate) const CHANNEL_PREFIX: &str = "ordo_events_";
@@ -275,51 +277,6 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(self.read_page(position, limit).await?.into_iter().map(|(e, _)| e).collect())
-    }
-}
-
-/// The columns every read selects, in `to_recorded`'s order.
-const COLUMNS: &str = "position, id, stream, version, event_type, schema_version, recorded_at, \
-                       correlation_id, causation_id, headers, payload";
-
-fn to_recorded(row: &tokio_postgres::Row) -> Result<RecordedEvent, StoreError> {
-    let position: i64 = row.get(0);
-    let corrupt = |reason: String| StoreError::Corrupt { position: position as u64, reason };
-    let headers: Vec<u8> = row.get(9);
-    let headers: Vec<(String, String)> =
-        postcard::from_bytes(&headers).map_err(|e| corrupt(format!("headers: {e}")))?;
-    let version: i64 = row.get(3);
-    let schema_version: i32 = row.get(5);
-    Ok(RecordedEvent {
-        id: row.get::<_, Uuid>(1),
-        stream: StreamName::new(row.get::<_, String>(2)).map_err(|e| corrupt(e.to_string()))?,
-        version: version as u64,
-        position: Position(position as u64),
-        event_type: row.get(4),
-        schema_version: u16::try_from(schema_version).map_err(|e| corrupt(e.to_string()))?,
-        recorded_at: row.get(6),
-        metadata: EventMetadata {
-            correlation_id: row.get(7),
-            causation_id: row.get(8),
-            headers: headers.into_iter().collect(),
-        },
-        payload: row.get(10),
-    })
-}
-
-/// The record the chain hash covers, as the embedded store encodes it.
-fn stored_body(e: &RecordedEvent) -> StoredBody {
-    StoredBody {
-        id: *e.id.as_bytes(),
-        stream: e.stream.to_string(),
-        version: e.version,
-        event_type: e.event_type.clone(),
-        schema_version: e.schema_version,
-        recorded_at: e.recorded_at,
-        correlation_id: e.metadata.correlation_id.map(|u| *u.as_bytes()),
-        causation_id: e.metadata.causation_id.map(|u| *u.as_bytes()),
-        headers: e.metadata.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        payload: e.payload.clone(),
     }
 }
 
