@@ -13,6 +13,13 @@ pub enum Change {
         /// Every field of the view.
         fields: Vec<(&'static str, String)>,
     },
+    /// `SET key value`: a string, such as a view's rendered document.
+    Set {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
     /// `DEL key`.
     Delete {
         /// Key.

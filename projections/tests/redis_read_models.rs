@@ -7,7 +7,8 @@ use ordo_eventstore::EventStore;
 use ordo_projections::query::{Documents, HistoryQuery, ReadModels, SearchQuery, SearchSort};
 use ordo_projections::runner::{Runner, RunnerConfig};
 use ordo_projections::views::{
-    documents_key, OrderView, ProductListing, ProductView, View, DOCUMENT_FIELD,
+    documents_key, order_document_key, product_document_key, OrderView, ProductListing,
+    ProductView, View,
 };
 use shop::*;
 use std::time::Duration;
@@ -165,7 +166,7 @@ async fn history_documents_are_the_views_rendered_even_for_orders_written_before
     shop.project_all(RunnerConfig::default()).await;
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(OrderView::PROJECTION).await.expect("namespace");
-    shop.forget(OrderView::key(&ns, "ord-a4"), DOCUMENT_FIELD).await;
+    shop.delete(order_document_key(&ns, "ord-a4")).await;
 
     // When the history is read as documents, page by page
     let page = |cursor: Option<String>| HistoryQuery { limit: 3, cursor, ..Default::default() };
@@ -312,7 +313,7 @@ async fn product_documents_are_the_listings_rendered_even_for_products_written_b
     let reads = ReadModels::new(shop.connection().await);
     let ns = reads.namespace(ProductView::PROJECTION).await.expect("namespace");
     shop.forget(documents_key(&ns), "POT-1").await;
-    shop.forget(ProductView::key(&ns, "POT-1"), DOCUMENT_FIELD).await;
+    shop.delete(product_document_key(&ns, "POT-1")).await;
 
     // When products are read and searched as documents
     // Then they are the listings rendered, a delisted or unknown product has none, and a

@@ -1,5 +1,6 @@
-//! Response bodies the read side rendered already: the order and product documents of
-//! [`ordo_projections::views::DOCUMENT_FIELD`], sent as they are stored.
+//! Response bodies the read side rendered already: the order and product documents the
+//! projections store ([`ordo_projections::views::order_document_key`], the catalogue's
+//! documents), sent as they are stored.
 //!
 //! poem-openapi renders a typed body by building a `serde_json::Value` tree and serializing that;
 //! for a page of orders or products that was the larger part of the request's cost.

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::keys::{active_version_key, Namespace};
 use crate::views::order::history_key;
-use crate::views::{CartView, Fields, OrderView, View, DOCUMENT_FIELD};
+use crate::views::{order_document_key, CartView, Fields, OrderView, View};
 use ordo_eventstore::clock::parse_rfc3339_millis;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,17 +58,19 @@ impl Reader {
     }
 
     /// One order as the document the API sends, with its customer (for the caller's access
-    /// check): one `HMGET`. An order without a stored document (written by an older Ordo) is
+    /// check): one round trip. An order without a stored document (written by an older Ordo) is
     /// rendered from its fields.
     pub async fn order_document(
         &self,
         order_id: &str,
     ) -> Result<Option<(String, String)>, QueryError> {
         let ns = self.namespace(OrderView::PROJECTION).await?;
-        let (customer, document): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        let (customer, document): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("HGET")
             .arg(OrderView::key(&ns, order_id))
             .arg("customer_id")
-            .arg(DOCUMENT_FIELD)
+            .cmd("GET")
+            .arg(order_document_key(&ns, order_id))
             .query_async(&mut self.redis.clone())
             .await?;
         Ok(match (customer, document) {
@@ -99,7 +101,7 @@ impl Reader {
     }
 
     /// The same page as [`Self::order_history`], each order as the document the API sends: one
-    /// field per order, not nineteen, and nothing to convert.
+    /// string per order, not nineteen fields, and nothing to convert.
     pub async fn order_history_documents(
         &self,
         customer_id: &str,
@@ -114,7 +116,7 @@ impl Reader {
         let (ns, ids, next_cursor) = self.history_ids(customer_id, q).await?;
         let mut fetch = redis::pipe();
         for order_id in &ids {
-            fetch.cmd("HGET").arg(OrderView::key(&ns, order_id)).arg(DOCUMENT_FIELD);
+            fetch.cmd("GET").arg(order_document_key(&ns, order_id));
         }
         let documents: Vec<Option<String>> = if ids.is_empty() {
             Vec::new()
@@ -122,7 +124,7 @@ impl Reader {
             fetch.query_async(&mut self.redis.clone()).await?
         };
         // Orders last written by an Ordo that did not render documents yet: read them field by
-        // field and render them here (a rebuild adds the field to all).
+        // field and render them here (a rebuild stores them all).
         let unrendered: Vec<String> = ids
             .iter()
             .zip(&documents)
@@ -146,9 +148,9 @@ impl Reader {
     /// The newest page of a history (no cursor, no date range) in one command: `SORT_RO` walks
     /// the history's sorted set from its newest end (`BY nosort DESC` keeps the set's order,
     /// equal times by descending id, as `ZREVRANGEBYSCORE` does) and reads each order's
-    /// document from its hash (a `GET` pattern), and nothing else. Read-only, so it runs on
-    /// replicas. `None` when an order of the page has no stored document or no hash (written by
-    /// an older Ordo, or deleted): the two-trip path reads and renders those.
+    /// document (a `GET` pattern), and nothing else. Read-only, so it runs on replicas. `None`
+    /// when an order of the page has no stored document (written by an older Ordo, or deleted):
+    /// the two-trip path reads and renders those.
     ///
     /// The next page's cursor needs the id and time of the page's last order: its member and
     /// score in the history, which its document also holds (`order_id`, and `placed_at` to the
@@ -172,7 +174,7 @@ impl Reader {
             .arg(0)
             .arg(limit + 1)
             .arg("GET")
-            .arg(format!("{}->{DOCUMENT_FIELD}", OrderView::key(&ns, "*")))
+            .arg(order_document_key(&ns, "*"))
             .query_async(&mut self.redis.clone())
             .await;
         let Some(documents) = self.unless_sort_refused(documents)? else { return Ok(None) };

@@ -16,7 +16,7 @@ use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
 use crate::keys::Namespace;
 use crate::search::{facet, words_and_prefix};
 use crate::views::product::catalogue_key;
-use crate::views::{ProductView, View, DOCUMENT_FIELD};
+use crate::views::product_document_key;
 use std::sync::atomic::Ordering;
 
 /// Matches are counted exactly up to this many (`EXACT_UP_TO` in `search.lua`).
@@ -87,7 +87,7 @@ impl Reader {
             return Ok(None);
         }
         let set = catalogue_key(ns, &walk.set);
-        let product = ProductView::key(ns, "*");
+        let documents = product_document_key(ns, "*");
         let mut pipe = redis::pipe();
         if let Some(word) = &walk.prefix {
             let from = [b"[", word.as_bytes()].concat();
@@ -105,11 +105,7 @@ impl Reader {
         if walk.descending {
             sort.arg("DESC");
         }
-        sort.arg("LIMIT")
-            .arg(offset)
-            .arg(limit)
-            .arg("GET")
-            .arg(format!("{product}->{DOCUMENT_FIELD}"));
+        sort.arg("LIMIT").arg(offset).arg(limit).arg("GET").arg(documents);
         let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut self.redis.clone()).await;
         let Some(replies) = self.unless_sort_refused(replies)? else { return Ok(None) };
         let mut replies = replies.into_iter();

@@ -173,6 +173,9 @@ fn add_change(pipe: &mut redis::Pipeline, change: Change) {
             }
             cmd.ignore();
         }
+        Change::Set { key, value } => {
+            pipe.cmd("SET").arg(key).arg(value).ignore();
+        }
         Change::Delete { key } => {
             pipe.cmd("DEL").arg(key).ignore();
         }

@@ -8,15 +8,21 @@
 //! schemas), and a page is those documents joined in a JSON array. This is how Marten serves
 //! documents straight from the database into the response without deserializing them.
 //!
-//! - An order's hash carries its document in one more field, [`DOCUMENT_FIELD`]: a history page
-//!   reads it with one `HGET` per order instead of nineteen fields.
+//! - An order's document is a string beside its hash ([`order_document_key`]): a history page
+//!   reads it with one `GET` per order instead of nineteen fields, or all of them through one
+//!   `SORT_RO` `GET` pattern.
 //! - Listed products' documents live together in the catalogue's documents hash
 //!   ([`documents_key`](super::documents_key)): under the SKU the document without its
 //!   availability, under `{sku}:available` the number ([`with_availability`] joins them). The
 //!   search script picks a page and reads its documents with one `HMGET`, so a search is one
 //!   round trip. A delisted product leaves the hash, as it leaves every other catalogue index.
-//! - A listed product's own hash also carries its whole document in [`DOCUMENT_FIELD`], which
-//!   the simplest searches read with one `SORT_RO` `GET` pattern and no Lua (ADR 0024).
+//! - A listed product's whole document is also a string of its own
+//!   ([`product_document_key`]), which the simplest searches read with one `SORT_RO` `GET`
+//!   pattern and no Lua (ADR 0024).
+//!
+//! Strings, not a field of the view's hash: a `GET` pattern that names a hash field
+//! (`key->field`) costs Redis a second lookup and a copy of the value for every document of a
+//! page, and in the HTTP mix those were a fifth of Redis's time (ADR 0028).
 //!
 //! The shapes here must stay the API's `OrderDto` and `ProductDto`: the API's tests render both
 //! for the same views and compare them. Changing one is a read-model change like any other: bump
@@ -27,12 +33,22 @@
 use super::listing::ProductListing;
 use super::order::{OrderLineView, OrderView};
 use super::product::ProductView;
+use crate::keys::Namespace;
 use ordo_domain::order::Address;
 use ordo_eventstore::clock::rfc3339;
 use serde::Serialize;
 
-/// The hash field holding the rendered document (an order's, a listed product's).
-pub const DOCUMENT_FIELD: &str = "json";
+/// Key of order `id`'s rendered document. With `*` for the id, the `GET` pattern a history's
+/// `SORT_RO` reads documents with; it shares the order hash's `{id}` tag.
+pub fn order_document_key(ns: &Namespace, id: &str) -> String {
+    ns.key(&format!("document:{{{id}}}"))
+}
+
+/// Key of listed product `sku`'s whole document (entry and availability). With `*` for the
+/// SKU, the `GET` pattern a walked search reads documents with.
+pub fn product_document_key(ns: &Namespace, sku: &str) -> String {
+    super::product::catalogue_key(ns, &format!("document:{sku}"))
+}
 
 #[derive(Serialize)]
 struct OrderDocument<'a> {

@@ -13,7 +13,10 @@ pub(crate) mod product;
 mod tests;
 
 pub use cart::{CartLineView, CartView};
-pub use document::{availability_field, push_with_availability, with_availability, DOCUMENT_FIELD};
+pub use document::{
+    availability_field, order_document_key, product_document_key, push_with_availability,
+    with_availability,
+};
 pub use fields::Fields;
 pub use listing::ProductListing;
 pub use order::{OrderLineView, OrderView};

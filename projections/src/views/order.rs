@@ -1,6 +1,6 @@
 //! The order view and its customer-history indexes.
 
-use super::document::DOCUMENT_FIELD;
+use super::document::order_document_key;
 use super::fields::{json, opt, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
@@ -193,20 +193,18 @@ impl View for OrderView {
         ]
     }
 
-    /// In the order's own hash, beside its fields (deleted with it).
+    /// A string beside the order's hash ([`order_document_key`]), deleted with it.
     fn document_changes(
         _old: Option<&Self>,
         new: Option<&Self>,
         ns: &Namespace,
         id: &str,
     ) -> Vec<Change> {
-        new.map(|order| Change::HSetField {
-            key: Self::key(ns, id),
-            field: DOCUMENT_FIELD.to_owned(),
-            value: order.document(),
-        })
-        .into_iter()
-        .collect()
+        let key = order_document_key(ns, id);
+        vec![match new {
+            Some(order) => Change::Set { key, value: order.document() },
+            None => Change::Delete { key },
+        }]
     }
 
     fn from_fields(f: &Fields) -> Option<Self> {

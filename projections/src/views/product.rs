@@ -1,6 +1,6 @@
 //! The product view: catalogue entry, stock, and its search and filter index entries.
 
-use super::document::{availability_field, with_availability, DOCUMENT_FIELD};
+use super::document::{availability_field, product_document_key, with_availability};
 use super::fields::{json, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
@@ -162,7 +162,7 @@ impl View for ProductView {
     /// reads a page of them with one `HMGET`: the entry under the SKU, rewritten when the
     /// product's text, price or listing changes, and the availability beside it, rewritten
     /// when stock moves. A delisted product leaves the hash. The whole document (entry and
-    /// availability) is also kept in the product's own hash ([`DOCUMENT_FIELD`]), rewritten when
+    /// availability) is also kept as a string of its own ([`product_document_key`]), rewritten when
     /// either changes, where one `SORT_RO` `GET` pattern reaches it: the simplest searches are
     /// answered that way, without Lua (ADR 0024).
     fn document_changes(
@@ -182,9 +182,8 @@ impl View for ProductView {
                     return out;
                 }
                 let entry = product.entry();
-                out.push(Change::HSetField {
-                    key: Self::key(ns, id),
-                    field: DOCUMENT_FIELD.to_owned(),
+                out.push(Change::Set {
+                    key: product_document_key(ns, id),
                     value: with_availability(&entry, product.available()),
                 });
                 if entry_changed {
@@ -203,7 +202,7 @@ impl View for ProductView {
                 }
             }
             None if old.is_some() => {
-                out.push(Change::HDel { key: Self::key(ns, id), field: DOCUMENT_FIELD.to_owned() });
+                out.push(Change::Delete { key: product_document_key(ns, id) });
                 out.push(Change::HDel { key: key.clone(), field: id.to_owned() });
                 out.push(Change::HDel { key, field: availability_field(id) });
             }

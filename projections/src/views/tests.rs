@@ -134,9 +134,8 @@ fn a_status_change_moves_the_order_between_history_status_indexes() {
         "the all-statuses history entry is unchanged, so it is not rewritten"
     );
     assert!(
-        changes.contains(&Change::HSetField {
-            key: OrderView::key(&ns, "ord-1"),
-            field: DOCUMENT_FIELD.into(),
+        changes.contains(&Change::Set {
+            key: order_document_key(&ns, "ord-1"),
             value: after.document(),
         }),
         "the stored document is the new view's"
@@ -214,13 +213,9 @@ fn a_stock_movement_rewrites_the_stored_availability_but_not_the_products_entry(
         .collect();
     assert_eq!(written, vec![(&availability_field("MUG-1"), &"2".to_owned())]);
     assert_eq!(with_availability(&after.entry(), 2), after.document());
-    // and the product's own hash gets its whole document again (what a walked search reads).
-    let product = ProductView::key(&ns, "MUG-1");
-    let rewritten = Change::HSetField {
-        key: product.clone(),
-        field: DOCUMENT_FIELD.into(),
-        value: after.document(),
-    };
+    // and the product's own document gets written whole again (what a walked search reads).
+    let rewritten =
+        Change::Set { key: product_document_key(&ns, "MUG-1"), value: after.document() };
     assert!(moved.contains(&rewritten), "{moved:?}");
     // and a new listing writes both.
     let listing = changes(&ns, "MUG-1", None, Some(&after));
@@ -320,10 +315,9 @@ fn delisting_removes_a_product_from_every_search_index_but_keeps_its_page() {
         changes.contains(&Change::HDel { key: documents_key(&ns), field: "MUG-1".into() }),
         "its document leaves the catalogue's documents"
     );
-    let key = ProductView::key(&ns, "MUG-1");
     assert!(
-        changes.contains(&Change::HDel { key, field: DOCUMENT_FIELD.into() }),
-        "and its own hash"
+        changes.contains(&Change::Delete { key: product_document_key(&ns, "MUG-1") }),
+        "and its own document goes"
     );
 }
 

@@ -44,6 +44,15 @@ impl Shop {
             .map_or(0, |count| count.parse().expect("a count"))
     }
 
+    /// Removes a key, as if an older Ordo had never written it.
+    pub async fn delete(&self, key: String) {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("del");
+    }
+
     /// Removes one field of a hash, as if an older Ordo had never written it.
     pub async fn forget(&self, key: String, field: &str) {
         let _: () = redis::cmd("HDEL")
