@@ -22,6 +22,9 @@ pub enum RedisServerError {
     /// It started but never accepted connections.
     #[error("redis-server did not come up within {0:?}; see {1}")]
     NotReady(Duration, PathBuf),
+    /// It exited before it was ready (a bad option, an unreadable append-only file).
+    #[error("redis-server exited while starting; see {0}")]
+    Exited(PathBuf),
     /// A leftover server on the socket did not stop when asked.
     #[error("the redis-server on {1} did not stop within {0:?}")]
     StillRunning(Duration, PathBuf),
@@ -43,6 +46,25 @@ pub struct RedisOptions {
     pub port: Option<u16>,
     /// Replicate the server listening on this loopback port.
     pub replica_of: Option<u16>,
+    /// How long the server may take to accept connections ([`READY_WITHIN`] if `None`). Loading
+    /// its data does not count: see [`PrivateRedis::start_with`].
+    pub ready_within: Option<Duration>,
+    /// Further `redis-server` arguments, after Ordo's own.
+    pub args: Vec<String>,
+}
+
+/// How long a private server may take to accept connections by default.
+pub const READY_WITHIN: Duration = Duration::from_secs(10);
+
+/// What a server on a socket answers to `PING`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ping {
+    /// Ready.
+    Pong,
+    /// Up, still reading its data into memory (`-LOADING`).
+    Loading,
+    /// Nothing answers, or something else does.
+    Silent,
 }
 
 impl PrivateRedis {
@@ -56,7 +78,14 @@ impl PrivateRedis {
         Self::start_with(dir, &RedisOptions { replica_of: primary.port, ..RedisOptions::default() })
     }
 
-    /// Starts `redis-server` in `dir` as `options` say.
+    /// Starts `redis-server` in `dir` as `options` say, and returns once it answers `PING`.
+    ///
+    /// A server reloading its append-only file accepts connections at once but answers every
+    /// command with `LOADING` until its data is in memory, which takes as long as the data is
+    /// large: seconds for a shop's read models (a 450 MB file took 4.5 s here), longer for more.
+    /// So only accepting connections is bounded ([`RedisOptions::ready_within`]); the load is
+    /// waited for as long as the server lives. Giving up on a fixed time instead stopped
+    /// `ordo serve` from starting on a large data directory, and killed the server it started.
     pub fn start_with(dir: &Path, options: &RedisOptions) -> Result<Self, RedisServerError> {
         let persist = options.persist;
         std::fs::create_dir_all(dir).map_err(RedisServerError::Spawn)?;
@@ -88,6 +117,7 @@ impl PrivateRedis {
             .arg("--logfile")
             .arg(&log)
             .args(["--appendonly", if persist { "yes" } else { "no" }])
+            .args(&options.args)
             // Its own process group: ctrl-c in a terminal signals the whole foreground group,
             // and the server must stop Redis itself, after its last write, not see it die first
             // (and restart it while shutting down).
@@ -97,18 +127,34 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .map_err(RedisServerError::Spawn)?;
-        let server = Self { child, socket, port: options.port };
-        let timeout = Duration::from_secs(10);
-        let started = Instant::now();
-        // Accepting connections is not enough: a server reloading its append-only file answers
-        // every command with LOADING until it is done. Ready means PING gets PONG.
-        while !answers_ping(&server.socket) {
-            if started.elapsed() > timeout {
-                return Err(RedisServerError::NotReady(timeout, log));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut server = Self { child, socket, port: options.port };
+        server.wait_until_ready(options.ready_within.unwrap_or(READY_WITHIN), log)?;
         Ok(server)
+    }
+
+    /// Waits until the server answers `PING`: at most `within` for it to accept connections,
+    /// then for as long as it is loading and alive.
+    fn wait_until_ready(&mut self, within: Duration, log: PathBuf) -> Result<(), RedisServerError> {
+        let started = Instant::now();
+        let mut loading = false;
+        loop {
+            match ping(&self.socket) {
+                Ping::Pong => return Ok(()),
+                Ping::Loading if !loading => {
+                    loading = true;
+                    tracing::info!(log = %log.display(), "the private Redis is loading its data");
+                }
+                Ping::Loading => {}
+                Ping::Silent if started.elapsed() > within => {
+                    return Err(RedisServerError::NotReady(within, log));
+                }
+                Ping::Silent => {}
+            }
+            if self.has_exited() {
+                return Err(RedisServerError::Exited(log));
+            }
+            std::thread::sleep(Duration::from_millis(if loading { 20 } else { 5 }));
+        }
     }
 
     /// The `redis+unix://` URL of this server.
@@ -139,10 +185,11 @@ impl PrivateRedis {
 }
 
 /// Shuts down a server left on `socket` by an owner that died (it persists its append-only
-/// file first), and waits until the socket no longer answers. Nothing to do if none answers.
+/// file first; one still loading it leaves the file as it is), and waits until the socket no
+/// longer answers. Nothing to do if none answers.
 pub fn shut_down_orphan(socket: &Path) -> Result<bool, RedisServerError> {
     use std::io::Write;
-    if !answers_ping(socket) {
+    if ping(socket) == Ping::Silent {
         return Ok(false);
     }
     if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) {
@@ -150,7 +197,7 @@ pub fn shut_down_orphan(socket: &Path) -> Result<bool, RedisServerError> {
     }
     let timeout = Duration::from_secs(10);
     let started = Instant::now();
-    while answers_ping(socket) {
+    while ping(socket) != Ping::Silent {
         if started.elapsed() > timeout {
             return Err(RedisServerError::StillRunning(timeout, socket.to_owned()));
         }
@@ -173,14 +220,26 @@ fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
-/// Whether the server on `socket` answers `PING` with `PONG`.
+/// Whether the server on `socket` answers `PING` with `PONG` (is up and has loaded its data).
 pub fn answers_ping(socket: &Path) -> bool {
+    ping(socket) == Ping::Pong
+}
+
+fn ping(socket: &Path) -> Ping {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else { return false };
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return Ping::Silent;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read(&mut reply).is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+    let mut reply = [0u8; 8];
+    if stream.write_all(b"PING\r\n").is_err() {
+        return Ping::Silent;
+    }
+    match stream.read(&mut reply) {
+        Ok(n) if reply[..n].starts_with(b"+PONG") => Ping::Pong,
+        Ok(n) if reply[..n].starts_with(b"-LOADING") => Ping::Loading,
+        _ => Ping::Silent,
+    }
 }
 
 impl Drop for PrivateRedis {
