@@ -1,15 +1,15 @@
 //! The simplest searches without Lua (ADR 0024): one word, or a category or brand (or the whole
 //! catalogue) by price, with no other filter. Their page is a stretch of one sorted set in its
 //! own order, so `SORT_RO <set> BY nosort [DESC] LIMIT <offset> <limit>` reads it and fetches
-//! each product's document from its hash with a `GET` pattern, all inside Redis.
+//! each product's stored document with a `GET` pattern, all inside Redis.
 //!
 //! The search script answers the same page by walking the same set (`walk` in `search.lua`),
 //! but every value that crosses into Lua and back costs Redis's one thread about half a
 //! microsecond: 61 µs per twenty-product page against about 16 µs for `SORT_RO`. Everything
 //! else (several words, a prefix matching several terms, ranges, stock filters, pages too deep
 //! to walk) stays with the script, and so does any page this path cannot answer exactly as the
-//! script would: a product without a stored document in its hash (written by an older Ordo),
-//! or a Redis that refuses `SORT_RO`.
+//! script would: a product without a stored document (written by an older Ordo, ADR 0028), or
+//! a Redis that refuses `SORT_RO`.
 
 use super::catalogue::Matches;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
