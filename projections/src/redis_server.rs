@@ -225,6 +225,21 @@ pub fn answers_ping(socket: &Path) -> bool {
     ping(socket) == Ping::Pong
 }
 
+/// Whether a server answers on `socket` once it has loaded its data: `false` at once if none
+/// answers, else `true` when the one there has finished loading (however long that takes), or
+/// `false` if it goes away first. A tool that would share another process's private Redis
+/// asks this, not [`answers_ping`]: one still loading is not absent, and starting a second
+/// server on the same files would have two of them writing one append-only file.
+pub fn answers_once_loaded(socket: &Path) -> bool {
+    loop {
+        match ping(socket) {
+            Ping::Pong => return true,
+            Ping::Silent => return false,
+            Ping::Loading => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 fn ping(socket: &Path) -> Ping {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use ordo_eventstore::{Access, AnyStore, StoreLocation};
-use ordo_projections::redis_server::{answers_ping, shut_down_orphan, PrivateRedis};
+use ordo_projections::redis_server::{answers_once_loaded, shut_down_orphan, PrivateRedis};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,7 +141,7 @@ pub async fn redis_for(
     }
     let socket = data.redis_dir().join("redis.sock");
     match private {
-        PrivateRedisUse::Adopt if answers_ping(&socket) => {
+        PrivateRedisUse::Adopt if answers_once_loaded(&socket) => {
             let client = redis::Client::open(format!("redis+unix://{}", socket.display()))?;
             return Ok((client, None));
         }
