@@ -61,7 +61,8 @@ pub const READY_WITHIN: Duration = Duration::from_secs(10);
 enum Ping {
     /// Ready.
     Pong,
-    /// Up, still reading its data into memory (`-LOADING`).
+    /// Up, not ready: reading its data into memory (`-LOADING`), or too busy doing so to
+    /// answer within a second (a large key loads without a pause for clients).
     Loading,
     /// Nothing answers, or something else does.
     Silent,
@@ -82,7 +83,7 @@ impl PrivateRedis {
     ///
     /// A server reloading its append-only file accepts connections at once but answers every
     /// command with `LOADING` until its data is in memory, which takes as long as the data is
-    /// large: seconds for a shop's read models (a 450 MB file took 4.5 s here), longer for more.
+    /// large: seconds for a shop's read models (a 450 MB file took 11 s here), longer for more.
     /// So only accepting connections is bounded ([`RedisOptions::ready_within`]); the load is
     /// waited for as long as the server lives. Giving up on a fixed time instead stopped
     /// `ordo serve` from starting on a large data directory, and killed the server it started.
@@ -133,7 +134,7 @@ impl PrivateRedis {
     }
 
     /// Waits until the server answers `PING`: at most `within` for it to accept connections,
-    /// then for as long as it is loading and alive.
+    /// then, once it has said it is loading, for as long as it lives.
     fn wait_until_ready(&mut self, within: Duration, log: PathBuf) -> Result<(), RedisServerError> {
         let started = Instant::now();
         let mut loading = false;
@@ -145,7 +146,7 @@ impl PrivateRedis {
                     tracing::info!(log = %log.display(), "the private Redis is loading its data");
                 }
                 Ping::Loading => {}
-                Ping::Silent if started.elapsed() > within => {
+                Ping::Silent if !loading && started.elapsed() > within => {
                     return Err(RedisServerError::NotReady(within, log));
                 }
                 Ping::Silent => {}
@@ -241,7 +242,7 @@ pub fn answers_once_loaded(socket: &Path) -> bool {
 }
 
 fn ping(socket: &Path) -> Ping {
-    use std::io::{Read, Write};
+    use std::io::{ErrorKind, Read, Write};
     let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
         return Ping::Silent;
     };
@@ -253,6 +254,7 @@ fn ping(socket: &Path) -> Ping {
     match stream.read(&mut reply) {
         Ok(n) if reply[..n].starts_with(b"+PONG") => Ping::Pong,
         Ok(n) if reply[..n].starts_with(b"-LOADING") => Ping::Loading,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ping::Loading,
         _ => Ping::Silent,
     }
 }
