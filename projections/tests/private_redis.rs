@@ -3,7 +3,7 @@
 //! meanwhile waits for the load too, instead of taking it for absent.
 
 use ordo_projections::redis_server::{
-    answers_once_loaded, answers_ping, PrivateRedis, RedisOptions,
+    answers_once_loaded, answers_ping, PrivateRedis, RedisOptions, RedisServerError,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -88,6 +88,25 @@ fn given_a_server_loading_its_data_when_a_tool_asks_whether_one_answers_then_it_
     assert!(answers);
     assert_eq!(dbsize(&url), KEYS);
     drop(starting.join().expect("the starting thread"));
+}
+
+#[test]
+fn given_an_option_redis_refuses_when_the_server_starts_then_its_exit_is_reported_at_once() {
+    // Given options Redis does not know, and a minute to accept connections
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refused = RedisOptions {
+        ready_within: Some(Duration::from_secs(60)),
+        args: ["--no-such-option", "1"].map(String::from).to_vec(),
+        ..RedisOptions::default()
+    };
+
+    // When the server is started
+    let started = Instant::now();
+    let outcome = PrivateRedis::start_with(dir.path(), &refused);
+
+    // Then its exit is the error, seen as it happens rather than when the minute is up
+    assert!(matches!(outcome, Err(RedisServerError::Exited(_))), "{:?}", outcome.err());
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
 /// Whether the server at `url` answers `LOADING`.
