@@ -96,22 +96,72 @@ async fn browser() -> (Driver, Client) {
 /// Waits until the element at `css` shows text containing `needle`; returns the text.
 async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
     let started = Instant::now();
-    let mut last = String::new();
+    let mut last = None;
     loop {
         if let Ok(element) = client.find(Locator::Css(css)).await {
             if let Ok(text) = element.text().await {
                 if text.contains(needle) {
                     return text;
                 }
-                last = text;
+                last = Some(text);
             }
         }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "`{css}` never showed {needle:?}; last text: {last:?}"
-        );
+        if started.elapsed() >= PATIENCE {
+            // Whether the element was there at all tells a wrong screen from a late value.
+            let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let view = match client.find(Locator::Css("#view")).await {
+                Ok(view) => view.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            match last {
+                Some(text) => {
+                    panic!("`{css}` never showed {needle:?}; last text: {text:?} (at {url})")
+                }
+                None => panic!("`{css}` never appeared (at {url}); the page shows: {view:?}"),
+            }
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Types into the search box and leaves for a product before the keystroke's search has run,
+/// in one script so the order is certain: the search fires while the product's screen is
+/// still loading. It must neither put the search back in the URL nor draw over the product.
+/// Then moves twice in a row, and the second screen must be the one left on the page.
+async fn leave_search_mid_keystroke(client: &Client, server: &Server, sku: &str) {
+    client.goto(&format!("{}/#/", server.base)).await.expect("shop page");
+    let link = Locator::Css(&format!("a[data-sku='{sku}']"));
+    client.wait().for_element(link).await.expect("the product in the shop");
+    let script = r#"
+        const [sku] = arguments;
+        const q = document.getElementById("q");
+        q.value = "mu";
+        q.dispatchEvent(new Event("input", { bubbles: true }));
+        // The debounced search (150 ms) is due before the hash change is handled.
+        const until = performance.now() + 300;
+        while (performance.now() < until) {}
+        location.hash = `#/p/${sku}`;
+    "#;
+    client.execute(script, vec![json!(sku)]).await.expect("the script runs");
+    wait_text(client, "#availability", "available now").await;
+    // The search's answer arrives after the product is drawn, and must not replace it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_text(client, "#availability", "available now").await;
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.fragment(), Some(format!("/p/{sku}").as_str()), "the URL left the product");
+
+    // And two quick moves end on the second screen: the product's, which waits for a request,
+    // must not be drawn over the (empty) cart's, which does not.
+    client.goto(&format!("{}/#/", server.base)).await.expect("shop page");
+    let script = r#"
+        const [sku] = arguments;
+        location.hash = `#/p/${sku}`;
+        setTimeout(() => (location.hash = `#/cart`), 0);
+    "#;
+    client.execute(script, vec![json!(sku)]).await.expect("the script runs");
+    wait_text(client, "h1", "Your cart").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_text(client, "h1", "Your cart").await;
 }
 
 /// Saves a screenshot of the page, which must show no error: a script error or a refused call
@@ -205,6 +255,10 @@ async fn given_a_shop_when_a_shopper_and_staff_use_the_console_then_orders_settl
     let admin = server.admin();
     server.stock_product(&admin, "MUG-1", "Stoneware mug", 1_250, 3).await;
     let (_driver, client) = browser().await;
+
+    // When a shopper leaves a search for a product while a keystroke's search is due, the
+    // product stays on the screen and in the URL.
+    leave_search_mid_keystroke(&client, &server, "MUG-1").await;
 
     // When a shopper buys one with an approving card, the order confirms on its own.
     let confirmed = buy_one(&client, &server, "tok_visa", "confirmed", "shopper-approved").await;

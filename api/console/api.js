@@ -23,6 +23,9 @@ export function newKey() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** How long a request may take before the console gives up on it. */
+const REQUEST_TIMEOUT_MS = 15_000;
+
 async function call(method, path, { token, body, key } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -34,8 +37,14 @@ async function call(method, path, { token, body, key } = {}) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      // Screens are drawn one after the other (app.js): a request that never answers must
+      // not hold up the next screen for ever. The server's own waits are 2 s at most.
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (e) {
+    if (e.name === "TimeoutError") {
+      throw new ApiError(0, { title: "Ordo did not answer", detail: `No answer within ${REQUEST_TIMEOUT_MS / 1000} s; retry.` });
+    }
     throw new ApiError(0, { title: "Ordo cannot be reached", detail: "Check that `ordo serve` is running, then retry." });
   }
   const text = await response.text();

@@ -61,11 +61,16 @@ async function route() {
   render(html`<h1>Not found</h1><p>No screen at ${path}. <a href="#/">Go to the shop</a>.</p>`);
 }
 
-addEventListener("hashchange", route);
+// Screens render after their first request, so two quick navigations could finish out of
+// order and leave the first one's screen under the second one's URL. They run one after the
+// other instead: the last one navigated to is the last one drawn.
+let routing = Promise.resolve();
+const navigate = () => (routing = routing.then(route));
+addEventListener("hashchange", navigate);
 // The guest session exists from the first visit, so the first add-to-cart is one request.
 session()
   .catch(problem)
   .finally(() => {
     shop.refreshCartCount().catch(() => {});
-    route();
+    navigate();
   });

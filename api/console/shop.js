@@ -46,7 +46,9 @@ export async function searchPage(params) {
   const form = document.getElementById("search");
   const run = async () => {
     // A keystroke's search may fire after the shopper has moved on: it must not touch the URL.
-    if (!form.isConnected) return;
+    // A click on a result sets the new fragment at once but renders its screen only after a
+    // request, so the form can still be on the page when the shopper has already left it.
+    if (!form.isConnected || !onSearchScreen()) return;
     const wanted = formData(form);
     const query = { limit: 24 };
     for (const [k, v] of Object.entries(wanted)) {
@@ -66,6 +68,11 @@ export async function searchPage(params) {
   form.addEventListener("input", debounce(run, 150));
   form.addEventListener("submit", (e) => (e.preventDefault(), run()));
   await run();
+}
+
+/** Whether the URL still names the search screen (`#/`, `#/?q=…`). */
+function onSearchScreen() {
+  return (location.hash.slice(1) || "/").split("?")[0] === "/";
 }
 
 function showResults(page) {
