@@ -337,6 +337,8 @@ async fn given_a_shop_when_a_shopper_and_staff_use_the_console_then_orders_settl
     client.set_window_size(390, 844).await.expect("resize");
     client.goto(&format!("{}/#/?q=mug", server.base)).await.expect("shop page");
     wait_text(&client, "#results", "Stoneware mug").await;
+    // (one product, not "1 products")
+    assert_eq!(wait_text(&client, "#count", "1 product").await, "1 product");
     screenshot(&client, "shopper-phone").await;
 
     client.close().await.expect("session closed");

@@ -77,7 +77,7 @@ function onSearchScreen() {
 
 function showResults(page) {
   const count = page.total_is_exact ? `${page.total}` : `${page.total}+`;
-  document.getElementById("count").textContent = page.total === 0 ? "Nothing matches." : `${count} products`;
+  document.getElementById("count").textContent = page.total === 0 ? "Nothing matches." : `${count} ${page.total === 1 && page.total_is_exact ? "product" : "products"}`;
   document.getElementById("results").innerHTML = page.products
     .map((p) => html`
       <li class="card product">
