@@ -9,7 +9,9 @@ use ordo_projections::redis_server::PrivateRedis;
 use std::collections::HashMap;
 use std::time::Duration;
 
-const TTL: Duration = Duration::from_millis(300);
+/// A lease's lifetime in these tests: long enough that a stall of a loaded CI machine between
+/// two calls does not lapse it.
+const TTL: Duration = Duration::from_secs(1);
 
 async fn shared() -> (RedisShared, PrivateRedis, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
