@@ -19,8 +19,9 @@ const DRAIN_BODY_BYTES: usize = 1024 * 1024;
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, by declared length or while reading, so
 /// no operation ever buffers more; then bodies that are not JSON (415) or repeat a key (400).
-/// The request comes back with its body read, or the refusal to answer with.
-pub async fn check_body(mut req: poem::Request) -> Result<poem::Request, poem::Response> {
+/// The request keeps its body, read, or the refusal to answer with comes back. (By
+/// reference: a request moved in and out would be held twice in every request's future.)
+pub async fn check_body(req: &mut poem::Request) -> Result<(), poem::Response> {
     let too_large = || {
         Problem::new(
             413,
@@ -57,7 +58,7 @@ pub async fn check_body(mut req: poem::Request) -> Result<poem::Request, poem::R
         }
         req.set_body(bytes);
     }
-    Ok(req)
+    Ok(())
 }
 
 /// `application/json`, or any `+json` type, with any parameters.

@@ -30,7 +30,7 @@ use crate::http::auth::Keys;
 use anyhow::Context;
 use coordination::Coordination;
 use idempotency::Idempotency;
-use middleware::{problem_response, Front, Routes};
+use middleware::{problem_response, Api, Front, Routes};
 use ordo_application::leases::{LeaseConfig, Roles};
 use ordo_application::payments::Simulator;
 use ordo_application::processes::{ProcessConfig, Processes};
@@ -332,13 +332,10 @@ async fn serve(
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", service.spec_endpoint())
         .catch_all_error(problem_response);
-    let api = service.into_endpoint().catch_all_error(problem_response);
-    // The web console's page and modules are answered in front of the API (ADR 0015).
-    let front = Front { api, docs, routes, requests, keys };
-    let app = front
-        // Outermost: every log line of a request carries its id, echoed as `x-request-id`
-        // (a caller's own id is kept, so logs join up across services).
-        .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use));
+    let api = Api(service.into_endpoint());
+    // The web console's page and modules are answered in front of the API (ADR 0015), and
+    // every log line of a request carries its id, echoed as `x-request-id`.
+    let app = Front { api, docs, routes, requests, keys };
     let listener = TcpListener::bind(args.listen.clone());
     eprintln!(
         "ordo: {instance} serving on {base} (console at {base}/, API docs at {base}/docs) with the {} store; ctrl-c to stop",

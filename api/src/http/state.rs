@@ -93,9 +93,9 @@ impl BearerAuth {
     /// The command request of this caller, with its idempotency key if sent.
     pub fn request(&self, idempotency_key: Option<&str>, req: &poem::Request) -> Request {
         // The request id (generated or the caller's own) joins the events to the logs.
-        let correlation_id = req.data::<poem::middleware::ReqId>().map(|id| {
-            let id = id.to_string();
-            uuid::Uuid::parse_str(&id).unwrap_or_else(|_| ordo_application::ids::name_uuid(&id))
+        let correlation_id = req.data::<super::middleware::RequestId>().map(|id| {
+            let id = id.as_str();
+            uuid::Uuid::parse_str(id).unwrap_or_else(|_| ordo_application::ids::name_uuid(id))
         });
         Request {
             caller: self.0.clone(),
