@@ -171,7 +171,7 @@ where
             "request",
             method = %req.method(),
             path = %req.uri().path(),
-            request_id = id.as_str(),
+            request_id = %id.as_str(),
         );
         req.set_data(id);
         let method = method_label(req.method());
