@@ -173,11 +173,11 @@ where
             path = %req.uri().path(),
             request_id = %id.as_str(),
         );
-        req.set_data(id);
+        req.set_data(id.clone());
         let method = method_label(req.method());
         let started = std::time::Instant::now();
         // The span is entered while the answer runs and logs its line.
-        self.answer(req, method, started).instrument(span)
+        self.answer(req, id, method, started).instrument(span)
     }
 }
 
@@ -217,8 +217,8 @@ where
     E: Endpoint<Output = Response>,
     D: Endpoint<Output = Response>,
 {
-    /// The console's file, a refused body, or the operation's answer; then its metrics and its
-    /// log line.
+    /// The console's file, a refused body, or the operation's answer; then its request id, its
+    /// metrics and its log line.
     ///
     /// The request is held once: moved into the future, checked in place and moved on to its
     /// operation. Hence no `async fn` (its arguments stay in the future beside the copies moved
@@ -229,11 +229,11 @@ where
     fn answer(
         &self,
         mut req: Request,
+        id: RequestId,
         method: &'static str,
         started: std::time::Instant,
     ) -> impl Future<Output = poem::Result<Response>> + Send + '_ {
         async move {
-            let req_id = req.data::<RequestId>().cloned();
             let mut response = if let Some(file) = console::answer(&req) {
                 file
             } else {
@@ -257,9 +257,7 @@ where
                 self.routes.allow(uri.path(), &mut response);
                 response
             };
-            if let Some(id) = req_id {
-                response.headers_mut().insert(RequestId::HEADER, id.0);
-            }
+            response.headers_mut().insert(RequestId::HEADER, id.0);
             let duration = started.elapsed();
             observe(&response, method, duration);
             let status = response.status();
