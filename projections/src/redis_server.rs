@@ -232,11 +232,20 @@ pub fn answers_ping(socket: &Path) -> bool {
 /// asks this, not [`answers_ping`]: one still loading is not absent, and starting a second
 /// server on the same files would have two of them writing one append-only file.
 pub fn answers_once_loaded(socket: &Path) -> bool {
+    let mut said = false;
     loop {
         match ping(socket) {
             Ping::Pong => return true,
             Ping::Silent => return false,
-            Ping::Loading => std::thread::sleep(Duration::from_millis(20)),
+            Ping::Loading => {
+                // Said once, as `PrivateRedis::start_with` does: a tool that waits seconds in
+                // silence looks hung.
+                if !said {
+                    said = true;
+                    tracing::info!(socket = %socket.display(), "waiting for the private Redis to load its data");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
