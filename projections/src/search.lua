@@ -2,7 +2,8 @@
 -- Product search in one round trip. Every key shares the `{catalogue}` hash tag of ARGV[1].
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit,
---       documents ('1'/'0')
+--       documents ('1'/'0'), prefix_layout (for a short last_prefix: the catalogue layout from
+--       which it has a set of its own; else '')
 -- Returns: { total, exact (1/0), sku_1, ..., sku_k }. With documents '1' instead
 -- { total, exact, k, page }: `page` holds each product's entry and availability from the
 -- catalogue's documents hash, all joined by newlines (compact JSON has none), which the caller
@@ -28,17 +29,22 @@ local prefix, category, brand = ARGV[i], ARGV[i + 1], ARGV[i + 2]
 local min_price, max_price, in_stock, sort = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
 local offset, limit = tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
 local documents = ARGV[i + 9] == '1'
+local prefix_layout = tonumber(ARGV[i + 10])
 local by_price = sort ~= 'relevance'
 local ranged = min_price ~= '-inf' or max_price ~= '+inf'
 -- Matches are counted exactly up to this bound; beyond it totals are a lower bound.
 local EXACT_UP_TO = 200
 local CHUNK = 256
 
--- Words: one sorted set each, scored by weight; the last word also matches as a prefix. A prefix
--- matching several terms is their union, kept here (`prefix_terms`) rather than stored.
+-- Words: one sorted set each, scored by weight; the last word also matches as a prefix. A short
+-- prefix has a set of its own in a catalogue begun with them (ADR 0029); a longer one matching
+-- several terms is their union, kept here (`prefix_terms`) rather than stored.
 local text, prefix_terms = {}, {}
 for t = 1, n do text[#text + 1] = p .. ':term:' .. ARGV[2 + t] end
-if prefix ~= '' then
+local layout = prefix_layout and tonumber(redis.call('GET', p .. ':layout') or '1')
+if prefix ~= '' and layout and layout >= prefix_layout then
+  text[#text + 1] = p .. ':prefix:' .. prefix
+elseif prefix ~= '' then
   local terms = redis.call('ZRANGEBYLEX', p .. ':terms', '[' .. prefix, '[' .. prefix .. '\255', 'LIMIT', 0, 64)
   if #terms == 0 then return documents and { 0, 1, 0, '' } or { 0, 1 } end
   if #terms == 1 then

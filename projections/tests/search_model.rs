@@ -10,6 +10,7 @@ use ordo_eventstore::{EmbeddedConfig, EmbeddedStore, EventStore};
 use ordo_projections::query::{Documents, ReadModels, SearchQuery, SearchSort};
 use ordo_projections::redis_server::PrivateRedis;
 use ordo_projections::runner::{Runner, RunnerConfig};
+use ordo_projections::search;
 use ordo_projections::views::{ProductListing, ProductView};
 use shop::*;
 use std::sync::Arc;
@@ -36,12 +37,17 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
     let mut model = Vec::new();
     // 450 products in 30 kinds, and five vases (two at one price): a search matching so few of
     // so many reads them with ZINTER rather than walking an index, and "zirc" prefixes two of
-    // their words (a union).
-    for i in 0..455 {
-        let zircon = i >= 450;
+    // their words (a union). Then 70 trays of 70 different woods, all beginning with "co":
+    // more terms than a search unites.
+    for i in 0..525 {
+        let zircon = (450..455).contains(&i);
+        let tray = i >= 455;
         let p = P {
             sku: format!("SKU-{i:04}"),
-            name: if zircon {
+            name: if tray {
+                let wood = |k: usize| char::from(b'a' + (k % 26) as u8);
+                format!("Co{}{} Tray", wood(i / 26), wood(i))
+            } else if zircon {
                 ["Zircon Vase", "Zirconia Vase", "Zircon Zirconia Vase", "Zircon Vase", "Zirconia"]
                     [i - 450]
                     .to_owned()
@@ -52,8 +58,8 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
                     ["Mug", "Bowl", "Plate", "Cup", "Jug"][i % 5]
                 )
             },
-            brand: ["Potter", "Kiln", "Hearth"][i % 3 / 2 + i % 2],
-            category: ["kitchen", "table"][i % 2],
+            brand: if tray { "Tidewater" } else { ["Potter", "Kiln", "Hearth"][i % 3 / 2 + i % 2] },
+            category: if tray { "hall" } else { ["kitchen", "table"][i % 2] },
             price: if zircon {
                 [300, 150, 300, 450, 120][i - 450]
             } else {
@@ -96,7 +102,7 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         .await
         .expect("writes refused from now on");
 
-    let words = |p: &P| ordo_projections::search::weighted_terms(&p.name, p.brand, "");
+    let words = |p: &P| search::weighted_terms(&p.name, p.brand, "");
     // The last column: whether the page is read with `SORT_RO` rather than the search script
     // (one word alone, or no words and at most one facet, by price; no other filter).
     let queries = [
@@ -106,8 +112,9 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("", Some("kitchen"), true, Some((150, 400)), SearchSort::PriceDesc, 20, false),
         ("", None, false, Some((300, 450)), SearchSort::Relevance, 0, false),
         ("potter", None, false, None, SearchSort::PriceDesc, 0, false),
-        // "pot" prefixes "potter" only, which is not "pot": the script unites the prefix.
-        ("pot", None, false, None, SearchSort::Relevance, 0, false),
+        // "pot" is a short prefix: its own set, walked (ADR 0029).
+        ("pot", None, false, None, SearchSort::Relevance, 0, true),
+        ("po", None, false, None, SearchSort::Relevance, 3, true),
         ("pot", None, true, None, SearchSort::Relevance, 0, false),
         ("pot", Some("kitchen"), false, Some((100, 400)), SearchSort::PriceAsc, 0, false),
         ("pot", None, false, Some((150, 450)), SearchSort::Relevance, 2, false),
@@ -144,82 +151,124 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
         ("zirc", None, false, Some((130, 400)), SearchSort::Relevance, 0, false),
         ("zirc", None, false, None, SearchSort::PriceDesc, 0, false),
         ("vase zirc", None, false, None, SearchSort::Relevance, 0, false),
+        // "zir" is short: its own set, ranked as the union of "zircon" and "zirconia" would be.
+        ("zir", None, false, None, SearchSort::Relevance, 0, true),
+        ("vase zir", None, false, None, SearchSort::Relevance, 0, false),
+        // "co" begins 70 terms: every tray, on every page.
+        ("co", None, false, None, SearchSort::Relevance, 0, true),
+        ("co", None, false, None, SearchSort::Relevance, 60, true),
+        ("tray co", None, false, None, SearchSort::PriceAsc, 55, false),
+        ("co", Some("hall"), true, Some((150, 450)), SearchSort::Relevance, 0, false),
     ];
-    for (text, category, in_stock, range, sort, offset, walked) in queries {
-        let q = SearchQuery {
-            text: text.into(),
-            category: category.map(str::to_owned),
-            in_stock,
-            min_price: range.map(|r| r.0),
-            max_price: range.map(|r| r.1),
-            sort,
-            cursor: Some(offset.to_string()),
-            limit: 15,
-            ..SearchQuery::default()
-        };
-        let tokens = ordo_projections::search::tokens(text);
-        let mut matches: Vec<(&P, f64)> = model
-            .iter()
-            .filter(|p| category.is_none_or(|c| p.category == c) && (!in_stock || p.stock > 0))
-            .filter(|p| range.is_none_or(|(lo, hi)| p.price >= lo && p.price <= hi))
-            .filter_map(|p| {
-                let terms = words(p);
-                let mut score = 0.0;
-                for (i, t) in tokens.iter().enumerate() {
-                    let last = i + 1 == tokens.len();
-                    let hit: f64 = terms
-                        .iter()
-                        .filter(|(k, _)| if last { k.starts_with(t.as_str()) } else { *k == t })
-                        .map(|(_, w)| *w)
-                        .sum();
-                    if hit == 0.0 {
-                        return None;
-                    }
-                    score += hit;
-                }
-                Some((p, score))
-            })
-            .collect();
-        match (sort, tokens.is_empty()) {
-            (SearchSort::Relevance, false) => {
-                matches.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.sku.cmp(&a.0.sku)))
-            }
-            (SearchSort::PriceDesc, _) => {
-                matches.sort_by(|a, b| b.0.price.cmp(&a.0.price).then(b.0.sku.cmp(&a.0.sku)))
-            }
-            _ => matches.sort_by(|a, b| a.0.price.cmp(&b.0.price).then(a.0.sku.cmp(&b.0.sku))),
+    // The same searches in a catalogue an older Ordo began (no layout stored: short prefixes
+    // unite their terms' sets, by the script) must find the same pages, but for a prefix of
+    // more terms than a search unites (64), which only a rebuild fixes.
+    for older in [false, true] {
+        if older {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("min-replicas-to-write")
+                .arg(0)
+                .query_async(&mut admin)
+                .await
+                .expect("writes allowed");
+            let layout = "ordo:catalogue:v1:{catalogue}:layout";
+            let stored: Option<u32> =
+                redis::cmd("GETDEL").arg(layout).query_async(&mut admin).await.expect("layout");
+            assert_eq!(stored, Some(2), "the namespace's first batch stores its layout");
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("min-replicas-to-write")
+                .arg(1)
+                .query_async(&mut admin)
+                .await
+                .expect("writes refused again");
         }
-        let want: Vec<&str> =
-            matches.iter().skip(offset).take(15).map(|(p, _)| p.sku.as_str()).collect();
-        let page = reads.search(&q).await.expect("search");
-        let got: Vec<&str> = page.products.iter().map(|p| p.sku.as_str()).collect();
-        assert_eq!(
+        for (text, category, in_stock, range, sort, offset, walked) in queries {
+            let short_prefix =
+                search::words_and_prefix(text).1.is_some_and(|p| search::is_short_prefix(&p));
+            if older && text.split(' ').any(|w| w == "co") {
+                continue;
+            }
+            let walked = walked && !(older && short_prefix);
+            let q = SearchQuery {
+                text: text.into(),
+                category: category.map(str::to_owned),
+                in_stock,
+                min_price: range.map(|r| r.0),
+                max_price: range.map(|r| r.1),
+                sort,
+                cursor: Some(offset.to_string()),
+                limit: 15,
+                ..SearchQuery::default()
+            };
+            let tokens = search::tokens(text);
+            let mut matches: Vec<(&P, f64)> = model
+                .iter()
+                .filter(|p| category.is_none_or(|c| p.category == c) && (!in_stock || p.stock > 0))
+                .filter(|p| range.is_none_or(|(lo, hi)| p.price >= lo && p.price <= hi))
+                .filter_map(|p| {
+                    let terms = words(p);
+                    let mut score = 0.0;
+                    for (i, t) in tokens.iter().enumerate() {
+                        let last = i + 1 == tokens.len();
+                        let hit: f64 = terms
+                            .iter()
+                            .filter(|(k, _)| if last { k.starts_with(t.as_str()) } else { *k == t })
+                            .map(|(_, w)| *w)
+                            .sum();
+                        if hit == 0.0 {
+                            return None;
+                        }
+                        score += hit;
+                    }
+                    Some((p, score))
+                })
+                .collect();
+            match (sort, tokens.is_empty()) {
+                (SearchSort::Relevance, false) => {
+                    matches.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.sku.cmp(&a.0.sku)))
+                }
+                (SearchSort::PriceDesc, _) => {
+                    matches.sort_by(|a, b| b.0.price.cmp(&a.0.price).then(b.0.sku.cmp(&a.0.sku)))
+                }
+                _ => matches.sort_by(|a, b| a.0.price.cmp(&b.0.price).then(a.0.sku.cmp(&b.0.sku))),
+            }
+            let want: Vec<&str> =
+                matches.iter().skip(offset).take(15).map(|(p, _)| p.sku.as_str()).collect();
+            let page = reads.search(&q).await.expect("search");
+            let got: Vec<&str> = page.products.iter().map(|p| p.sku.as_str()).collect();
+            assert_eq!(
             got, want,
-            "query {text:?} {category:?} in_stock={in_stock} {range:?} {sort:?} from {offset}"
+            "query {text:?} {category:?} in_stock={in_stock} {range:?} {sort:?} from {offset}, older {older}"
         );
-        // The same page as documents, without the script when it is one of the simplest searches
-        let scripts = calls(&mut admin, "evalsha").await;
-        let documents = reads.search_documents(&q).await.expect("search");
-        let scripted = calls(&mut admin, "evalsha").await - scripts;
-        let rendered: Vec<String> = page.products.iter().map(ProductListing::document).collect();
-        let case = format!("{text:?} {category:?} {in_stock} {range:?} {sort:?} from {offset}");
-        assert_eq!(scripted, u64::from(!walked), "script runs for {case}");
-        assert_eq!(documents.products, Documents::join(&rendered), "documents of {case}");
-        assert_eq!(
-            (documents.total, documents.total_is_exact, &documents.next_cursor),
-            (page.total, page.total_is_exact, &page.next_cursor),
-            "totals and cursor of {case}"
-        );
-        if page.total_is_exact {
-            assert_eq!(page.total as usize, matches.len(), "exact total of {text:?}");
-        } else {
-            let shown = offset + page.products.len();
-            assert!(
-                page.total as usize >= shown && page.total as usize <= matches.len(),
-                "lower bound {} of {}",
-                page.total,
-                matches.len()
+            // The same page as documents, without the script when it is one of the simplest searches
+            let scripts = calls(&mut admin, "evalsha").await;
+            let documents = reads.search_documents(&q).await.expect("search");
+            let scripted = calls(&mut admin, "evalsha").await - scripts;
+            let rendered: Vec<String> =
+                page.products.iter().map(ProductListing::document).collect();
+            let case = format!(
+                "{text:?} {category:?} {in_stock} {range:?} {sort:?} from {offset}, older {older}"
             );
+            assert_eq!(scripted, u64::from(!walked), "script runs for {case}");
+            assert_eq!(documents.products, Documents::join(&rendered), "documents of {case}");
+            assert_eq!(
+                (documents.total, documents.total_is_exact, &documents.next_cursor),
+                (page.total, page.total_is_exact, &page.next_cursor),
+                "totals and cursor of {case}"
+            );
+            if page.total_is_exact {
+                assert_eq!(page.total as usize, matches.len(), "exact total of {text:?}");
+            } else {
+                let shown = offset + page.products.len();
+                assert!(
+                    page.total as usize >= shown && page.total as usize <= matches.len(),
+                    "lower bound {} of {}",
+                    page.total,
+                    matches.len()
+                );
+            }
         }
     }
 }

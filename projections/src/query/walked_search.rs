@@ -1,22 +1,23 @@
-//! The simplest searches without Lua (ADR 0024): one word, or a category or brand (or the whole
-//! catalogue) by price, with no other filter. Their page is a stretch of one sorted set in its
-//! own order, so `SORT_RO <set> BY nosort [DESC] LIMIT <offset> <limit>` reads it and fetches
-//! each product's stored document with a `GET` pattern, all inside Redis.
+//! The simplest searches without Lua (ADR 0024): one word (a short type-ahead word through its
+//! own set, ADR 0029), or a category or brand (or the whole catalogue) by price, with no other
+//! filter. Their page is a stretch of one sorted set in its own order, so `SORT_RO <set> BY
+//! nosort [DESC] LIMIT <offset> <limit>` reads it and fetches each product's stored document
+//! with a `GET` pattern, all inside Redis.
 //!
 //! The search script answers the same page by walking the same set (`walk` in `search.lua`),
 //! but every value that crosses into Lua and back costs Redis's one thread about half a
 //! microsecond: 61 µs per twenty-product page against about 16 µs for `SORT_RO`. Everything
-//! else (several words, a prefix matching several terms, ranges, stock filters, pages too deep
-//! to walk) stays with the script, and so does any page this path cannot answer exactly as the
+//! else (several words, a longer prefix matching several terms, ranges, stock filters, pages too
+//! deep to walk) stays with the script, and so does any page this path cannot answer exactly as the
 //! script would: a product without a stored document (written by an older Ordo, ADR 0028), or
 //! a Redis that refuses `SORT_RO`.
 
 use super::catalogue::Matches;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
 use crate::keys::Namespace;
-use crate::search::{facet, words_and_prefix};
-use crate::views::product::catalogue_key;
-use crate::views::product_document_key;
+use crate::search::{facet, is_short_prefix, words_and_prefix};
+use crate::views::product::{catalogue_key, PREFIX_SETS_LAYOUT};
+use crate::views::{product_document_key, ProductView, View};
 use std::sync::atomic::Ordering;
 
 /// Matches are counted exactly up to this many (`EXACT_UP_TO` in `search.lua`).
@@ -31,9 +32,20 @@ pub(super) struct Walk {
     /// The set, relative to the catalogue's namespace (`term:mug`, `category:bath`, `price`).
     set: String,
     descending: bool,
-    /// A type-ahead word: the set is its term's only if the word is the only term it
+    /// What must hold for the set to be the search's.
+    check: Check,
+}
+
+/// What a walk checks in its round trip before its page counts.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Nothing,
+    /// A type-ahead word: its term's set is the page's only if the word is the only term it
     /// prefixes (otherwise the script unites them).
-    prefix: Option<String>,
+    OnlyTerm(String),
+    /// A short type-ahead word: its own set is the page's only in a catalogue begun with such
+    /// sets (otherwise the script unites its terms' sets; ADR 0029).
+    PrefixSets,
 }
 
 impl Walk {
@@ -55,16 +67,27 @@ impl Walk {
                     (None, Some(brand)) => format!("brand:{brand}"),
                     (None, None) => "price".to_owned(),
                 };
-                Some(Walk { set, descending: q.sort == SearchSort::PriceDesc, prefix: None })
+                Some(Walk {
+                    set,
+                    descending: q.sort == SearchSort::PriceDesc,
+                    check: Check::Nothing,
+                })
             }
             // One word alone, best match first: its term's set from the top.
             _ if q.sort != SearchSort::Relevance || category.is_some() || brand.is_some() => None,
             ([word], None) => {
-                Some(Walk { set: format!("term:{word}"), descending: true, prefix: None })
+                Some(Walk { set: format!("term:{word}"), descending: true, check: Check::Nothing })
             }
-            ([], Some(word)) => {
-                Some(Walk { set: format!("term:{word}"), descending: true, prefix: Some(word) })
-            }
+            ([], Some(word)) if is_short_prefix(&word) => Some(Walk {
+                set: format!("prefix:{word}"),
+                descending: true,
+                check: Check::PrefixSets,
+            }),
+            ([], Some(word)) => Some(Walk {
+                set: format!("term:{word}"),
+                descending: true,
+                check: Check::OnlyTerm(word),
+            }),
             _ => None,
         }
     }
@@ -89,7 +112,10 @@ impl Reader {
         let set = catalogue_key(ns, &walk.set);
         let documents = product_document_key(ns, "*");
         let mut pipe = redis::pipe();
-        if let Some(word) = &walk.prefix {
+        if walk.check == Check::PrefixSets {
+            pipe.cmd("GET").arg(ProductView::layout_key(ns));
+        }
+        if let Check::OnlyTerm(word) = &walk.check {
             let from = [b"[", word.as_bytes()].concat();
             let to = [b"[", word.as_bytes(), b"\xff"].concat();
             pipe.cmd("ZRANGEBYLEX")
@@ -109,7 +135,13 @@ impl Reader {
         let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut self.redis.clone()).await;
         let Some(replies) = self.unless_sort_refused(replies)? else { return Ok(None) };
         let mut replies = replies.into_iter();
-        if let Some(word) = &walk.prefix {
+        if walk.check == Check::PrefixSets {
+            let layout: Option<u32> = next(&mut replies)?;
+            if layout.unwrap_or(1) < PREFIX_SETS_LAYOUT {
+                return Ok(None);
+            }
+        }
+        if let Check::OnlyTerm(word) = &walk.check {
             let terms: Vec<String> = next(&mut replies)?;
             match terms.as_slice() {
                 [] => return Ok(Some(Matches::empty(offset, limit).page(Documents::default()))),
@@ -177,26 +209,33 @@ mod tests {
         SearchQuery { text: text.into(), limit: 20, ..SearchQuery::default() }
     }
 
-    fn walk(set: &str, descending: bool, prefix: Option<&str>) -> Option<Walk> {
-        Some(Walk { set: set.into(), descending, prefix: prefix.map(str::to_owned) })
+    fn walk(set: &str, descending: bool, check: Check) -> Option<Walk> {
+        Some(Walk { set: set.into(), descending, check })
     }
 
     #[test]
     fn one_word_walks_its_terms_set_from_the_top() {
-        assert_eq!(Walk::of(&query("Mug ")), walk("term:mug", true, None));
+        assert_eq!(Walk::of(&query("Mug ")), walk("term:mug", true, Check::Nothing));
         // Typed without a space after it, the word is a prefix: it must be its only term.
-        assert_eq!(Walk::of(&query("mug")), walk("term:mug", true, Some("mug")));
-        assert_eq!(Walk::of(&query("  mug")), walk("term:mug", true, Some("mug")));
+        let only_term = || Check::OnlyTerm("mugs".into());
+        assert_eq!(Walk::of(&query("mugs")), walk("term:mugs", true, only_term()));
+        assert_eq!(Walk::of(&query("  mugs")), walk("term:mugs", true, only_term()));
+    }
+
+    #[test]
+    fn a_short_type_ahead_word_walks_its_own_set() {
+        assert_eq!(Walk::of(&query("mug")), walk("prefix:mug", true, Check::PrefixSets));
+        assert_eq!(Walk::of(&query("Öl")), walk("prefix:öl", true, Check::PrefixSets));
     }
 
     #[test]
     fn no_words_walk_a_facet_or_the_price_index_by_price() {
-        assert_eq!(Walk::of(&query("")), walk("price", false, None));
+        assert_eq!(Walk::of(&query("")), walk("price", false, Check::Nothing));
         let by_category = SearchQuery { category: Some(" Bath".into()), ..query("") };
-        assert_eq!(Walk::of(&by_category), walk("category:bath", false, None));
+        assert_eq!(Walk::of(&by_category), walk("category:bath", false, Check::Nothing));
         let dearest =
             SearchQuery { brand: Some("Potter".into()), sort: SearchSort::PriceDesc, ..query("") };
-        assert_eq!(Walk::of(&dearest), walk("brand:potter", true, None));
+        assert_eq!(Walk::of(&dearest), walk("brand:potter", true, Check::Nothing));
     }
 
     #[test]

@@ -92,6 +92,10 @@ impl<V: View, S: EventStore> Runner<V, S> {
             }
         }
         write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
+        if self.checkpoint.is_none() {
+            // The namespace's first batch: everything in it is written by this layout.
+            write.cmd("SET").arg(V::layout_key(&self.ns)).arg(V::LAYOUT).ignore();
+        }
         self.add_status(&mut write, last).await;
         write.cmd("EXEC");
         write.cmd("WATCH").arg(self.ns.checkpoint()).ignore();

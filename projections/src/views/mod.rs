@@ -33,9 +33,19 @@ pub trait View: Sized + Clone + PartialEq + Send + Sync + 'static {
     const PROJECTION: &'static str;
     /// Stream category this view folds.
     const CATEGORY: &'static str;
+    /// The layout of this view's keys, raised when a new kind of index is added. A namespace's
+    /// first batch stores it ([`View::layout_key`]), so a query knows whether every document
+    /// of the namespace has the new index (the namespace was begun with it) or only those
+    /// written since an upgrade (begun by an older Ordo: rebuilt, it has them all; ADR 0029).
+    const LAYOUT: u32 = 1;
 
     /// Folds one event into the document (`None`: not created yet, or removed).
     fn apply(view: Option<Self>, event: &AnyEvent, recorded: &RecordedEvent) -> Option<Self>;
+
+    /// Where a namespace stores its [`LAYOUT`](View::LAYOUT), beside the indexes that read it.
+    fn layout_key(ns: &Namespace) -> String {
+        ns.key("layout")
+    }
 
     /// Hash key of document `id`.
     fn key(ns: &Namespace, id: &str) -> String;

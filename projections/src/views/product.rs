@@ -5,12 +5,16 @@ use super::fields::{json, Fields};
 use super::View;
 use crate::change::{Change, IndexEntry};
 use crate::keys::Namespace;
-use crate::search::{facet, weighted_terms};
+use crate::search::{facet, weighted_prefixes, weighted_terms};
 use ordo_domain::product::ProductEvent;
 use ordo_eventstore::codec::AnyEvent;
 use ordo_eventstore::RecordedEvent;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+
+/// The catalogue's layout from which short prefixes have sets of their own (ADR 0029); before
+/// it, a type-ahead word unites the sets of the terms it begins.
+pub const PREFIX_SETS_LAYOUT: u32 = 2;
 
 /// A product as queries see it.
 #[derive(Clone, Debug)]
@@ -90,6 +94,7 @@ pub fn catalogue_key(ns: &Namespace, rest: &str) -> String {
 impl View for ProductView {
     const PROJECTION: &'static str = "catalogue";
     const CATEGORY: &'static str = "product";
+    const LAYOUT: u32 = PREFIX_SETS_LAYOUT;
 
     fn apply(view: Option<Self>, event: &AnyEvent, recorded: &RecordedEvent) -> Option<Self> {
         let AnyEvent::Product(event) = event else { return view };
@@ -134,6 +139,11 @@ impl View for ProductView {
             }
         }
         Some(v)
+    }
+
+    /// In the search index's hash slot: the search script reads it.
+    fn layout_key(ns: &Namespace) -> String {
+        catalogue_key(ns, "layout")
     }
 
     fn key(ns: &Namespace, id: &str) -> String {
@@ -229,8 +239,9 @@ impl View for ProductView {
         })
     }
 
-    /// Listed products are in the filter sets, the price index and one sorted set per search
-    /// term (scored by relevance weight). Delisted products are in none of them.
+    /// Listed products are in the filter sets, the price index, one sorted set per search term
+    /// and one per short prefix of a term (scored by relevance weight). Delisted products are in
+    /// none of them.
     fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry> {
         if !self.listed {
             return Vec::new();
@@ -255,11 +266,20 @@ impl View for ProductView {
         if self.available() > 0 {
             entries.push(set("instock".into()));
         }
-        for (term, weight) in self.search_terms().iter() {
+        let terms = self.search_terms();
+        for (term, weight) in terms {
             entries.push(IndexEntry::Sorted {
                 key: catalogue_key(ns, &format!("term:{term}")),
                 member: self.sku.clone(),
                 score: *weight,
+            });
+        }
+        // Type-ahead's short prefixes, each a set of its own (ADR 0029).
+        for (prefix, weight) in weighted_prefixes(terms) {
+            entries.push(IndexEntry::Sorted {
+                key: catalogue_key(ns, &format!("prefix:{prefix}")),
+                member: self.sku.clone(),
+                score: weight,
             });
         }
         entries
