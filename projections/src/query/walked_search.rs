@@ -138,6 +138,14 @@ impl Reader {
         if walk.check == Check::PrefixSets {
             let layout: Option<u32> = next(&mut replies)?;
             if layout.unwrap_or(1) < PREFIX_SETS_LAYOUT {
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    tracing::info!(
+                        "the catalogue was begun by an older Ordo, without sets for short \
+                         prefixes: type-ahead words unite the sets of at most 64 terms until \
+                         `ordo rebuild --projection catalogue`"
+                    )
+                });
                 return Ok(None);
             }
         }
