@@ -2,8 +2,8 @@
 -- Product search in one round trip. Every key shares the `{catalogue}` hash tag of ARGV[1].
 -- ARGV: prefix, n, token_1..token_n, last_prefix, category, brand, min_price, max_price,
 --       in_stock ('1'/'0'), sort ('relevance'|'price_asc'|'price_desc'), offset, limit,
---       documents ('1'/'0'), prefix_layout (for a short last_prefix: the catalogue layout from
---       which it has a set of its own; else '')
+--       documents ('1'/'0'), prefix_layout (with a last_prefix: the catalogue layout from which
+--       it has a set of its own; else '')
 -- Returns: { total, exact (1/0), sku_1, ..., sku_k }. With documents '1' instead
 -- { total, exact, k, page }: `page` holds each product's entry and availability from the
 -- catalogue's documents hash, all joined by newlines (compact JSON has none), which the caller
@@ -36,9 +36,9 @@ local ranged = min_price ~= '-inf' or max_price ~= '+inf'
 local EXACT_UP_TO = 200
 local CHUNK = 256
 
--- Words: one sorted set each, scored by weight; the last word also matches as a prefix. A short
--- prefix has a set of its own in a catalogue begun with them (ADR 0029); a longer one matching
--- several terms is their union, kept here (`prefix_terms`) rather than stored.
+-- Words: one sorted set each, scored by weight; the last word also matches as a prefix. A prefix
+-- has a set of its own in a catalogue begun with them (ADR 0029); in an older one, a prefix
+-- matching several terms is their union (of at most 64), kept here (`prefix_terms`).
 local text, prefix_terms = {}, {}
 for t = 1, n do text[#text + 1] = p .. ':term:' .. ARGV[2 + t] end
 local layout = prefix_layout and tonumber(redis.call('GET', p .. ':layout') or '1')

@@ -7,9 +7,6 @@ use std::collections::BTreeMap;
 pub const MAX_TOKEN_CHARS: usize = 32;
 /// Description words indexed per product; bounds index size for very long descriptions.
 pub const MAX_DESCRIPTION_TOKENS: usize = 200;
-/// Type-ahead words of at most this many characters have a sorted set of their own (ADR 0029):
-/// a short prefix begins hundreds of terms in a real catalogue, too many to unite per search.
-pub const SHORT_PREFIX_CHARS: usize = 3;
 
 /// Case-folded words of at least two characters, split on anything not alphanumeric.
 pub fn tokens(text: &str) -> Vec<String> {
@@ -45,22 +42,15 @@ pub fn weighted_terms(name: &str, brand: &str, description: &str) -> BTreeMap<St
     terms
 }
 
-/// Whether a type-ahead word is short enough to have a set of its own (ADR 0029).
-pub fn is_short_prefix(word: &str) -> bool {
-    word.chars().count() <= SHORT_PREFIX_CHARS
-}
-
-/// The short prefixes of a product's weighted terms, each weighing the sum of the weights of
-/// the terms it begins: what uniting those terms' sets would score the product, so a prefix's
-/// own set ranks exactly as the union did.
+/// The prefixes of a product's weighted terms that type-ahead may be given (from two characters
+/// to the whole term; ADR 0029), each weighing the sum of the weights of the terms it begins:
+/// what uniting those terms' sets would score the product, so a prefix's own set ranks exactly
+/// as the union did.
 pub fn weighted_prefixes(terms: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     let mut prefixes = BTreeMap::new();
     for (term, weight) in terms {
         // Terms have at least two characters (see `tokens`): their prefixes from two on.
-        for (chars, (end, c)) in term.char_indices().enumerate().skip(1) {
-            if chars >= SHORT_PREFIX_CHARS {
-                break;
-            }
+        for (end, c) in term.char_indices().skip(1) {
             *prefixes.entry(term[..end + c.len_utf8()].to_owned()).or_insert(0.0) += weight;
         }
     }
@@ -78,26 +68,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_products_short_prefixes_weigh_what_the_union_of_their_terms_would() {
+    fn a_products_prefixes_weigh_what_the_union_of_their_terms_would() {
         // Given "mug" in the name (3), "mugs" in the description (1) and "tea" in both (4)
         let terms = weighted_terms("Tea mug", "", "mugs for tea");
 
-        // When its short prefixes are listed
+        // When its prefixes are listed
         let prefixes = weighted_prefixes(&terms);
 
-        // Then each weighs the sum of the terms it begins, up to three characters
-        let want =
-            [("fo", 1.0), ("for", 1.0), ("mu", 4.0), ("mug", 4.0), ("te", 4.0), ("tea", 4.0)];
+        // Then each weighs the sum of the terms it begins
+        let want = [
+            ("fo", 1.0),
+            ("for", 1.0),
+            ("mu", 4.0),
+            ("mug", 4.0),
+            ("mugs", 1.0),
+            ("te", 4.0),
+            ("tea", 4.0),
+        ];
         let want: BTreeMap<String, f64> = want.iter().map(|(p, w)| (p.to_string(), *w)).collect();
         assert_eq!(prefixes, want);
     }
 
     #[test]
     fn prefixes_count_characters_not_bytes() {
-        let prefixes = weighted_prefixes(&weighted_terms("Ölkännchen", "", ""));
+        let prefixes = weighted_prefixes(&weighted_terms("Ölkanne", "", ""));
         let keys: Vec<&str> = prefixes.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["öl", "ölk"]);
-        assert!(is_short_prefix("ölk"));
-        assert!(!is_short_prefix("ölkä"));
+        assert_eq!(keys, ["öl", "ölk", "ölka", "ölkan", "ölkann", "ölkanne"]);
     }
 }

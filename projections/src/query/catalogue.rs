@@ -4,7 +4,7 @@
 use super::walked_search::Walk;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort, MAX_PAGE};
 use crate::keys::Namespace;
-use crate::search::{facet, is_short_prefix, words_and_prefix};
+use crate::search::{facet, words_and_prefix};
 use crate::views::product::{catalogue_key, PREFIX_SETS_LAYOUT};
 use crate::views::{
     availability_field, documents_key, push_with_availability, with_availability, ProductListing,
@@ -133,7 +133,7 @@ impl Reader {
         let ns = self.namespace(ProductView::PROJECTION).await?;
         let (offset, limit) = paging(q)?;
         let (words, prefix) = words_and_prefix(&q.text);
-        let short = prefix.as_deref().is_some_and(is_short_prefix);
+        let typing = prefix.is_some();
         let mut invocation = self.search.prepare_invoke();
         invocation.arg(catalogue_key(&ns, "").trim_end_matches(':')).arg(words.len());
         for w in &words {
@@ -154,7 +154,7 @@ impl Reader {
             .arg(offset)
             .arg(limit)
             .arg(if documents { "1" } else { "0" })
-            .arg(if short { PREFIX_SETS_LAYOUT.to_string() } else { String::new() });
+            .arg(if typing { PREFIX_SETS_LAYOUT.to_string() } else { String::new() });
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut self.redis.clone()).await?;
         let mut items = reply.into_iter();
         let number = |value: Option<redis::Value>| -> Result<u64, QueryError> {

@@ -1,5 +1,5 @@
-//! The simplest searches without Lua (ADR 0024): one word (a short type-ahead word through its
-//! own set, ADR 0029), or a category or brand (or the whole catalogue) by price, with no other
+//! The simplest searches without Lua (ADR 0024): one word (or a word being typed, through its own
+//! set, ADR 0029), or a category or brand (or the whole catalogue) by price, with no other
 //! filter. Their page is a stretch of one sorted set in its own order, so `SORT_RO <set> BY
 //! nosort [DESC] LIMIT <offset> <limit>` reads it and fetches each product's stored document
 //! with a `GET` pattern, all inside Redis.
@@ -7,15 +7,15 @@
 //! The search script answers the same page by walking the same set (`walk` in `search.lua`),
 //! but every value that crosses into Lua and back costs Redis's one thread about half a
 //! microsecond: 61 µs per twenty-product page against about 16 µs for `SORT_RO`. Everything
-//! else (several words, a longer prefix matching several terms, ranges, stock filters, pages too
-//! deep to walk) stays with the script, and so does any page this path cannot answer exactly as the
-//! script would: a product without a stored document (written by an older Ordo, ADR 0028), or
-//! a Redis that refuses `SORT_RO`.
+//! else (several words, ranges, stock filters, pages too deep to walk) stays with the script,
+//! and so does any page this path cannot answer exactly as the script would: a product without
+//! a stored document (written by an older Ordo, ADR 0028), a word being typed in a catalogue
+//! begun without prefix sets (ADR 0029), or a Redis that refuses `SORT_RO`.
 
 use super::catalogue::Matches;
 use super::{Documents, QueryError, Reader, SearchPage, SearchQuery, SearchSort};
 use crate::keys::Namespace;
-use crate::search::{facet, is_short_prefix, words_and_prefix};
+use crate::search::{facet, words_and_prefix};
 use crate::views::product::{catalogue_key, PREFIX_SETS_LAYOUT};
 use crate::views::{product_document_key, ProductView, View};
 use std::sync::atomic::Ordering;
@@ -32,20 +32,9 @@ pub(super) struct Walk {
     /// The set, relative to the catalogue's namespace (`term:mug`, `category:bath`, `price`).
     set: String,
     descending: bool,
-    /// What must hold for the set to be the search's.
-    check: Check,
-}
-
-/// What a walk checks in its round trip before its page counts.
-#[derive(Debug, PartialEq, Eq)]
-enum Check {
-    Nothing,
-    /// A type-ahead word: its term's set is the page's only if the word is the only term it
-    /// prefixes (otherwise the script unites them).
-    OnlyTerm(String),
-    /// A short type-ahead word: its own set is the page's only in a catalogue begun with such
-    /// sets (otherwise the script unites its terms' sets; ADR 0029).
-    PrefixSets,
+    /// A type-ahead word's own set: the page's only in a catalogue begun with such sets
+    /// (otherwise the script unites the sets of the terms it begins; ADR 0029).
+    prefix_set: bool,
 }
 
 impl Walk {
@@ -67,27 +56,17 @@ impl Walk {
                     (None, Some(brand)) => format!("brand:{brand}"),
                     (None, None) => "price".to_owned(),
                 };
-                Some(Walk {
-                    set,
-                    descending: q.sort == SearchSort::PriceDesc,
-                    check: Check::Nothing,
-                })
+                Some(Walk { set, descending: q.sort == SearchSort::PriceDesc, prefix_set: false })
             }
             // One word alone, best match first: its term's set from the top.
             _ if q.sort != SearchSort::Relevance || category.is_some() || brand.is_some() => None,
             ([word], None) => {
-                Some(Walk { set: format!("term:{word}"), descending: true, check: Check::Nothing })
+                Some(Walk { set: format!("term:{word}"), descending: true, prefix_set: false })
             }
-            ([], Some(word)) if is_short_prefix(&word) => Some(Walk {
-                set: format!("prefix:{word}"),
-                descending: true,
-                check: Check::PrefixSets,
-            }),
-            ([], Some(word)) => Some(Walk {
-                set: format!("term:{word}"),
-                descending: true,
-                check: Check::OnlyTerm(word),
-            }),
+            // A word being typed: its own set of the products with a term it begins.
+            ([], Some(word)) => {
+                Some(Walk { set: format!("prefix:{word}"), descending: true, prefix_set: true })
+            }
             _ => None,
         }
     }
@@ -112,19 +91,8 @@ impl Reader {
         let set = catalogue_key(ns, &walk.set);
         let documents = product_document_key(ns, "*");
         let mut pipe = redis::pipe();
-        if walk.check == Check::PrefixSets {
+        if walk.prefix_set {
             pipe.cmd("GET").arg(ProductView::layout_key(ns));
-        }
-        if let Check::OnlyTerm(word) = &walk.check {
-            let from = [b"[", word.as_bytes()].concat();
-            let to = [b"[", word.as_bytes(), b"\xff"].concat();
-            pipe.cmd("ZRANGEBYLEX")
-                .arg(catalogue_key(ns, "terms"))
-                .arg(from)
-                .arg(to)
-                .arg("LIMIT")
-                .arg(0)
-                .arg(2);
         }
         pipe.cmd("ZCARD").arg(&set);
         let sort = pipe.cmd("SORT_RO").arg(&set).arg("BY").arg("nosort");
@@ -135,27 +103,18 @@ impl Reader {
         let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut self.redis.clone()).await;
         let Some(replies) = self.unless_sort_refused(replies)? else { return Ok(None) };
         let mut replies = replies.into_iter();
-        if walk.check == Check::PrefixSets {
+        if walk.prefix_set {
             let layout: Option<u32> = next(&mut replies)?;
             if layout.unwrap_or(1) < PREFIX_SETS_LAYOUT {
                 static ONCE: std::sync::Once = std::sync::Once::new();
                 ONCE.call_once(|| {
                     tracing::info!(
-                        "the catalogue was begun by an older Ordo, without sets for short \
-                         prefixes: type-ahead words unite the sets of at most 64 terms until \
-                         `ordo rebuild --projection catalogue`"
+                        "the catalogue was begun by an older Ordo, without sets for prefixes: \
+                         type-ahead words unite the sets of at most 64 terms, in the search \
+                         script, until `ordo rebuild --projection catalogue`"
                     )
                 });
                 return Ok(None);
-            }
-        }
-        if let Check::OnlyTerm(word) = &walk.check {
-            let terms: Vec<String> = next(&mut replies)?;
-            match terms.as_slice() {
-                [] => return Ok(Some(Matches::empty(offset, limit).page(Documents::default()))),
-                [term] if term == word => {}
-                // The word prefixes other terms too: the script unites their sets.
-                _ => return Ok(None),
             }
         }
         let size: u64 = next(&mut replies)?;
@@ -217,33 +176,31 @@ mod tests {
         SearchQuery { text: text.into(), limit: 20, ..SearchQuery::default() }
     }
 
-    fn walk(set: &str, descending: bool, check: Check) -> Option<Walk> {
-        Some(Walk { set: set.into(), descending, check })
+    fn walk(set: &str, descending: bool, prefix_set: bool) -> Option<Walk> {
+        Some(Walk { set: set.into(), descending, prefix_set })
     }
 
     #[test]
     fn one_word_walks_its_terms_set_from_the_top() {
-        assert_eq!(Walk::of(&query("Mug ")), walk("term:mug", true, Check::Nothing));
-        // Typed without a space after it, the word is a prefix: it must be its only term.
-        let only_term = || Check::OnlyTerm("mugs".into());
-        assert_eq!(Walk::of(&query("mugs")), walk("term:mugs", true, only_term()));
-        assert_eq!(Walk::of(&query("  mugs")), walk("term:mugs", true, only_term()));
+        assert_eq!(Walk::of(&query("Mug ")), walk("term:mug", true, false));
     }
 
     #[test]
-    fn a_short_type_ahead_word_walks_its_own_set() {
-        assert_eq!(Walk::of(&query("mug")), walk("prefix:mug", true, Check::PrefixSets));
-        assert_eq!(Walk::of(&query("Öl")), walk("prefix:öl", true, Check::PrefixSets));
+    fn a_word_being_typed_walks_its_own_set() {
+        // Typed without a space after it, the word is a prefix.
+        assert_eq!(Walk::of(&query("mug")), walk("prefix:mug", true, true));
+        assert_eq!(Walk::of(&query("  steelw")), walk("prefix:steelw", true, true));
+        assert_eq!(Walk::of(&query("Öl")), walk("prefix:öl", true, true));
     }
 
     #[test]
     fn no_words_walk_a_facet_or_the_price_index_by_price() {
-        assert_eq!(Walk::of(&query("")), walk("price", false, Check::Nothing));
+        assert_eq!(Walk::of(&query("")), walk("price", false, false));
         let by_category = SearchQuery { category: Some(" Bath".into()), ..query("") };
-        assert_eq!(Walk::of(&by_category), walk("category:bath", false, Check::Nothing));
+        assert_eq!(Walk::of(&by_category), walk("category:bath", false, false));
         let dearest =
             SearchQuery { brand: Some("Potter".into()), sort: SearchSort::PriceDesc, ..query("") };
-        assert_eq!(Walk::of(&dearest), walk("brand:potter", true, Check::Nothing));
+        assert_eq!(Walk::of(&dearest), walk("brand:potter", true, false));
     }
 
     #[test]
