@@ -86,11 +86,15 @@ impl<V: View, S: EventStore> Runner<V, S> {
         // `Pipeline::atomic`, which cannot send anything after its `EXEC`.
         let mut write = redis::pipe();
         write.cmd("MULTI").ignore();
+        let mut additions = Additions::default();
         for (id, (old, new)) in &docs {
             for change in changes(&self.ns, id, old.as_ref(), new.as_ref()) {
-                add_change(&mut write, change);
+                if let Some(other) = additions.take(change) {
+                    add_change(&mut write, other);
+                }
             }
         }
+        additions.add_to(&mut write);
         write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
         if self.checkpoint.is_none() {
             // The namespace's first batch: everything in it is written by this layout.
@@ -163,6 +167,47 @@ impl<V: View, S: EventStore> Runner<V, S> {
             .arg("last_error")
             .arg("")
             .ignore();
+    }
+}
+
+/// A batch's additions to sets and sorted sets, one command per key: a batch of new products
+/// adds hundreds of them to the same search sets (a prefix's, a category's), and each command in
+/// a transaction costs Redis a queued copy and a dispatch of its own. Grouping cannot reorder
+/// anything that matters: a batch changes each document once, so a member is added to a key
+/// at most once and never also removed from it, and no other change touches these keys.
+#[derive(Default)]
+struct Additions {
+    sorted: HashMap<String, Vec<(f64, String)>>,
+    sets: HashMap<String, Vec<String>>,
+}
+
+impl Additions {
+    /// Keeps `change` if it is an addition, else hands it back.
+    fn take(&mut self, change: Change) -> Option<Change> {
+        match change {
+            Change::ZAdd { key, score, member } => {
+                self.sorted.entry(key).or_default().push((score, member));
+                None
+            }
+            Change::SAdd { key, member } => {
+                self.sets.entry(key).or_default().push(member);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn add_to(self, pipe: &mut redis::Pipeline) {
+        for (key, members) in self.sorted {
+            let cmd = pipe.cmd("ZADD").arg(key);
+            for (score, member) in members {
+                cmd.arg(score).arg(member);
+            }
+            cmd.ignore();
+        }
+        for (key, members) in self.sets {
+            pipe.cmd("SADD").arg(key).arg(members).ignore();
+        }
     }
 }
 
