@@ -86,15 +86,13 @@ impl<V: View, S: EventStore> Runner<V, S> {
         // `Pipeline::atomic`, which cannot send anything after its `EXEC`.
         let mut write = redis::pipe();
         write.cmd("MULTI").ignore();
-        let mut additions = Additions::default();
+        let mut grouped = Grouped::default();
         for (id, (old, new)) in &docs {
             for change in changes(&self.ns, id, old.as_ref(), new.as_ref()) {
-                if let Some(other) = additions.take(change) {
-                    add_change(&mut write, other);
-                }
+                grouped.push(&mut write, change);
             }
         }
-        additions.add_to(&mut write);
+        grouped.add_to(&mut write);
         write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
         if self.checkpoint.is_none() {
             // The namespace's first batch: everything in it is written by this layout.
@@ -170,81 +168,77 @@ impl<V: View, S: EventStore> Runner<V, S> {
     }
 }
 
-/// A batch's additions to sets and sorted sets, one command per key: a batch of new products
-/// adds hundreds of them to the same search sets (a prefix's, a category's), and each command in
-/// a transaction costs Redis a queued copy and a dispatch of its own. Grouping cannot reorder
-/// anything that matters: a batch changes each document once, so a member is added to a key
-/// at most once and never also removed from it, and no other change touches these keys.
+/// A batch's changes to sets, sorted sets and whole string values, one command per key and
+/// kind (`MSET` and `DEL` for all the strings): a batch of new products adds hundreds of them to
+/// the same search sets (a prefix's, a category's), a batch of orders writes hundreds of
+/// documents, and each command in a transaction costs Redis a queued copy and a dispatch of its
+/// own. Grouping reorders nothing that matters: a batch changes each document once, so it adds
+/// a member to a key or removes it at most once, never both, and sets or deletes a document's
+/// string at most once; no other change touches these keys.
 #[derive(Default)]
-struct Additions {
-    sorted: HashMap<String, Vec<(f64, String)>>,
-    sets: HashMap<String, Vec<String>>,
+struct Grouped {
+    sorted_adds: HashMap<String, Vec<(f64, String)>>,
+    sorted_removals: HashMap<String, Vec<String>>,
+    set_adds: HashMap<String, Vec<String>>,
+    set_removals: HashMap<String, Vec<String>>,
+    strings: Vec<(String, String)>,
+    deletions: Vec<String>,
 }
 
-impl Additions {
-    /// Keeps `change` if it is an addition, else hands it back.
-    fn take(&mut self, change: Change) -> Option<Change> {
+impl Grouped {
+    /// Keeps `change` for its group, or adds it to `pipe` at once if it has none (hashes).
+    fn push(&mut self, pipe: &mut redis::Pipeline, change: Change) {
         match change {
             Change::ZAdd { key, score, member } => {
-                self.sorted.entry(key).or_default().push((score, member));
-                None
+                self.sorted_adds.entry(key).or_default().push((score, member))
             }
-            Change::SAdd { key, member } => {
-                self.sets.entry(key).or_default().push(member);
-                None
+            Change::ZRem { key, member } => {
+                self.sorted_removals.entry(key).or_default().push(member)
             }
-            other => Some(other),
+            Change::SAdd { key, member } => self.set_adds.entry(key).or_default().push(member),
+            Change::SRem { key, member } => self.set_removals.entry(key).or_default().push(member),
+            Change::Set { key, value } => self.strings.push((key, value)),
+            Change::Delete { key } => self.deletions.push(key),
+            Change::SetFields { fields, .. } if fields.is_empty() => {}
+            Change::SetFields { key, fields } => {
+                let cmd = pipe.cmd("HSET").arg(key);
+                for (field, value) in fields {
+                    cmd.arg(field).arg(value);
+                }
+                cmd.ignore();
+            }
+            Change::HSetField { key, field, value } => {
+                pipe.cmd("HSET").arg(key).arg(field).arg(value).ignore();
+            }
+            Change::HDel { key, field } => {
+                pipe.cmd("HDEL").arg(key).arg(field).ignore();
+            }
         }
     }
 
+    /// The grouped commands, added to the batch's transaction.
     fn add_to(self, pipe: &mut redis::Pipeline) {
-        for (key, members) in self.sorted {
+        for (key, members) in self.sorted_adds {
             let cmd = pipe.cmd("ZADD").arg(key);
             for (score, member) in members {
                 cmd.arg(score).arg(member);
             }
             cmd.ignore();
         }
-        for (key, members) in self.sets {
+        for (key, members) in self.sorted_removals {
+            pipe.cmd("ZREM").arg(key).arg(members).ignore();
+        }
+        for (key, members) in self.set_adds {
             pipe.cmd("SADD").arg(key).arg(members).ignore();
         }
-    }
-}
-
-/// The Redis command for one change, added to the batch's transaction.
-fn add_change(pipe: &mut redis::Pipeline, change: Change) {
-    match change {
-        Change::SetFields { fields, .. } if fields.is_empty() => {}
-        Change::SetFields { key, fields } => {
-            let cmd = pipe.cmd("HSET").arg(key);
-            for (field, value) in fields {
-                cmd.arg(field).arg(value);
-            }
-            cmd.ignore();
+        for (key, members) in self.set_removals {
+            pipe.cmd("SREM").arg(key).arg(members).ignore();
         }
-        Change::Set { key, value } => {
-            pipe.cmd("SET").arg(key).arg(value).ignore();
+        if !self.strings.is_empty() {
+            pipe.cmd("MSET").arg(self.strings).ignore();
         }
-        Change::Delete { key } => {
-            pipe.cmd("DEL").arg(key).ignore();
-        }
-        Change::ZAdd { key, score, member } => {
-            pipe.cmd("ZADD").arg(key).arg(score).arg(member).ignore();
-        }
-        Change::ZRem { key, member } => {
-            pipe.cmd("ZREM").arg(key).arg(member).ignore();
-        }
-        Change::SAdd { key, member } => {
-            pipe.cmd("SADD").arg(key).arg(member).ignore();
-        }
-        Change::SRem { key, member } => {
-            pipe.cmd("SREM").arg(key).arg(member).ignore();
-        }
-        Change::HSetField { key, field, value } => {
-            pipe.cmd("HSET").arg(key).arg(field).arg(value).ignore();
-        }
-        Change::HDel { key, field } => {
-            pipe.cmd("HDEL").arg(key).arg(field).ignore();
+        if !self.deletions.is_empty() {
+            pipe.cmd("DEL").arg(self.deletions).ignore();
         }
     }
 }
