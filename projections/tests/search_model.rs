@@ -94,13 +94,7 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
     // From here on this Redis refuses every write (no replica can acknowledge one), as a
     // read-only replica would: every search below must write nothing, temporary keys included.
     let mut admin = client.get_multiplexed_async_connection().await.expect("con");
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("min-replicas-to-write")
-        .arg(1)
-        .query_async(&mut admin)
-        .await
-        .expect("writes refused from now on");
+    refuse_writes(&mut admin, true).await;
 
     let words = |p: &P| search::weighted_terms(&p.name, p.brand, "");
     // The last column: whether the page is read with `SORT_RO` rather than the search script
@@ -165,24 +159,12 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
     // a prefix of more terms than the script unites (64), which only a rebuild fixes.
     for older in [false, true] {
         if older {
-            let _: () = redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("min-replicas-to-write")
-                .arg(0)
-                .query_async(&mut admin)
-                .await
-                .expect("writes allowed");
+            refuse_writes(&mut admin, false).await;
             let layout = "ordo:catalogue:v1:{catalogue}:layout";
             let stored: Option<u32> =
                 redis::cmd("GETDEL").arg(layout).query_async(&mut admin).await.expect("layout");
             assert_eq!(stored, Some(2), "the namespace's first batch stores its layout");
-            let _: () = redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("min-replicas-to-write")
-                .arg(1)
-                .query_async(&mut admin)
-                .await
-                .expect("writes refused again");
+            refuse_writes(&mut admin, true).await;
         }
         for (text, category, in_stock, range, sort, offset, walked) in queries {
             let typing = search::words_and_prefix(text).1.is_some();
@@ -281,4 +263,16 @@ async fn calls(admin: &mut redis::aio::MultiplexedConnection, command: &str) -> 
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |calls| calls.parse().expect("a count"))
+}
+
+/// Makes Redis refuse every write, as a read-only replica would (no replica can acknowledge
+/// one), or accept them again.
+async fn refuse_writes(admin: &mut redis::aio::MultiplexedConnection, refuse: bool) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(u8::from(refuse))
+        .query_async(admin)
+        .await
+        .expect("CONFIG SET min-replicas-to-write");
 }
