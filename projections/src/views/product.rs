@@ -12,8 +12,8 @@ use ordo_eventstore::RecordedEvent;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-/// The catalogue's layout from which short prefixes have sets of their own (ADR 0029); before
-/// it, a type-ahead word unites the sets of the terms it begins.
+/// The catalogue's layout from which every prefix of a term has a set of its own (ADR 0029);
+/// before it, a word being typed unites the sets of the terms it begins.
 pub const PREFIX_SETS_LAYOUT: u32 = 2;
 
 /// A product as queries see it.
@@ -240,8 +240,8 @@ impl View for ProductView {
     }
 
     /// Listed products are in the filter sets, the price index, one sorted set per search term
-    /// and one per short prefix of a term (scored by relevance weight). Delisted products are in
-    /// none of them.
+    /// and one per prefix of a term (scored by relevance weight). Delisted products are in none
+    /// of them.
     fn index_entries(&self, ns: &Namespace) -> Vec<IndexEntry> {
         if !self.listed {
             return Vec::new();
@@ -274,7 +274,7 @@ impl View for ProductView {
                 score: *weight,
             });
         }
-        // Type-ahead's short prefixes, each a set of its own (ADR 0029).
+        // Every prefix a shopper may be typing, each a set of its own (ADR 0029).
         for (prefix, weight) in weighted_prefixes(terms) {
             entries.push(IndexEntry::Sorted {
                 key: catalogue_key(ns, &format!("prefix:{prefix}")),
