@@ -55,9 +55,10 @@ elseif prefix ~= '' then
 end
 -- Filters: facets are sorted sets scored by price, the rest plain sets. Term sets hold only
 -- listed products, so `listed` is needed only without words (facets also hold only listed ones).
-local facets, filters = {}, {}
+local facets, filters, is_facet = {}, {}, {}
 if category ~= '' then facets[#facets + 1] = p .. ':category:' .. category end
 if brand ~= '' then facets[#facets + 1] = p .. ':brand:' .. brand end
+for _, k in ipairs(facets) do is_facet[k] = true end
 if #text == 0 and #prefix_terms == 0 and #facets == 0 then filters[#filters + 1] = p .. ':listed' end
 if in_stock == '1' then filters[#filters + 1] = p .. ':instock' end
 
@@ -92,19 +93,32 @@ local lo = min_price == '-inf' and -math.huge or tonumber(min_price)
 local hi = max_price == '+inf' and math.huge or tonumber(max_price)
 
 -- The members of `chunk` present in every sorted set of `zkeys` and every set of `skeys`, and,
--- if `check_range`, priced within [lo, hi].
+-- if `check_range`, priced within [lo, hi]. A facet's scores are prices: with one among
+-- `zkeys`, its scores are the range check, and the price index is not asked (every score read
+-- into Lua costs Redis about a microsecond, ADR 0030).
 local function keep(chunk, zkeys, skeys, check_range)
   local ok = {}
   for j = 1, #chunk do ok[j] = true end
+  local priced = not check_range
   for _, k in ipairs(zkeys) do
     local scores = redis.call('ZMSCORE', k, unpack(chunk))
-    for j = 1, #chunk do if not scores[j] then ok[j] = false end end
+    local prices = not priced and is_facet[k]
+    for j = 1, #chunk do
+      local score = scores[j]
+      if not score then
+        ok[j] = false
+      elseif prices then
+        local price = tonumber(score)
+        if price < lo or price > hi then ok[j] = false end
+      end
+    end
+    priced = priced or prices
   end
   for _, k in ipairs(skeys) do
     local member = redis.call('SMISMEMBER', k, unpack(chunk))
     for j = 1, #chunk do if member[j] == 0 then ok[j] = false end end
   end
-  if check_range then
+  if not priced then
     local prices = redis.call('ZMSCORE', p .. ':price', unpack(chunk))
     for j = 1, #chunk do
       local price = tonumber(prices[j])
@@ -198,12 +212,14 @@ end
 
 -- Walks an ordered index in chunks (`fetch(start, size)` returns the next chunk), keeping members that
 -- pass the other keys, until the page is full or the index ends. Returns the page, the matches
--- seen, and whether the index was exhausted.
-local function walk(fetch, zkeys, skeys, check_range)
+-- seen, and whether the index was exhausted. The first chunk is `first` long (the plan's
+-- expected scan, with a margin); each next one is what the page still lacks at the share of
+-- matches seen so far: a chunk read past the page is paid for member by member.
+local function walk(fetch, zkeys, skeys, check_range, first)
   local page, seen, start = {}, 0, 0
   -- With nothing to check, every member is a match: read just the page, not a whole chunk.
-  local size = CHUNK
-  if #zkeys == 0 and #skeys == 0 and not check_range then size = math.min(CHUNK, offset + limit) end
+  local checks = #zkeys > 0 or #skeys > 0 or check_range
+  local size = checks and first or math.min(CHUNK, offset + limit)
   while #page < limit do
     local chunk = fetch(start, size)
     if #chunk == 0 then return page, seen, true end
@@ -211,6 +227,11 @@ local function walk(fetch, zkeys, skeys, check_range)
     for _, sku in ipairs(keep(chunk, zkeys, skeys, check_range)) do
       seen = seen + 1
       if seen > offset and #page < limit then page[#page + 1] = sku end
+    end
+    if checks then
+      local wanted = offset + limit - seen
+      size = seen == 0 and CHUNK or math.ceil(wanted * start / seen * 1.25) + 8
+      size = math.max(16, math.min(CHUNK, size))
     end
   end
   return page, seen, false
@@ -250,9 +271,9 @@ local function price_driver()
 end
 
 -- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it (a page
--- past it raises the lower bound to the matches it shows). Then walk an
--- ordered index when the expected scan to fill the page is short (many matches, or a small
--- index); otherwise materialise the matches, which is cheap when there are few.
+-- past it raises the lower bound to the matches it shows). Then either walk an ordered index,
+-- checking each member it reads, or materialise the matches with ZINTER, whichever costs
+-- Redis less by the estimates below (ADR 0030).
 -- One word and nothing else (type-ahead's commonest case): its set's size is the count.
 local alone = #text == 1 and #facets == 0 and #filters == 0
 local text_size = alone and redis.call('ZCARD', text[1]) or nil
@@ -270,24 +291,84 @@ else
 end
 if count == 0 then return finish(0, true, {}) end
 local exact = count < EXACT_UP_TO
-local function worth_walking(size)
-  return (offset + limit) * size / count <= 4 * CHUNK
+
+-- What Redis's thread spends per member, in microseconds, measured on Redis 7.0 (ADR 0030):
+-- a member read into Lua, a score read into Lua (formatted by Redis, parsed here: the dearest
+-- part), a member passed back as an argument, a membership looked up inside ZINTER, and a
+-- match ZINTER adds to the set it answers with.
+local MEMBER, SCORE, ARG, LOOKUP, STORED = 0.2, 1.0, 0.25, 0.1, 0.3
+local ZSET_CHECK, SET_CHECK = ARG + SCORE, ARG + 0.1
+
+-- Sizes: the matches are estimated from them when there are more than EXACT_UP_TO (each key
+-- taken as an independent share of the listed products), and ZINTER scans the smallest key.
+local listed_size = redis.call('ZCARD', p .. ':price')
+local smallest, estimate = math.huge, listed_size
+local function sized(k, size)
+  smallest = math.min(smallest, size)
+  estimate = estimate * size / math.max(listed_size, 1)
+  return size
+end
+local sizes = {}
+for _, k in ipairs(text) do sizes[k] = sized(k, text_size or redis.call('ZCARD', k)) end
+for _, k in ipairs(facets) do sizes[k] = sized(k, redis.call('ZCARD', k)) end
+for _, k in ipairs(filters) do sized(k, redis.call('SCARD', k)) end
+local matches_estimate = exact and count or (alone and text_size) or math.max(count, estimate)
+-- The share of listed products in the price range (ZCOUNT is a walk of the price index's
+-- skip list, not of its members).
+local in_range = 1
+if ranged then
+  local priced_in_range = redis.call('ZCOUNT', p .. ':price', min_price, max_price)
+  if priced_in_range == 0 then return finish(0, true, {}) end
+  in_range = priced_in_range / math.max(listed_size, 1)
+end
+
+-- ZINTER's cost: a lookup per other key for each member of the smallest, then each match
+-- stored, read, and (price-ordered with a range) its score read, or (ranked by relevance with
+-- a range) checked against the range.
+local function materialise_cost()
+  local keys_count = #text + #facets + #filters + (price_order and 1 or 0)
+  local per_match = STORED + MEMBER
+  if ranged then per_match = per_match + (price_order and SCORE or ZSET_CHECK) end
+  return math.min(smallest, listed_size) * (keys_count - 1) * LOOKUP + matches_estimate * per_match
+end
+
+-- A walk's cost: the members it expects to read before the page is full, each read and checked.
+-- Returns the cost and the expected scan (the walk's first chunk).
+local function walk_cost(driver_size, share, per_member)
+  local scan = math.min(driver_size, (offset + limit) / math.max(share, 1e-9))
+  return scan * per_member, math.max(16, math.min(CHUNK, math.ceil(scan * 1.25) + 8))
 end
 
 if price_order then
   local driver, checks, size = price_driver()
-  if worth_walking(size) then
+  -- Walking a price-ordered index, a range is one of its stretches: the share of matches in
+  -- it is the share overall.
+  local per_member = MEMBER + #filters * SET_CHECK
+  for _ = 1, #checks do per_member = per_member + ZSET_CHECK end
+  local cost, first = walk_cost(size * in_range, matches_estimate / math.max(size, 1), per_member)
+  if cost <= materialise_cost() then
     if ranged then
-      local page, seen, exhausted = walk(by_price_range(driver, descending), checks, filters, false)
+      local page, seen, exhausted =
+        walk(by_price_range(driver, descending), checks, filters, false, first)
       return finish(seen, exhausted, page)
     end
-    local page = walk(by_rank(driver, descending), checks, filters, false)
+    local page, seen, exhausted = walk(by_rank(driver, descending), checks, filters, false, first)
+    if exhausted then return finish(seen, true, page) end
     return finish(math.max(count, offset + #page), exact, page)
   end
-elseif #text == 1 and worth_walking(text_size or redis.call('ZCARD', text[1])) then
-  local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged)
-  if ranged then return finish(seen, exhausted, page) end
-  return finish(math.max(count, offset + #page), exact, page)
+elseif #text == 1 then
+  -- Walking the word's set best first, the range is checked member by member (through a
+  -- facet's scores when there is one, which are prices).
+  local size = sizes[text[1]]
+  local per_member = MEMBER + #facets * ZSET_CHECK + #filters * SET_CHECK
+  if ranged and #facets == 0 then per_member = per_member + ZSET_CHECK end
+  local cost, first =
+    walk_cost(size, matches_estimate * in_range / math.max(size, 1), per_member)
+  if cost <= materialise_cost() then
+    local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged, first)
+    if ranged or exhausted then return finish(seen, exhausted, page) end
+    return finish(math.max(count, offset + #page), exact, page)
+  end
 end
 
 -- Few matches, several words or a price range: read the matches with ZINTER, scored by
@@ -317,10 +398,12 @@ if priced then
     if price >= lo and price <= hi then matches[#matches + 1] = inter[j] end
   end
 elseif ranged then
+  -- Every match is in each facet, whose scores are prices.
+  local range_source = #facets > 0 and { facets[1] } or {}
   matches = {}
   for start = 1, #inter, CHUNK do
     local chunk = { unpack(inter, start, math.min(#inter, start + CHUNK - 1)) }
-    for _, sku in ipairs(keep(chunk, {}, {}, true)) do matches[#matches + 1] = sku end
+    for _, sku in ipairs(keep(chunk, range_source, {}, true)) do matches[#matches + 1] = sku end
   end
 end
 return finish(#matches, true, stretch(matches, price_order and not descending))

@@ -245,7 +245,7 @@ async fn search_agrees_with_a_model_on_a_large_catalogue() {
                 let shown = offset + page.products.len();
                 assert!(
                     page.total as usize >= shown && page.total as usize <= matches.len(),
-                    "lower bound {} of {}",
+                    "lower bound {} of {} for {case}",
                     page.total,
                     matches.len()
                 );

@@ -148,9 +148,15 @@ impl Reader {
             joined.push_str(document);
         }
         let returned = documents.len();
-        // Past the exact count, the matches shown are the lower bound (as in the script).
-        let total = count.max((offset + returned) as u64);
-        let matches = Matches::counted(total, count < EXACT_UP_TO, returned, offset, limit);
+        // A page short of its limit ends the set, so every match is counted: the set's size.
+        // Otherwise, past the exact count, the matches shown are the lower bound. Both as in
+        // the script's walk.
+        let (total, exact) = if returned < limit {
+            (size, true)
+        } else {
+            (count.max((offset + returned) as u64), count < EXACT_UP_TO)
+        };
+        let matches = Matches::counted(total, exact, returned, offset, limit);
         Ok(Some(matches.page(Documents { joined })))
     }
 }
