@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 
 /// Matches are counted exactly up to this many (`EXACT_UP_TO` in `search.lua`).
 const EXACT_UP_TO: u64 = 200;
-/// How far the script walks a set before it would rather materialise the matches (`4 * CHUNK`
-/// in `search.lua`).
+/// How deep a page this path reads; deeper ones go to the script, which walks or materialises
+/// by what each would cost (ADR 0030).
 const WALK_UP_TO: u64 = 4 * 256;
 
 /// A search whose page is a stretch of one sorted set.
@@ -81,8 +81,7 @@ impl Reader {
         offset: usize,
         limit: usize,
     ) -> Result<Option<SearchPage<Documents>>, QueryError> {
-        // The script walks a set at most this far (deeper pages it materialises), and a cursor
-        // is the client's to send: one past it is never sent to Redis as an offset.
+        // A cursor is the client's to send: one past this is never sent to Redis as an offset.
         if self.sort_refused.load(Ordering::Relaxed)
             || offset.saturating_add(limit) as u64 > WALK_UP_TO
         {
@@ -122,8 +121,7 @@ impl Reader {
         if count == 0 {
             return Ok(Some(Matches::empty(offset, limit).page(Documents::default())));
         }
-        // How far the script walks depends on the set's size; deeper pages it materialises,
-        // with exact totals.
+        // A page deep into a large set is left to the script too.
         if (offset + limit) as u64 * size > WALK_UP_TO * count {
             return Ok(None);
         }
