@@ -254,11 +254,12 @@ local function by_price_range(key, descending)
 end
 
 -- The price-ordered index to walk: the smallest facet, or the whole price index; the other
--- facets and the words become membership checks.
-local function price_driver()
+-- facets and the words become membership checks. `sizes` holds the facets' sizes, and
+-- `listed_size` the price index's.
+local function price_driver(sizes, listed_size)
   local driver, checks, smallest = p .. ':price', {}, nil
   for _, k in ipairs(facets) do
-    local size = redis.call('ZCARD', k)
+    local size = sizes[k]
     if smallest == nil or size < smallest then
       if smallest ~= nil then checks[#checks + 1] = driver end
       driver, smallest = k, size
@@ -267,30 +268,15 @@ local function price_driver()
     end
   end
   for _, k in ipairs(text) do checks[#checks + 1] = k end
-  return driver, checks, smallest or redis.call('ZCARD', driver)
+  return driver, checks, smallest or listed_size
 end
 
--- Plan: count matches (ignoring any price range) up to EXACT_UP_TO: exact below it (a page
--- past it raises the lower bound to the matches it shows). Then either walk an ordered index,
--- checking each member it reads, or materialise the matches with ZINTER, whichever costs
--- Redis less by the estimates below (ADR 0030).
--- One word and nothing else (type-ahead's commonest case): its set's size is the count.
-local alone = #text == 1 and #facets == 0 and #filters == 0
-local text_size = alone and redis.call('ZCARD', text[1]) or nil
-local count
-if alone then
-  count = math.min(text_size, EXACT_UP_TO)
-else
-  local args = { 'ZINTERCARD', #text + #facets + #filters }
-  for _, k in ipairs(text) do args[#args + 1] = k end
-  for _, k in ipairs(facets) do args[#args + 1] = k end
-  for _, k in ipairs(filters) do args[#args + 1] = k end
-  args[#args + 1] = 'LIMIT'
-  args[#args + 1] = EXACT_UP_TO
-  count = redis.call(unpack(args))
-end
-if count == 0 then return finish(0, true, {}) end
-local exact = count < EXACT_UP_TO
+-- Plan: walk an ordered index, checking each member it reads, or materialise the matches with
+-- ZINTER, whichever costs Redis less by the estimates below (ADR 0030). A walk's cost depends on
+-- how many members match, so matches (ignoring any price range) are counted first, up to
+-- EXACT_UP_TO: exact below it (a page past it raises the lower bound to the matches it shows),
+-- unless ZINTER wins even if every member of the smallest key matched: then its own answer is
+-- the count, and counting would scan the same members twice.
 
 -- What Redis's thread spends per member, in microseconds, measured on Redis 7.0 (ADR 0030):
 -- a member read into Lua, a score read into Lua (formatted by Redis, parsed here: the dearest
@@ -299,20 +285,23 @@ local exact = count < EXACT_UP_TO
 local MEMBER, SCORE, ARG, LOOKUP, STORED = 0.2, 1.0, 0.25, 0.1, 0.3
 local ZSET_CHECK, SET_CHECK = ARG + SCORE, ARG + 0.1
 
--- Sizes: the matches are estimated from them when there are more than EXACT_UP_TO (each key
--- taken as an independent share of the listed products), and ZINTER scans the smallest key.
+-- One word and nothing else (type-ahead's commonest case): its set's size is the count.
+local alone = #text == 1 and #facets == 0 and #filters == 0
+local text_size = alone and redis.call('ZCARD', text[1]) or nil
+
+-- Sizes: the matches are estimated from them (each key taken as an independent share of the
+-- listed products), and ZINTER scans the smallest key.
 local listed_size = redis.call('ZCARD', p .. ':price')
-local smallest, estimate = math.huge, listed_size
-local function sized(k, size)
+local smallest, estimate = listed_size, listed_size
+local function sized(size)
   smallest = math.min(smallest, size)
   estimate = estimate * size / math.max(listed_size, 1)
   return size
 end
 local sizes = {}
-for _, k in ipairs(text) do sizes[k] = sized(k, text_size or redis.call('ZCARD', k)) end
-for _, k in ipairs(facets) do sizes[k] = sized(k, redis.call('ZCARD', k)) end
-for _, k in ipairs(filters) do sized(k, redis.call('SCARD', k)) end
-local matches_estimate = exact and count or (alone and text_size) or math.max(count, estimate)
+for _, k in ipairs(text) do sizes[k] = sized(text_size or redis.call('ZCARD', k)) end
+for _, k in ipairs(facets) do sizes[k] = sized(redis.call('ZCARD', k)) end
+for _, k in ipairs(filters) do sized(redis.call('SCARD', k)) end
 -- The share of listed products in the price range (ZCOUNT is a walk of the price index's
 -- skip list, not of its members).
 local in_range = 1
@@ -322,14 +311,14 @@ if ranged then
   in_range = priced_in_range / math.max(listed_size, 1)
 end
 
--- ZINTER's cost: a lookup per other key for each member of the smallest, then each match
--- stored, read, and (price-ordered with a range) its score read, or (ranked by relevance with
--- a range) checked against the range.
-local function materialise_cost()
+-- ZINTER's cost for `matches`: a lookup per other key for each member of the smallest, then
+-- each match stored, read, and (price-ordered with a range) its score read, or (ranked by
+-- relevance with a range) checked against the range.
+local function materialise_cost(matches)
   local keys_count = #text + #facets + #filters + (price_order and 1 or 0)
   local per_match = STORED + MEMBER
   if ranged then per_match = per_match + (price_order and SCORE or ZSET_CHECK) end
-  return math.min(smallest, listed_size) * (keys_count - 1) * LOOKUP + matches_estimate * per_match
+  return smallest * (keys_count - 1) * LOOKUP + matches * per_match
 end
 
 -- A walk's cost: the members it expects to read before the page is full, each read and checked.
@@ -339,14 +328,19 @@ local function walk_cost(driver_size, share, per_member)
   return scan * per_member, math.max(16, math.min(CHUNK, math.ceil(scan * 1.25) + 8))
 end
 
+-- The walk this search may take (none for several words ranked by relevance): its cost for a
+-- number of matches, and the walk itself, given its first chunk.
+local count, exact
+local walk_option, take_walk
 if price_order then
-  local driver, checks, size = price_driver()
   -- Walking a price-ordered index, a range is one of its stretches: the share of matches in
   -- it is the share overall.
-  local per_member = MEMBER + #filters * SET_CHECK
-  for _ = 1, #checks do per_member = per_member + ZSET_CHECK end
-  local cost, first = walk_cost(size * in_range, matches_estimate / math.max(size, 1), per_member)
-  if cost <= materialise_cost() then
+  local driver, checks, size = price_driver(sizes, listed_size)
+  local per_member = MEMBER + #filters * SET_CHECK + #checks * ZSET_CHECK
+  walk_option = function(matches)
+    return walk_cost(size * in_range, matches / math.max(size, 1), per_member)
+  end
+  take_walk = function(first)
     if ranged then
       local page, seen, exhausted =
         walk(by_price_range(driver, descending), checks, filters, false, first)
@@ -362,13 +356,34 @@ elseif #text == 1 then
   local size = sizes[text[1]]
   local per_member = MEMBER + #facets * ZSET_CHECK + #filters * SET_CHECK
   if ranged and #facets == 0 then per_member = per_member + ZSET_CHECK end
-  local cost, first =
-    walk_cost(size, matches_estimate * in_range / math.max(size, 1), per_member)
-  if cost <= materialise_cost() then
+  walk_option = function(matches)
+    return walk_cost(size, matches * in_range / math.max(size, 1), per_member)
+  end
+  take_walk = function(first)
     local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged, first)
     if ranged or exhausted then return finish(seen, exhausted, page) end
     return finish(math.max(count, offset + #page), exact, page)
   end
+end
+
+if walk_option and (alone or materialise_cost(smallest) > walk_option(estimate)) then
+  if alone then
+    count = math.min(text_size, EXACT_UP_TO)
+  else
+    local args = { 'ZINTERCARD', #text + #facets + #filters }
+    for _, k in ipairs(text) do args[#args + 1] = k end
+    for _, k in ipairs(facets) do args[#args + 1] = k end
+    for _, k in ipairs(filters) do args[#args + 1] = k end
+    args[#args + 1] = 'LIMIT'
+    args[#args + 1] = EXACT_UP_TO
+    count = redis.call(unpack(args))
+  end
+  if count == 0 then return finish(0, true, {}) end
+  exact = count < EXACT_UP_TO
+  -- Past EXACT_UP_TO the count is a lower bound: the estimate, if larger, stands in.
+  local matches = exact and count or (alone and text_size) or math.max(count, estimate)
+  local cost, first = walk_option(matches)
+  if cost <= materialise_cost(matches) then return take_walk(first) end
 end
 
 -- Few matches, several words or a price range: read the matches with ZINTER, scored by
