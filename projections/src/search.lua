@@ -332,6 +332,13 @@ end
 -- number of matches, and the walk itself, given its first chunk.
 local count, exact
 local walk_option, take_walk
+
+-- The answer of a walk: a walk that ran off its index (or checked a price range member by
+-- member) counted its matches itself; otherwise the count stands, raised by what the page shows.
+local function walked(counted_itself, page, seen, exhausted)
+  if counted_itself or exhausted then return finish(seen, exhausted, page) end
+  return finish(math.max(count, offset + #page), exact, page)
+end
 if price_order then
   -- Walking a price-ordered index, a range is one of its stretches: the share of matches in
   -- it is the share overall.
@@ -341,14 +348,9 @@ if price_order then
     return walk_cost(size * in_range, matches / math.max(size, 1), per_member)
   end
   take_walk = function(first)
-    if ranged then
-      local page, seen, exhausted =
-        walk(by_price_range(driver, descending), checks, filters, false, first)
-      return finish(seen, exhausted, page)
-    end
-    local page, seen, exhausted = walk(by_rank(driver, descending), checks, filters, false, first)
-    if exhausted then return finish(seen, true, page) end
-    return finish(math.max(count, offset + #page), exact, page)
+    -- A price range is the stretch walked: the walk counts the matches in it.
+    local fetch = ranged and by_price_range(driver, descending) or by_rank(driver, descending)
+    return walked(ranged, walk(fetch, checks, filters, false, first))
   end
 elseif #text == 1 then
   -- Walking the word's set best first, the range is checked member by member (through a
@@ -360,9 +362,7 @@ elseif #text == 1 then
     return walk_cost(size, matches * in_range / math.max(size, 1), per_member)
   end
   take_walk = function(first)
-    local page, seen, exhausted = walk(by_rank(text[1], true), facets, filters, ranged, first)
-    if ranged or exhausted then return finish(seen, exhausted, page) end
-    return finish(math.max(count, offset + #page), exact, page)
+    return walked(ranged, walk(by_rank(text[1], true), facets, filters, ranged, first))
   end
 end
 
