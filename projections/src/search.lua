@@ -328,10 +328,8 @@ local function walk_cost(driver_size, share, per_member)
   return scan * per_member, math.max(16, math.min(CHUNK, math.ceil(scan * 1.25) + 8))
 end
 
--- The walk this search may take (none for several words ranked by relevance): its cost for a
--- number of matches, and the walk itself, given its first chunk.
+-- The count (up to EXACT_UP_TO) and whether it is exact, when the plan needs them (below).
 local count, exact
-local walk_option, take_walk
 
 -- The answer of a walk: a walk that ran off its index (or checked a price range member by
 -- member) counted its matches itself; otherwise the count stands, raised by what the page shows.
@@ -339,6 +337,10 @@ local function walked(counted_itself, page, seen, exhausted)
   if counted_itself or exhausted then return finish(seen, exhausted, page) end
   return finish(math.max(count, offset + #page), exact, page)
 end
+
+-- The walk this search may take (none for several words ranked by relevance): its cost for a
+-- number of matches, and the walk itself, given its first chunk.
+local walk_option, take_walk
 if price_order then
   -- Walking a price-ordered index, a range is one of its stretches: the share of matches in
   -- it is the share overall.
@@ -386,11 +388,11 @@ if walk_option and (alone or materialise_cost(smallest) > walk_option(estimate))
   if cost <= materialise_cost(matches) then return take_walk(first) end
 end
 
--- Few matches, several words or a price range: read the matches with ZINTER, scored by
--- relevance (word weights) or by price, and drop those outside the price range. ZINTER answers
--- in a sorted set's order (ascending scores, equal scores by ascending SKU), which is the page's
--- order read forwards (cheapest first) or backwards (best match or dearest first): nothing to
--- sort here, and no score to read unless a price range must be checked against it.
+-- No walk, or a dearer one: read the matches with ZINTER, scored by relevance (word weights)
+-- or by price, and drop those outside the price range. ZINTER answers in a sorted set's order
+-- (ascending scores, equal scores by ascending SKU), which is the page's order read forwards
+-- (cheapest first) or backwards (best match or dearest first): nothing to sort here, and no
+-- score to read unless a price range must be checked against it.
 local keys, weights = {}, {}
 local text_weight = price_order and 0 or 1
 for _, k in ipairs(text) do keys[#keys + 1] = k; weights[#weights + 1] = text_weight end
