@@ -48,6 +48,36 @@ async fn a_runner_killed_between_batches_ends_exactly_like_a_clean_rebuild() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_started_from_nothing_reads_no_document_back_until_it_evicts_one() {
+    let shop = scripted_shop().await;
+    let head = shop.store.last_position().await.expect("head");
+    let mut con = shop.connection().await;
+    let small = RunnerConfig { batch_size: 5, ..RunnerConfig::default() };
+    shop.project::<OrderView>(1, small, head).await;
+    assert_eq!(document_reads(&mut con).await, 0, "every document it lacks is new");
+
+    // A cache of two evicts, and from then on a document it lacks may exist: it reads them.
+    let tiny = RunnerConfig { batch_size: 5, cache_capacity: 2 };
+    shop.project::<OrderView>(2, tiny, head).await;
+    assert!(document_reads(&mut con).await > 0);
+    assert_eq!(
+        digest(&mut con, &Namespace::new("orders", 1)).await.expect("digest"),
+        digest(&mut con, &Namespace::new("orders", 2)).await.expect("digest")
+    );
+}
+
+/// `HGETALL`s Redis has run: how a runner reads a document back.
+async fn document_reads(con: &mut redis::aio::ConnectionManager) -> u64 {
+    let stats: String =
+        redis::cmd("INFO").arg("commandstats").query_async(con).await.expect("info");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_hgetall:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().expect("a count"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuilds_replay_time_leaves_out_the_grace_period() {
     let shop = scripted_shop().await;
     let grace = Duration::from_millis(1_500);

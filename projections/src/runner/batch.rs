@@ -19,6 +19,9 @@ impl<V: View, S: EventStore> Runner<V, S> {
         let Some(last) = batch.last() else { return Ok(()) };
         // Disarmed from here on, unless the batch gets through to the reply that re-arms it.
         let armed = std::mem::take(&mut self.fence_armed);
+        // Likewise the cache's completeness: documents are taken out of the cache below, and
+        // a batch that fails leaves them out.
+        let complete = std::mem::take(&mut self.cache_is_complete);
         let started = Instant::now();
         let mut decoded = Vec::new();
         for event in batch {
@@ -29,10 +32,12 @@ impl<V: View, S: EventStore> Runner<V, S> {
                 decoded.push((id.to_owned(), any, event));
             }
         }
+        // A complete cache holds every document there is: one it lacks does not exist yet, and
+        // nothing needs reading (a rebuild's batches are mostly new documents).
         let mut missing: Vec<String> = decoded
             .iter()
             .map(|(id, ..)| id.clone())
-            .filter(|id| !self.cache.contains(id))
+            .filter(|id| !complete && !self.cache.contains(id))
             .collect();
         missing.sort_unstable();
         missing.dedup();
@@ -74,7 +79,8 @@ impl<V: View, S: EventStore> Runner<V, S> {
             let entry = match docs.get_mut(id) {
                 Some(entry) => entry,
                 None => {
-                    let cached = self.cache.get(id).cloned().flatten();
+                    // Taken, not cloned: the batch's result goes back in when it is written.
+                    let cached = self.cache.pop(id).flatten();
                     docs.entry(id.clone()).or_insert((cached.clone(), cached))
                 }
             };
@@ -114,11 +120,12 @@ impl<V: View, S: EventStore> Runner<V, S> {
         // batch fences again and finds out.
         self.fence_armed = parse_checkpoint(after) == Some(last.position);
 
+        let mut evicted_any = false;
         for (id, (_, new)) in docs {
-            if self.cache.push(id, new).is_some_and(|(evicted, _)| !self.cache.contains(&evicted)) {
-                self.cache_is_complete = false;
-            }
+            evicted_any |=
+                self.cache.push(id, new).is_some_and(|(evicted, _)| !self.cache.contains(&evicted));
         }
+        self.cache_is_complete = complete && !evicted_any;
         self.checkpoint = Some(last.position);
         self.events_applied += batch.len() as u64;
         self.applied.send_replace(last.position.0 + 1);
