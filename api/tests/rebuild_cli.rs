@@ -74,6 +74,32 @@ async fn rebuild_switches_versions_while_the_writer_keeps_the_store_open() {
     assert_eq!((active, name.as_str(), old.len()), (3, "Mug number 1", 0));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_of_every_projection_runs_them_at_once_and_waits_out_one_grace_period() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let _writer = shop_with_products(&data, 3).await;
+    let redis = PrivateRedis::start(&dir.path().join("redis"), false).expect("redis");
+    let started = std::time::Instant::now();
+    let out = ordo()
+        .args(["rebuild", "--grace-ms", "1500", "--data-dir"])
+        .arg(&data)
+        .env("REDIS_URL", redis.url())
+        .output()
+        .expect("ordo runs");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let rebuilt: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("rebuilt "))
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
+    assert_eq!(rebuilt, ["orders", "catalogue", "carts"], "{stdout}");
+    // One after another, three grace periods would take 4.5 s.
+    assert!(took < std::time::Duration::from_millis(4_500), "took {took:?}");
+}
+
 #[test]
 fn rebuild_without_a_store_says_so_in_one_line() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,6 +1,6 @@
 //! Progress display for long commands: a bar on a terminal, a log line a second otherwise.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,12 @@ pub struct Progress {
 impl Progress {
     /// A display for `name`, counting up to `total` if known.
     pub fn new(name: &'static str, total: Option<u64>) -> Self {
+        Self::among(None, name, total)
+    }
+
+    /// Like [`Progress::new`], one of several shown at once: on a terminal, each bar on a line
+    /// of its own in `bars`.
+    pub fn among(bars: Option<&MultiProgress>, name: &'static str, total: Option<u64>) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = total.map_or_else(ProgressBar::no_length, ProgressBar::new);
             let style = ProgressStyle::with_template(
@@ -28,7 +34,10 @@ impl Progress {
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(name);
-            bar
+            match bars {
+                Some(bars) => bars.add(bar),
+                None => bar,
+            }
         });
         Self {
             bar,

@@ -3,6 +3,7 @@
 use crate::cli::environment::{redis_for, DataDir, PrivateRedisUse, StoreArgs};
 use crate::cli::progress::Progress;
 use anyhow::Context;
+use indicatif::MultiProgress;
 use ordo_eventstore::{Access, AnyStore, EventStore};
 use ordo_projections::rebuild::{rebuild, RebuildReport};
 use ordo_projections::runner::{fenced_connection, RunnerConfig};
@@ -40,12 +41,17 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
         let store = Arc::new(args.store.open(&args.data, Access::Read).await?);
         let (redis, _private) = redis_for(&args.data, args.redis_url.as_deref(), PrivateRedisUse::Adopt).await?;
         let grace = Duration::from_millis(args.grace_ms);
-        for name in PROJECTIONS.iter().filter(|p| args.projection.as_deref().is_none_or(|only| only == **p)) {
-            let report = match *name {
-                "orders" => rebuild_one::<OrderView>(&store, &redis, grace).await?,
-                "catalogue" => rebuild_one::<ProductView>(&store, &redis, grace).await?,
-                _ => rebuild_one::<CartView>(&store, &redis, grace).await?,
-            };
+        let wanted = |name: &str| args.projection.as_deref().is_none_or(|only| only == name);
+        // All at once: each is a loop of folding a batch, then waiting for Redis to write it,
+        // so three of them keep both Ordo and Redis busy where one alone leaves each idle
+        // half the time. The grace period is waited out once, not once per projection.
+        let bars = MultiProgress::new();
+        let reports = tokio::try_join!(
+            rebuild_if::<OrderView>(wanted("orders"), &store, &redis, grace, &bars),
+            rebuild_if::<ProductView>(wanted("catalogue"), &store, &redis, grace, &bars),
+            rebuild_if::<CartView>(wanted("carts"), &store, &redis, grace, &bars),
+        )?;
+        for report in [reports.0, reports.1, reports.2].into_iter().flatten() {
             let events = report.events;
             // Events/s over the replay alone: the grace period is a wait, not work.
             let seconds = report.replayed_in.as_secs_f64();
@@ -62,16 +68,22 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn rebuild_one<V: View>(
+/// Rebuilds `V` if `wanted`.
+async fn rebuild_if<V: View>(
+    wanted: bool,
     store: &Arc<AnyStore>,
     redis: &redis::Client,
     grace: Duration,
-) -> anyhow::Result<RebuildReport> {
+    bars: &MultiProgress,
+) -> anyhow::Result<Option<RebuildReport>> {
+    if !wanted {
+        return Ok(None);
+    }
     let connection = fenced_connection(redis).await.context("connecting to Redis")?;
     // A total to show progress against, where positions count events.
     let head = store.last_position().await?;
     let target = head.filter(|_| store.positions_count_events()).map(|p| p.0 + 1);
-    let progress = Progress::new(V::PROJECTION, target);
+    let progress = Progress::among(Some(bars), V::PROJECTION, target);
     let report =
         rebuild::<V, _>(store.clone(), connection, RunnerConfig::default(), grace, |p, _| {
             progress.update(p.0 + 1)
@@ -79,5 +91,5 @@ async fn rebuild_one<V: View>(
         .await
         .with_context(|| format!("rebuilding {}", V::PROJECTION))?;
     progress.finish();
-    Ok(report)
+    Ok(Some(report))
 }
