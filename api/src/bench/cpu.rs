@@ -5,6 +5,10 @@
 //! the HTTP mix on one day, its `/health/live` ceiling 40,500 and 64,600); the CPU a request
 //! costs moves much less, so it is the figure that tells whether a change made the server
 //! cheaper. Without `/proc` (not Linux) the figures are left out.
+//!
+//! On a virtual machine the hypervisor may also take the cores away: `stolen_cpu_us_per_request`
+//! is the machine's steal time (`/proc/stat`) over the run, per request. Runs of one build that
+//! differ by several times in latency differed that much in steal.
 
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -32,7 +36,10 @@ impl Processes {
 
     pub(super) fn sample(&self) -> Sample {
         let read = |(name, pid): &(&'static str, u32)| Some((*name, cpu_seconds(*pid)?));
-        Sample(self.pids.iter().filter_map(read).collect())
+        let mut sample: Vec<_> = self.pids.iter().filter_map(read).collect();
+        let stat = std::fs::read_to_string("/proc/stat").ok();
+        sample.extend(stat.as_deref().and_then(stolen_seconds_in).map(|s| ("stolen", s)));
+        Sample(sample)
     }
 }
 
@@ -64,6 +71,14 @@ fn cpu_seconds_in(stat: &str) -> Option<f64> {
     Some((ticks(14)? + ticks(15)?) / TICKS_PER_SECOND)
 }
 
+/// CPU seconds the hypervisor took from every core (the `steal` column of the first line of
+/// `/proc/stat`).
+fn stolen_seconds_in(stat: &str) -> Option<f64> {
+    let total = stat.lines().next()?.strip_prefix("cpu ")?;
+    let steal = total.split_whitespace().nth(7)?.parse::<f64>().ok()?;
+    Some(steal / TICKS_PER_SECOND)
+}
+
 /// The process id of the Redis answering on the data directory's private socket.
 fn private_redis_pid(data: &Path) -> Option<u32> {
     ordo_projections::redis_server::pid_on(&data.join("redis").join("redis.sock"))
@@ -77,6 +92,14 @@ mod tests {
     fn the_cpu_fields_are_counted_after_a_name_with_spaces_and_parentheses() {
         let stat = "4242 (ordo (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 56 0 0 20 0 3";
         assert_eq!(cpu_seconds_in(stat), Some(12.9));
+    }
+
+    #[test]
+    fn the_stolen_time_is_the_eighth_figure_of_the_machine_wide_line() {
+        let stat =
+            "cpu  5518083 2713 1025391 3365367 177293 0 83881 144140 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0";
+        assert_eq!(stolen_seconds_in(stat), Some(1441.4));
+        assert_eq!(stolen_seconds_in("cpu0 1 2 3"), None);
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //! shows `confirmed` (payment authorized by the simulator, stock committed): the
 //! checkout-to-confirmed latency. `--rate N` replaces the closed loop with an open one: queries
 //! at a fixed offered load (`open_loop.rs`). With a server of its own, the figures include the
-//! CPU each request of the mix cost the server, its Redis and the bench (`cpu.rs`): the figure
-//! that moves least with the machine's hour.
+//! CPU each request of the mix (closed or open loop) cost the server, its Redis and the bench,
+//! and what the hypervisor took from the machine meanwhile (`cpu.rs`): the figures that say
+//! whether a change or the machine's hour moved the others.
 
 use super::connection::Connection;
 use super::target::{start_server, wait_until_ready, Target};
@@ -302,7 +303,15 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
             words: &WORDS,
             tokens: clients.iter().map(|c| c.token.clone()).collect(),
         };
-        let figures = super::open_loop::run(load, rate, args.duration).await;
+        let cpu = super::cpu::Processes::of(target.server_pid(), target.data_dir().as_deref());
+        let cpu_before = cpu.sample();
+        let mut figures = super::open_loop::run(load, rate, args.duration).await;
+        let count = |key: &str| figures[key].as_u64().unwrap_or(0);
+        let answered = count("requests").saturating_sub(count("errors"));
+        let cpu_figures = cpu_before.per_request(&cpu.sample(), answered as usize);
+        if let Value::Object(map) = &mut figures {
+            map.extend(cpu_figures);
+        }
         drop(target);
         return print(&figures, args.json);
     }
