@@ -297,7 +297,6 @@ async fn bench(args: &HttpBenchArgs) -> anyhow::Result<()> {
             client.place_orders(&skus, 3).await?;
         }
         let load = super::open_loop::Load {
-            http: http.clone(),
             base: target.base.clone(),
             skus: skus.clone(),
             words: &WORDS,
