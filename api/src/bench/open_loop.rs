@@ -100,7 +100,7 @@ impl Pools {
 /// not Tokio's: Tokio's timer ticks in whole milliseconds, so at 2,000 requests per second
 /// every other request would leave half a millisecond late, and since latency counts from
 /// the moment a request was due, the generator's own rounding would be charged to the server
-/// (it was: about half of the measured p50). The thread only starts requests; the runtime
+/// (it was: three quarters of the measured p50). The thread only starts requests; the runtime
 /// sends them.
 pub(super) async fn run(load: Load, rate: u32, duration: Duration) -> Value {
     let pools = Arc::new(Pools::new(&load));
