@@ -185,3 +185,36 @@ async fn given_a_runner_that_reached_its_target_when_its_connection_sends_a_tran
     // Then it ran: the runner's fence ended with the runner
     assert!(done.is_some(), "the caller's transaction ran under the runner's left-over WATCH");
 }
+
+/// Keeps Redis's one thread busy for `ARGV[1]` milliseconds.
+const SPIN: &str =
+    "local function now() local t = redis.call('TIME') return t[1] * 1000000 + t[2] end \
+    local stop = now() + ARGV[1] * 1000 while now() < stop do end return 0";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_redis_busy_longer_than_the_clients_default_timeout_when_a_runner_writes_a_batch_then_it_waits_for_the_reply(
+) {
+    let shop = shop::scripted_shop().await;
+    let (mut runner, next) = runner_after_one_batch(&shop).await;
+    // Given Redis busy for 800 ms, longer than the client's default response timeout (500 ms),
+    // as under a large first batch on a loaded machine
+    let mut other = shop.connection().await;
+    let busy = tokio::spawn(async move {
+        let _: Result<i64, _> =
+            redis::cmd("EVAL").arg(SPIN).arg(0).arg(800).query_async(&mut other).await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // When the runner writes its next batch
+    let started = std::time::Instant::now();
+    let applied = runner.apply(std::slice::from_ref(&next)).await;
+
+    // Then it waited for the reply, and the batch is written
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the batch did not wait behind the script: the test proves nothing"
+    );
+    assert!(applied.is_ok(), "{applied:?}");
+    assert!(mug_2_written(&shop).await);
+    busy.await.expect("spin");
+}

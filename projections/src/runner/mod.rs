@@ -104,13 +104,27 @@ pub struct Runner<V: View, S: EventStore> {
 /// another (a rebuild's switch, an instance taking over) could write over it. So the runner
 /// speaks RESP2 whatever the URL asks for: the two differ only in reply types the runner
 /// does not use.
+///
+/// Its replies may take long: a batch's transaction can be large (the first catalogue batch of
+/// a rebuild adds the index entries of thousands of products), and measured over the client's
+/// default of 500 ms on a loaded machine. A reply that times out after its `EXEC` ran costs a
+/// runner its whole cache (a rebuild then reads back every document it touches) and repeats
+/// the batch's fence, so the runner waits [`RUNNER_RESPONSE_TIMEOUT`]: long enough for any
+/// batch, short enough to give up on a connection that no longer answers.
 pub async fn fenced_connection(
     client: &redis::Client,
 ) -> Result<ConnectionManager, redis::RedisError> {
     let info = client.get_connection_info().clone();
     let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP2);
-    redis::Client::open(info.set_redis_settings(settings))?.get_connection_manager().await
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RUNNER_RESPONSE_TIMEOUT));
+    redis::Client::open(info.set_redis_settings(settings))?
+        .get_connection_manager_with_config(config)
+        .await
 }
+
+/// How long a runner waits for a reply from Redis (see [`fenced_connection`]).
+pub const RUNNER_RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Parses a stored checkpoint (`None`: nothing applied yet).
 pub fn parse_checkpoint(value: Option<String>) -> Option<Position> {
