@@ -11,7 +11,7 @@ use ordo_eventstore::*;
 use ordo_projections::query::{HistoryQuery, ReadModels, SearchQuery, SearchSort};
 use ordo_projections::rebuild::rebuild;
 use ordo_projections::redis_server::PrivateRedis;
-use ordo_projections::runner::RunnerConfig;
+use ordo_projections::runner::{fenced_connection, RunnerConfig};
 use ordo_projections::views::{CartView, OrderView, ProductView, View};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,7 +188,8 @@ async fn timed_rebuild<V: View>(
     client: &redis::Client,
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let connection = client.get_connection_manager().await?;
+    // The runners' own kind of connection, as `ordo rebuild` and `ordo serve` give them.
+    let connection = fenced_connection(client).await?;
     rebuild::<V, _>(store.clone(), connection, RunnerConfig::default(), Duration::ZERO, |_, _| {})
         .await?;
     Ok((started.elapsed().as_secs_f64() * 100.0).round() / 100.0)
