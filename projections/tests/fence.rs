@@ -196,14 +196,16 @@ async fn given_redis_busy_longer_than_the_clients_default_timeout_when_a_runner_
 ) {
     let shop = shop::scripted_shop().await;
     let (mut runner, next) = runner_after_one_batch(&shop).await;
-    // Given Redis busy for 800 ms, longer than the client's default response timeout (500 ms),
-    // as under a large first batch on a loaded machine
+    // Given Redis busy for 1.5 s, longer than the client's default response timeout (500 ms)
+    // even once the runner's write is sent 300 ms into it, as under a large first batch on a
+    // loaded machine
     let mut other = shop.connection().await;
     let busy = tokio::spawn(async move {
         let _: Result<i64, _> =
-            redis::cmd("EVAL").arg(SPIN).arg(0).arg(800).query_async(&mut other).await;
+            redis::cmd("EVAL").arg(SPIN).arg(0).arg(1_500).query_async(&mut other).await;
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Time for the script to reach Redis first, with room to spare on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // When the runner writes its next batch
     let started = std::time::Instant::now();
