@@ -90,20 +90,42 @@ pub async fn rebuild<V: View, S: EventStore>(
 }
 
 /// Deletes the keys of every version of `projection` except `keep`.
+///
+/// Finding them is a walk over the whole keyspace (`SCAN`: Redis has no index by prefix), about
+/// a second of Redis's one thread per million keys, taken from the queries and replays beside
+/// it. So the walk is made only when another version has keys. Every batch a runner writes sets
+/// its namespace's checkpoint in the same transaction, so a version with keys has a
+/// checkpoint; versions only count up from the active one, so the checkpoints of versions 1 to
+/// `keep + 1` are all there is to look at, in one `MGET`. A rebuild into a Redis that never
+/// held another version of the projection (a new Redis, or one that lost its data) walks
+/// nothing. The walk deletes the checkpoints last: a cleanup cut short leaves the checkpoint of
+/// what it has not deleted yet, for the next cleanup to find.
 async fn remove_other_versions(
     con: &mut ConnectionManager,
-    projection: &str,
+    projection: &'static str,
     keep: u32,
 ) -> Result<u64, ProjectionError> {
+    let others: Vec<u32> = (1..=keep.saturating_add(1)).filter(|v| *v != keep).collect();
+    let mut checkpoints = redis::cmd("MGET");
+    for version in &others {
+        checkpoints.arg(Namespace::new(projection, *version).checkpoint());
+    }
+    let found: Vec<Option<String>> = checkpoints.query_async(con).await?;
+    if found.iter().all(Option::is_none) {
+        return Ok(0);
+    }
     let prefix = format!("ordo:{projection}:v");
     let keys = scan(con, &format!("{prefix}*")).await?;
-    let stale: Vec<String> = keys
+    // `<version>:<rest>` after the prefix; keys of other versions, their checkpoints apart.
+    let stale_part = |key: &str| {
+        let (version, rest) = key[prefix.len()..].split_once(':')?;
+        version.parse::<u32>().ok().filter(|v| *v != keep).map(|_| rest == "checkpoint")
+    };
+    let (checkpoints, mut stale): (Vec<String>, Vec<String>) = keys
         .into_iter()
-        .filter(|k| {
-            let version = k[prefix.len()..].split(':').next().and_then(|v| v.parse::<u32>().ok());
-            version.is_some_and(|v| v != keep)
-        })
-        .collect();
+        .filter(|k| stale_part(k).is_some())
+        .partition(|k| stale_part(k) == Some(true));
+    stale.extend(checkpoints);
     for chunk in stale.chunks(1_000) {
         let _: () = redis::cmd("UNLINK").arg(chunk).query_async(con).await?;
     }

@@ -68,11 +68,17 @@ async fn a_runner_that_started_from_nothing_reads_no_document_back_until_it_evic
 
 /// `HGETALL`s Redis has run: how a runner reads a document back.
 async fn document_reads(con: &mut redis::aio::ConnectionManager) -> u64 {
+    calls(con, "hgetall").await
+}
+
+/// How many times Redis has run `command` (lower case).
+async fn calls(con: &mut redis::aio::ConnectionManager, command: &str) -> u64 {
     let stats: String =
         redis::cmd("INFO").arg("commandstats").query_async(con).await.expect("info");
+    let prefix = format!("cmdstat_{command}:calls=");
     stats
         .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_hgetall:calls="))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |calls| calls.parse().expect("a count"))
 }
@@ -107,8 +113,27 @@ async fn a_rebuild_fills_a_new_version_switches_and_removes_the_old_one() {
     let old: Vec<String> =
         redis::cmd("KEYS").arg("ordo:orders:v1:*").query_async(&mut con).await.expect("keys");
     assert!(old.is_empty(), "old version removed: {old:?}");
+    assert!(calls(&mut con, "scan").await > 0, "found by walking the keyspace");
     let reads = ReadModels::new(shop.connection().await);
     assert!(reads.order("ord-a1").await.expect("query").is_some(), "queries follow the switch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_into_a_redis_without_another_version_does_not_walk_the_keyspace() {
+    let shop = scripted_shop().await;
+    let report = shop.rebuild::<OrderView>().await;
+    assert_eq!((report.version, report.removed_keys), (2, 0));
+    let mut con = shop.connection().await;
+    assert_eq!(calls(&mut con, "scan").await, 0, "no other version had a checkpoint");
+
+    // Once there is one (the version just rebuilt), the next rebuild walks and removes it.
+    let report = shop.rebuild::<OrderView>().await;
+    assert_eq!(report.version, 3);
+    assert!(report.removed_keys > 0);
+    assert!(calls(&mut con, "scan").await > 0);
+    let old: Vec<String> =
+        redis::cmd("KEYS").arg("ordo:orders:v2:*").query_async(&mut con).await.expect("keys");
+    assert!(old.is_empty(), "version 2 removed: {old:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
