@@ -205,7 +205,13 @@ impl Handler for Publisher {
         Ok(checkpoint.or(legacy).map(Position))
     }
 
-    async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), OutboxError> {
+    /// Records the batch's last event as the checkpoint, not `through`: nobody waits on this
+    /// checkpoint, so reading past other streams' events records nothing (an empty batch).
+    async fn handle(
+        &mut self,
+        batch: &[RecordedEvent],
+        _through: Position,
+    ) -> Result<(), OutboxError> {
         let Some(last) = batch.last().map(|e| e.position.0) else { return Ok(()) };
         if !self.lease.is_held() {
             return Err(OutboxError::NotHolder);

@@ -181,6 +181,14 @@ impl Subscription for AnySubscription {
             Self::Kurrent(s) => Box::pin(s.next_batch(max)).await,
         }
     }
+
+    fn read_through(&self) -> Option<Position> {
+        match self {
+            Self::Embedded(s) => s.read_through(),
+            Self::Postgres(s) => s.read_through(),
+            Self::Kurrent(s) => s.read_through(),
+        }
+    }
 }
 
 /// Awaits `$call` on whichever backend `$self` is, with the remote backends' futures boxed.
@@ -273,6 +281,10 @@ impl EventStore for AnyStore {
 
     fn is_shared(&self) -> bool {
         dispatch!(self, s => s.is_shared())
+    }
+
+    fn reports_read_through(&self) -> bool {
+        dispatch!(self, s => s.reports_read_through())
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {

@@ -36,11 +36,16 @@ pub trait Handler: Send {
     /// drop whatever it cached.
     fn checkpoint(&mut self) -> impl Future<Output = Result<Option<Position>, Self::Error>> + Send;
 
-    /// Applies one non-empty batch and records its last position as the checkpoint, together
-    /// with the batch's effects. On error nothing of the batch may count as recorded.
+    /// Applies one batch and records `through` as the checkpoint, together with the batch's
+    /// effects. On error nothing of the batch may count as recorded.
+    ///
+    /// `through` is the batch's last position, or further where the store reports how far it
+    /// read past events the filter dropped ([`EventStore::reports_read_through`]); then a batch
+    /// may also be empty. A handler whose checkpoint nobody waits on may ignore an empty batch.
     fn handle(
         &mut self,
         batch: &[RecordedEvent],
+        through: Position,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Whether `error` is permanent (the follower stops) rather than transient (it backs off
@@ -164,29 +169,34 @@ async fn run_once<S: EventStore, H: Handler>(
     let from = checkpoint.map_or(SubscribeFrom::Start, SubscribeFrom::After);
     let mut subscription =
         store.subscribe_all(from, handler.filter()).await.map_err(Failure::Store)?;
+    let mut handed = checkpoint;
     loop {
         let batch = tokio::select! {
             batch = subscription.next_batch(config.batch_size) => batch.map_err(Failure::Store)?,
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
-        let Some(last) = batch.last().map(|e| e.position) else { continue };
-        let recorded_at = batch.last().map_or(0, |e| e.recorded_at);
+        // As far as the batch accounts for: its last event, or past the events dropped after it.
+        let through = batch.last().map(|e| e.position).max(subscription.read_through());
+        let Some(through) = through.filter(|t| Some(*t) > handed) else { continue };
+        handed = Some(through);
         // Time in the handler per batch: its rate is the share of time the follower is busy,
         // which says which follower is the bottleneck once lag grows with load.
         let started = std::time::Instant::now();
-        handler.handle(&batch).await.map_err(Failure::Handler)?;
-        let follower = handler.name();
-        metrics::histogram!("ordo_follower_batch_seconds", "follower" => follower)
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("ordo_follower_batch_events", "follower" => follower)
-            .record(batch.len() as f64);
+        handler.handle(&batch, through).await.map_err(Failure::Handler)?;
         *backoff = config.first_backoff;
-        // How old the newest handled event was when it was handled: the follower's lag.
-        let lag = (crate::clock::now_millis() - recorded_at).max(0) as f64 / 1_000.0;
-        metrics::gauge!("ordo_follower_lag_seconds", "follower" => handler.name()).set(lag);
-        metrics::counter!("ordo_follower_events_total", "follower" => handler.name())
-            .increment(batch.len() as u64);
-        if until.is_some_and(|u| last >= u) {
+        if let Some(newest) = batch.last() {
+            let follower = handler.name();
+            metrics::histogram!("ordo_follower_batch_seconds", "follower" => follower)
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("ordo_follower_batch_events", "follower" => follower)
+                .record(batch.len() as f64);
+            // How old the newest handled event was when it was handled: the follower's lag.
+            let lag = (crate::clock::now_millis() - newest.recorded_at).max(0) as f64 / 1_000.0;
+            metrics::gauge!("ordo_follower_lag_seconds", "follower" => follower).set(lag);
+            metrics::counter!("ordo_follower_events_total", "follower" => follower)
+                .increment(batch.len() as u64);
+        }
+        if until.is_some_and(|u| through >= u) {
             return Ok(());
         }
     }

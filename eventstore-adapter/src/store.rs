@@ -89,6 +89,17 @@ pub trait EventStore: Send + Sync + 'static {
         false
     }
 
+    /// Whether its subscriptions tell how far they have read ([`Subscription::read_through`]),
+    /// past the events their filter dropped. Then a follower whose checkpoint others wait on (a
+    /// projection: queries wait for the position of their own writes) may read only its own
+    /// streams and still move its checkpoint over everything else. The embedded store and
+    /// PostgreSQL filter as they read the log and know. KurrentDB filters on the server, which
+    /// reports how far it got only every so many events (its checkpoint interval): too late for
+    /// a query waiting to read its own write, so followers there read every event.
+    fn reports_read_through(&self) -> bool {
+        false
+    }
+
     /// The stream's last version, or `None` if it has no events.
     fn stream_version(
         &self,
@@ -111,11 +122,21 @@ pub trait Subscription: Send {
     fn next(&mut self) -> impl Future<Output = Result<RecordedEvent, StoreError>> + Send;
 
     /// Up to `max` events that are already available, waiting only while there is none.
-    /// Backends that read in pages return a whole page at once; the default returns one.
+    /// Backends that read in pages return a whole page at once; the default returns one. Where
+    /// [`Subscription::read_through`] is known, a batch may be empty: the feed read past events
+    /// its filter dropped, up to the end of the log, and `read_through` moved.
     fn next_batch(
         &mut self,
         _max: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
         async { Ok(vec![self.next().await?]) }
+    }
+
+    /// How far the feed has read the log: every event up to this position has been returned or
+    /// dropped by the filter. `None` before it read anything, and where the backend cannot tell
+    /// (see [`EventStore::reports_read_through`]); then only the events returned say how far it
+    /// got.
+    fn read_through(&self) -> Option<Position> {
+        None
     }
 }

@@ -87,7 +87,7 @@ async fn runner_after_one_batch(
         Runner::<ProductView, _>::new(shop.store.clone(), connection, 7, RunnerConfig::default())
             .await
             .expect("runner");
-    runner.apply(&events[..2]).await.expect("first batch");
+    runner.apply(&events[..2], events[1].position).await.expect("first batch");
     (runner, events[2].clone())
 }
 
@@ -115,7 +115,7 @@ async fn given_a_runner_between_batches_when_a_rival_moves_its_checkpoint_then_i
 
     // When a rival moves the checkpoint before the next batch
     rival_moves_the_checkpoint(&shop).await;
-    let refused = runner.apply(std::slice::from_ref(&next)).await;
+    let refused = runner.apply(std::slice::from_ref(&next), next.position).await;
 
     // Then the next batch is refused and writes nothing
     assert!(matches!(refused, Err(ProjectionError::Fenced(_))), "{refused:?}");
@@ -143,8 +143,8 @@ async fn given_a_runner_whose_connection_dropped_between_batches_when_a_rival_mo
     // When a rival moves the checkpoint, and the runner tries its next batch twice (the first
     // try meets the dead connection; the second runs on a new one, with no WATCH of its own)
     rival_moves_the_checkpoint(&shop).await;
-    let first = runner.apply(std::slice::from_ref(&next)).await;
-    let second = runner.apply(std::slice::from_ref(&next)).await;
+    let first = runner.apply(std::slice::from_ref(&next), next.position).await;
+    let second = runner.apply(std::slice::from_ref(&next), next.position).await;
 
     // Then neither try wrote: the second fenced itself again instead of trusting the lost one
     assert!(matches!(first, Err(ProjectionError::Redis(_))), "{first:?}");
@@ -209,7 +209,7 @@ async fn given_redis_busy_longer_than_the_clients_default_timeout_when_a_runner_
 
     // When the runner writes its next batch
     let started = std::time::Instant::now();
-    let applied = runner.apply(std::slice::from_ref(&next)).await;
+    let applied = runner.apply(std::slice::from_ref(&next), next.position).await;
 
     // Then it waited for the reply, and the batch is written
     assert!(

@@ -330,7 +330,16 @@ impl<S: EventStore, G: PaymentGateway> Handler for CheckoutHandler<S, G> {
         Ok(self.processes.state.checkpoint(CHECKPOINT).await?.map(Position))
     }
 
-    async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), ProcessError> {
+    /// Records the batch's last event as the checkpoint, not `through`: nobody waits on this
+    /// checkpoint, so reading past other streams' events records nothing (an empty batch).
+    async fn handle(
+        &mut self,
+        batch: &[RecordedEvent],
+        _through: Position,
+    ) -> Result<(), ProcessError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.processes.handle_batch(batch, &self.lease, &self.stopping).await
     }
 

@@ -295,6 +295,10 @@ impl EventStore for EmbeddedStore {
         only(self.append_parts(vec![part]).await?)
     }
 
+    fn reports_read_through(&self) -> bool {
+        true
+    }
+
     fn appends_together(&self) -> bool {
         true
     }

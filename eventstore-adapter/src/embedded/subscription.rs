@@ -3,10 +3,12 @@
 //! There is no separate live channel that could overflow or race with catch-up: the
 //! subscription always reads the log by position, a page at a time, and when it reaches the
 //! end it sleeps until the writer publishes a new head. No gap, no duplicate, bounded memory.
+//! A filter is applied as the pages are read, on the stream name alone (events it drops are
+//! never decoded), and the subscription says how far it has read past them.
 
 use super::EmbeddedStore;
 use crate::error::StoreError;
-use crate::model::{EventFilter, RecordedEvent, SubscribeFrom};
+use crate::model::{EventFilter, Position, RecordedEvent, SubscribeFrom};
 use crate::store::Subscription;
 use std::collections::VecDeque;
 use tokio::sync::watch;
@@ -33,11 +35,16 @@ impl EmbeddedSubscription {
         Self { store, next_position, filter, buffer: VecDeque::with_capacity(PAGE), head }
     }
 
-    /// Reads pages until at least one event passes the filter.
+    /// Reads pages until at least one event passes the filter, or until it has read to the end
+    /// of the log past events the filter dropped (the buffer stays empty; `read_through` moved).
     async fn fill(&mut self) -> Result<(), StoreError> {
+        let from = self.next_position;
         while self.buffer.is_empty() {
             let head = *self.head.borrow_and_update();
             if self.next_position >= head {
+                if self.next_position > from {
+                    return Ok(());
+                }
                 if self.store.is_read_only() {
                     // No writer in this process to wake us: look at the file again shortly.
                     tokio::time::sleep(READ_ONLY_POLL).await;
@@ -82,5 +89,10 @@ impl Subscription for EmbeddedSubscription {
         }
         let n = self.buffer.len().min(max.max(1));
         Ok(self.buffer.drain(..n).collect())
+    }
+
+    fn read_through(&self) -> Option<Position> {
+        let next = self.buffer.front().map_or(self.next_position, |e| e.position.0);
+        next.checked_sub(1).map(Position)
     }
 }

@@ -297,6 +297,10 @@ impl EventStore for PostgresStore {
         only(self.submit(vec![part], None).await?)
     }
 
+    fn reports_read_through(&self) -> bool {
+        true
+    }
+
     fn appends_together(&self) -> bool {
         true
     }

@@ -9,7 +9,7 @@
 
 use super::{PostgresInner, PostgresStore, CHANNEL_PREFIX};
 use crate::error::StoreError;
-use crate::model::{EventFilter, RecordedEvent, SubscribeFrom};
+use crate::model::{EventFilter, Position, RecordedEvent, SubscribeFrom};
 use crate::store::Subscription;
 use futures_util::StreamExt;
 use std::collections::VecDeque;
@@ -39,7 +39,9 @@ impl PostgresSubscription {
         Self { store, next_position, filter, buffer: VecDeque::new(), head }
     }
 
-    /// Reads pages until at least one event passes the filter, waiting while caught up.
+    /// Reads pages until at least one event passes the filter, waiting while caught up; or
+    /// until a page had events and the filter dropped them all (the buffer stays empty;
+    /// `read_through` moved).
     async fn fill(&mut self, max: usize) -> Result<(), StoreError> {
         let mut looked_in_vain = false;
         loop {
@@ -55,12 +57,9 @@ impl PostgresSubscription {
                 looked_in_vain = true;
                 continue;
             };
-            looked_in_vain = false;
             self.next_position = last.position.0 + 1;
             self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
-            if !self.buffer.is_empty() {
-                return Ok(());
-            }
+            return Ok(());
         }
     }
 }
@@ -81,6 +80,11 @@ impl Subscription for PostgresSubscription {
         }
         let n = self.buffer.len().min(max.max(1));
         Ok(self.buffer.drain(..n).collect())
+    }
+
+    fn read_through(&self) -> Option<Position> {
+        let next = self.buffer.front().map_or(self.next_position, |e| e.position.0);
+        next.checked_sub(1).map(Position)
     }
 }
 

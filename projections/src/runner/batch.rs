@@ -9,14 +9,22 @@ use crate::keys::status_key;
 use crate::views::{changes, document_id, Fields, View};
 use ordo_eventstore::clock::now_millis;
 use ordo_eventstore::codec::AnyEvent;
-use ordo_eventstore::{EventStore, RecordedEvent};
+use ordo_eventstore::{EventStore, Position, RecordedEvent};
 use std::collections::HashMap;
 use std::time::Instant;
 
 impl<V: View, S: EventStore> Runner<V, S> {
-    /// Folds one batch and writes it with its checkpoint atomically.
-    pub async fn apply(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let Some(last) = batch.last() else { return Ok(()) };
+    /// Folds one batch and writes it with its checkpoint, `through`, atomically. `through` is at
+    /// least the batch's last position, and further when the feed read past events of other
+    /// streams after it; then the batch may be empty, and only the checkpoint moves.
+    pub async fn apply(
+        &mut self,
+        batch: &[RecordedEvent],
+        through: Position,
+    ) -> Result<(), ProjectionError> {
+        if batch.is_empty() && self.checkpoint >= Some(through) {
+            return Ok(());
+        }
         // Disarmed from here on, unless the batch gets through to the reply that re-arms it.
         let armed = std::mem::take(&mut self.fence_armed);
         // Likewise the cache's completeness: documents are taken out of the cache below, and
@@ -99,12 +107,12 @@ impl<V: View, S: EventStore> Runner<V, S> {
             }
         }
         grouped.add_to(&mut write);
-        write.cmd("SET").arg(self.ns.checkpoint()).arg(last.position.0).ignore();
+        write.cmd("SET").arg(self.ns.checkpoint()).arg(through.0).ignore();
         if self.checkpoint.is_none() {
             // The namespace's first batch: everything in it is written by this layout.
             write.cmd("SET").arg(V::layout_key(&self.ns)).arg(V::LAYOUT).ignore();
         }
-        self.add_status(&mut write, last).await;
+        self.add_status(&mut write, through, batch.last()).await;
         write.cmd("EXEC");
         write.cmd("WATCH").arg(self.ns.checkpoint()).ignore();
         write.cmd("GET").arg(self.ns.checkpoint());
@@ -118,7 +126,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
         // Read back after the `WATCH`: if it is this batch's, any later write to it makes the
         // next batch's `EXEC` fail. If not, someone wrote it just after this batch; the next
         // batch fences again and finds out.
-        self.fence_armed = parse_checkpoint(after) == Some(last.position);
+        self.fence_armed = parse_checkpoint(after) == Some(through);
 
         let mut evicted_any = false;
         for (id, (_, new)) in docs {
@@ -126,9 +134,9 @@ impl<V: View, S: EventStore> Runner<V, S> {
                 self.cache.push(id, new).is_some_and(|(evicted, _)| !self.cache.contains(&evicted));
         }
         self.cache_is_complete = complete && !evicted_any;
-        self.checkpoint = Some(last.position);
+        self.checkpoint = Some(through);
         self.events_applied += batch.len() as u64;
-        self.applied.send_replace(last.position.0 + 1);
+        self.applied.send_replace(through.0 + 1);
         metrics::counter!("ordo_projection_events_applied_total", "projection" => V::PROJECTION)
             .increment(batch.len() as u64);
         metrics::histogram!("ordo_projection_batch_seconds", "projection" => V::PROJECTION)
@@ -137,19 +145,29 @@ impl<V: View, S: EventStore> Runner<V, S> {
     }
 
     /// Adds the status update (position, lag, update time) to the batch's transaction, so it
-    /// costs no round trip of its own and always agrees with the checkpoint.
-    async fn add_status(&self, write: &mut redis::Pipeline, last: &RecordedEvent) {
-        let head = self.store.last_position().await.ok().flatten().map_or(last.position, |p| p);
-        let caught_up = head <= last.position;
+    /// costs no round trip of its own and always agrees with the checkpoint. The lag in seconds
+    /// is the age of the batch's newest event while the log has more; a batch without events
+    /// read to the end of the log, so it reports none.
+    async fn add_status(
+        &self,
+        write: &mut redis::Pipeline,
+        through: Position,
+        newest: Option<&RecordedEvent>,
+    ) {
+        let head = self.store.last_position().await.ok().flatten().map_or(through, |p| p);
         // A distance in events only where positions count events (not on KurrentDB); the
         // lag in seconds holds everywhere.
         let lag_events = if self.store.positions_count_events() {
-            head.0.saturating_sub(last.position.0).to_string()
+            head.0.saturating_sub(through.0).to_string()
         } else {
             String::new()
         };
-        let lag_seconds =
-            if caught_up { 0.0 } else { (now_millis() - last.recorded_at).max(0) as f64 / 1_000.0 };
+        let lag_seconds = match newest {
+            Some(event) if head > through => {
+                (now_millis() - event.recorded_at).max(0) as f64 / 1_000.0
+            }
+            _ => 0.0,
+        };
         if let Ok(events) = lag_events.parse::<f64>() {
             metrics::gauge!("ordo_projection_lag_events", "projection" => V::PROJECTION)
                 .set(events);
@@ -162,7 +180,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             .arg("version")
             .arg(self.ns.version)
             .arg("position")
-            .arg(last.position.0)
+            .arg(through.0)
             .arg("lag_events")
             .arg(lag_events)
             .arg("lag_seconds")

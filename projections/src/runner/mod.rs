@@ -253,8 +253,14 @@ impl<V: View, S: EventStore, F: FnMut(Position) + Send> Handler for Projecting<'
         V::PROJECTION
     }
 
+    /// Its own aggregate's streams, where the store says how far it read past the others;
+    /// else every event, so that the checkpoint moves over all of them (queries wait on it).
     fn filter(&self) -> EventFilter {
-        EventFilter::all()
+        if self.runner.store.reports_read_through() {
+            EventFilter::streams_starting_with([format!("{}-", V::CATEGORY)])
+        } else {
+            EventFilter::all()
+        }
     }
 
     /// Reloads the checkpoint Redis holds and forgets cached documents: after a failure,
@@ -264,8 +270,12 @@ impl<V: View, S: EventStore, F: FnMut(Position) + Send> Handler for Projecting<'
         Ok(self.runner.checkpoint)
     }
 
-    async fn handle(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        self.runner.apply(batch).await?;
+    async fn handle(
+        &mut self,
+        batch: &[RecordedEvent],
+        through: Position,
+    ) -> Result<(), ProjectionError> {
+        self.runner.apply(batch, through).await?;
         if let Some(p) = self.runner.checkpoint {
             (self.progress)(p);
         }
