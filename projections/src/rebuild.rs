@@ -23,8 +23,10 @@ pub struct RebuildReport {
     pub version: u32,
     /// Last global position applied.
     pub position: Option<Position>,
-    /// Events applied.
+    /// Events applied: the projection's own.
     pub events: u64,
+    /// Events of the log replayed, its own and the others' it read past.
+    pub events_read: u64,
     /// Wall time to apply the log and switch to the new version: what events/s are measured
     /// against.
     pub replayed_in: Duration,
@@ -83,6 +85,7 @@ pub async fn rebuild<V: View, S: EventStore>(
         version,
         position: runner.checkpoint(),
         events: runner.events_applied(),
+        events_read: runner.events_read(),
         replayed_in,
         elapsed: started.elapsed(),
         removed_keys,

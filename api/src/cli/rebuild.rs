@@ -52,15 +52,16 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<()> {
             rebuild_if::<CartView>(wanted("carts"), &store, &redis, grace, &bars),
         )?;
         for report in [reports.0, reports.1, reports.2].into_iter().flatten() {
-            let events = report.events;
-            // Events/s over the replay alone: the grace period is a wait, not work.
+            let (read, own) = (report.events_read, report.events);
+            // Events/s of the log replayed, over the replay alone: the grace period is a wait,
+            // not work.
             let seconds = report.replayed_in.as_secs_f64();
             println!(
-                "rebuilt {}: v{} active at position {}, {events} events in {seconds:.2}s ({:.0} events/s); {} old keys removed after the grace period",
+                "rebuilt {}: v{} active at position {}, {read} events in {seconds:.2}s ({:.0} events/s), {own} of them its own; {} old keys removed after the grace period",
                 report.projection,
                 report.version,
                 report.position.map_or("-".to_owned(), |p| p.to_string()),
-                events as f64 / seconds.max(1e-9),
+                read as f64 / seconds.max(1e-9),
                 report.removed_keys
             );
         }

@@ -134,6 +134,11 @@ impl<V: View, S: EventStore> Runner<V, S> {
                 self.cache.push(id, new).is_some_and(|(evicted, _)| !self.cache.contains(&evicted));
         }
         self.cache_is_complete = complete && !evicted_any;
+        self.events_read += match self.checkpoint {
+            _ if !self.store.positions_count_events() => batch.len() as u64,
+            Some(previous) => through.0.saturating_sub(previous.0),
+            None => through.0 + 1,
+        };
         self.checkpoint = Some(through);
         self.events_applied += batch.len() as u64;
         self.applied.send_replace(through.0 + 1);

@@ -81,6 +81,8 @@ pub struct Runner<V: View, S: EventStore> {
     applied: watch::Sender<u64>,
     /// Events applied by this runner since it started (positions need not count events).
     events_applied: u64,
+    /// Events of the log it has read past since it started, its own and the others' it skipped.
+    events_read: u64,
     /// The cache holds every document of the namespace: the runner started it from nothing
     /// and has evicted nothing since. Then a document not in the cache does not exist, and
     /// the read round trip is skipped (what makes rebuilds fast).
@@ -153,6 +155,7 @@ impl<V: View, S: EventStore> Runner<V, S> {
             checkpoint: None,
             applied,
             events_applied: 0,
+            events_read: 0,
             cache_is_complete: false,
             fence_armed: false,
         };
@@ -173,6 +176,13 @@ impl<V: View, S: EventStore> Runner<V, S> {
     /// How many events this runner has applied since it started.
     pub fn events_applied(&self) -> u64 {
         self.events_applied
+    }
+
+    /// How many events of the log this runner has read past since it started: those it applied
+    /// and the other aggregates' it skipped. Where positions do not count events (KurrentDB),
+    /// it is handed every event, and this is the number it was handed.
+    pub fn events_read(&self) -> u64 {
+        self.events_read
     }
 
     /// Applied positions as they happen: the value is `position + 1` (0 = nothing yet), for
