@@ -119,16 +119,17 @@ async fn remove_other_versions(
     }
     let prefix = format!("ordo:{projection}:v");
     let keys = scan(con, &format!("{prefix}*")).await?;
-    // `<version>:<rest>` after the prefix; keys of other versions, their checkpoints apart.
-    let stale_part = |key: &str| {
-        let (version, rest) = key[prefix.len()..].split_once(':')?;
-        version.parse::<u32>().ok().filter(|v| *v != keep).map(|_| rest == "checkpoint")
-    };
-    let (checkpoints, mut stale): (Vec<String>, Vec<String>) = keys
+    // Keys of other versions (`<version>:<rest>` after the prefix), their checkpoints apart.
+    let (checkpoints, rest): (Vec<(String, bool)>, _) = keys
         .into_iter()
-        .filter(|k| stale_part(k).is_some())
-        .partition(|k| stale_part(k) == Some(true));
-    stale.extend(checkpoints);
+        .filter_map(|key| {
+            let (version, rest) = key[prefix.len()..].split_once(':')?;
+            version.parse::<u32>().ok().filter(|v| *v != keep)?;
+            let checkpoint = rest == "checkpoint";
+            Some((key, checkpoint))
+        })
+        .partition(|(_, checkpoint)| *checkpoint);
+    let stale: Vec<String> = rest.into_iter().chain(checkpoints).map(|(key, _)| key).collect();
     for chunk in stale.chunks(1_000) {
         let _: () = redis::cmd("UNLINK").arg(chunk).query_async(con).await?;
     }
