@@ -37,6 +37,7 @@ async fn the_store_contract_holds_on_postgresql() {
         global_log_is_ordered_and_appends_contiguous,
         subscription_resumes_after_a_checkpoint,
         a_filtered_subscription_delivers_only_its_streams,
+        a_filtered_subscription_fills_its_batch_and_says_how_far_it_read,
         appends_to_several_streams_commit_together,
         a_refused_part_refuses_the_whole_append,
         a_resent_append_to_several_streams_is_answered_as_before,

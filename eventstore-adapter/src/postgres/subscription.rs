@@ -39,9 +39,8 @@ impl PostgresSubscription {
         Self { store, next_position, filter, buffer: VecDeque::new(), head }
     }
 
-    /// Reads pages until at least one event passes the filter, waiting while caught up; or
-    /// until a page had events and the filter dropped them all (the buffer stays empty;
-    /// `read_through` moved).
+    /// Reads the next page of the log, waiting while caught up, and keeps what passes the
+    /// filter: possibly nothing, and then `read_through` moved all the same.
     async fn fill(&mut self, max: usize) -> Result<(), StoreError> {
         let mut looked_in_vain = false;
         loop {
@@ -52,15 +51,21 @@ impl PostgresSubscription {
             if looked_in_vain || *self.head.borrow_and_update() <= self.next_position {
                 let _ = tokio::time::timeout(POLL, self.head.changed()).await;
             }
-            let page = self.store.events_from(self.next_position, max.clamp(1, PAGE)).await?;
-            let Some(last) = page.last() else {
-                looked_in_vain = true;
-                continue;
-            };
-            self.next_position = last.position.0 + 1;
-            self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
-            return Ok(());
+            if self.read_page(max).await? {
+                return Ok(());
+            }
+            looked_in_vain = true;
         }
+    }
+
+    /// Reads one page of up to `max` events from `next_position` and keeps those the filter
+    /// passes. Whether the page had any events.
+    async fn read_page(&mut self, max: usize) -> Result<bool, StoreError> {
+        let page = self.store.events_from(self.next_position, max.clamp(1, PAGE)).await?;
+        let Some(last) = page.last() else { return Ok(false) };
+        self.next_position = last.position.0 + 1;
+        self.buffer.extend(page.into_iter().filter(|e| self.filter.accepts(e.stream.as_str())));
+        Ok(true)
     }
 }
 
@@ -77,6 +82,13 @@ impl Subscription for PostgresSubscription {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         if self.buffer.is_empty() {
             self.fill(max).await?;
+        }
+        // Top up with pages already in the log (never waits for new ones), as the embedded
+        // store does: with a filter that keeps part of each page, batches would stay small.
+        while self.buffer.len() < max && self.next_position < *self.head.borrow() {
+            if !self.read_page(max - self.buffer.len()).await? {
+                break;
+            }
         }
         let n = self.buffer.len().min(max.max(1));
         Ok(self.buffer.drain(..n).collect())

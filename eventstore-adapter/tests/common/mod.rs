@@ -304,6 +304,33 @@ pub async fn a_filtered_subscription_delivers_only_its_streams<S: EventStore>(
     assert!(extra.is_err(), "nothing of the other stream: {extra:?}");
 }
 
+/// Where the store says how far a feed read: a filtered feed's batch fills across pages of
+/// dropped events, and after the last one it has read to the end of the log.
+pub async fn a_filtered_subscription_fills_its_batch_and_says_how_far_it_read<S: EventStore>(
+    store: &S,
+    prefix: &str,
+) {
+    assert!(store.reports_read_through(), "a case for the stores that report it");
+    // Given 750 events kept and 750 dropped, in turns of 50, the log ending with dropped ones
+    let (kept, other) = (stream(prefix, "cart-2"), stream(prefix, "product-2"));
+    for _ in 0..15 {
+        store.append(&kept, ExpectedVersion::Any, events(50)).await.expect("kept");
+        store.append(&other, ExpectedVersion::Any, events(50)).await.expect("dropped");
+    }
+    let head = store.last_position().await.expect("head");
+    // When a feed of the kept streams takes a batch of up to 1,000
+    let filter = EventFilter::streams_starting_with([format!("{prefix}cart-")]);
+    let mut sub = store.subscribe_all(SubscribeFrom::Start, filter).await.expect("subscribe");
+    let batch = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next_batch(1_000))
+        .await
+        .expect("a batch")
+        .expect("events");
+    // Then it holds every kept event (a first page holds about half), and the feed read to the end
+    assert_eq!(batch.len(), 750);
+    assert!(batch.iter().all(|e| e.stream == kept), "only the filter's streams");
+    assert_eq!(sub.read_through(), head);
+}
+
 /// Given a product at version 0 and a new cart, when a hold on the product and the cart's line
 /// are appended together, both land, each contiguous, the product's part first, and a reader
 /// of the log sees them one after the other.
